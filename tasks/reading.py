@@ -1,0 +1,99 @@
+"""Reading input files as chunks of lines, in bounded memory."""
+
+import gzip
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+
+class BatchDataError(Exception):
+    """The batch's content cannot be read: retrying will not help, the file itself must change."""
+
+
+@dataclass(frozen=True)
+class LineChunk:
+    """Consecutive lines of one file: `lines` has `line_number` (1-based) and `raw` (the text without its newline)."""
+
+    lines: pl.DataFrame
+    bytes_read: int
+
+
+def open_source(path: Path) -> io.BufferedIOBase:
+    """Open a file for binary reading, decompressing `.gz` transparently."""
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def read_line_chunks(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
+    """Yield the lines of `path` in chunks of about `chunk_bytes`, cut at line ends.
+
+    A line ends at "\\n"; a final "\\n" does not start another line. The text must be UTF-8.
+    Raises BatchDataError for content that cannot be read (corrupt or truncated gzip, not UTF-8).
+    """
+    next_line_number = 1
+    carry = b""
+    try:
+        with open_source(path) as stream:
+            while True:
+                block = stream.read(chunk_bytes)
+                if not block:
+                    break
+                data = carry + block
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    carry = data
+                    continue
+                carry = data[cut + 1 :]
+                chunk = _split_lines(data[: cut + 1], path, next_line_number)
+                next_line_number += chunk.lines.height
+                yield chunk
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise BatchDataError(f"the gzip stream is corrupt or truncated ({error})") from error
+    if carry:
+        yield _split_lines(carry + b"\n", path, next_line_number)
+
+
+def _split_lines(text: bytes, path: Path, first_line_number: int) -> LineChunk:
+    """Split newline-terminated `text` into one row per line, exactly: empty lines and CRs are kept as they are."""
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line_number + text.count(b"\n", 0, error.start)
+        raise BatchDataError(f"line {line} is not UTF-8 text (byte {text[error.start]:#04x})") from error
+    nul = text.find(b"\x00")
+    if nul >= 0:
+        line = first_line_number + text.count(b"\n", 0, nul)
+        raise BatchDataError(f"line {line} holds a NUL byte: this is a binary file, not a log")
+    line_count = text.count(b"\n")
+    lines = _split_with_csv_reader(text, line_count)
+    if lines is None:
+        lines = pl.Series("raw", [text.decode("utf-8")]).str.split("\n").explode().slice(0, line_count)
+    frame = pl.DataFrame(lines).with_row_index("line_number", offset=first_line_number)
+    return LineChunk(lines=frame.with_columns(pl.col("line_number").cast(pl.Int64)), bytes_read=len(text))
+
+
+# The CSV reader splits lines ~5x faster than a string split, but it eats CRs, a leading BOM and splits on its
+# separator; it is used only where none of those occur, and its line count is checked against the newlines.
+_UNUSED_SEPARATOR = b"\x1f"
+
+
+def _split_with_csv_reader(text: bytes, line_count: int) -> pl.Series | None:
+    if b"\r" in text or _UNUSED_SEPARATOR in text or text.startswith(b"\xef\xbb\xbf"):
+        return None
+    frame = pl.read_csv(
+        text,
+        has_header=False,
+        separator=_UNUSED_SEPARATOR.decode(),
+        quote_char=None,
+        comment_prefix=None,
+        new_columns=["raw"],
+        schema={"raw": pl.String},
+    )
+    if frame.height != line_count:
+        return None
+    return frame.get_column("raw").fill_null("")

@@ -1,0 +1,196 @@
+"""What a person sees of a run: progress while it runs, and a summary at the end."""
+
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.futures import PrefectFuture, as_completed
+from prefect.logging import get_run_logger
+from prefect.states import Completed, Failed, State
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tasks.discovery import Discovery
+from tasks.warehouse import BatchOutcome
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Totals of one run, for the artifact, the log and the caller."""
+
+    pipeline: str
+    source: str
+    warehouse: str
+    batches: list[BatchOutcome]
+    already_loaded: int
+    marts_refreshed_days: int
+    seconds: float
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        return sum(batch.rows_in for batch in self.batches)
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(batch.rows_loaded for batch in self.batches)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(batch.rows_rejected for batch in self.batches)
+
+    @property
+    def bytes_read(self) -> int:
+        return sum(batch.bytes_read for batch in self.batches)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_in / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class FollowedBatches:
+    """The outcomes of the batches that finished, and the errors of those that failed after their retries."""
+
+    outcomes: list[BatchOutcome]
+    errors: list[str]
+
+
+def follow_progress(futures: Sequence[PrefectFuture], what: str) -> FollowedBatches:
+    """Wait for `futures`, showing progress in the Prefect UI and, run by hand, as a terminal bar."""
+    logger = get_run_logger()
+    total = len(futures)
+    artifact_id = create_progress_artifact(0.0, description=f"{what}: batches done out of {total}")
+    outcomes: list[BatchOutcome] = []
+    errors: list[str] = []
+    with Progress(
+        TextColumn(what),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not sys.stderr.isatty(),
+        transient=False,
+    ) as bar:
+        task_bar = bar.add_task(what, total=total)
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except Exception as error:  # noqa: BLE001 - one failed batch must not stop the others being followed
+                errors.append(f"{type(error).__name__}: {error}")
+                logger.error("a batch failed after its retries: %s", error)
+            else:
+                outcomes.append(outcome)
+                if outcome.error:
+                    logger.error("%s failed: %s", outcome.source, outcome.error)
+                else:
+                    logger.info(
+                        "%s: %s rows in, %s loaded, %s rejected",
+                        outcome.source,
+                        f"{outcome.rows_in:,}",
+                        f"{outcome.rows_loaded:,}",
+                        f"{outcome.rows_rejected:,}",
+                    )
+            bar.advance(task_bar)
+            update_progress_artifact(artifact_id, 100.0 * (len(outcomes) + len(errors)) / total)
+    if not total:
+        update_progress_artifact(artifact_id, 100.0)
+    return FollowedBatches(outcomes=outcomes, errors=errors)
+
+
+def summarize(
+    pipeline: str,
+    discovery: Discovery,
+    warehouse: str,
+    followed: FollowedBatches,
+    marts_refreshed_days: int,
+) -> RunSummary:
+    batches = sorted(followed.outcomes, key=lambda batch: batch.source)
+    failures = [f"{batch.source}: {batch.error}" for batch in batches if batch.status == "failed"] + followed.errors
+    return RunSummary(
+        pipeline=pipeline,
+        source=discovery.source,
+        warehouse=warehouse,
+        batches=batches,
+        already_loaded=discovery.already_loaded,
+        marts_refreshed_days=marts_refreshed_days,
+        seconds=time.time() - discovery.started_at,
+        failures=failures,
+    )
+
+
+def publish_summary(summary: RunSummary) -> None:
+    """A table artifact (one row per batch, then totals), a markdown artifact, and a log line."""
+    rows = [
+        {
+            "source": batch.source,
+            "status": batch.status,
+            "rows in": batch.rows_in,
+            "loaded": batch.rows_loaded,
+            "rejected": batch.rows_rejected,
+            "seconds": round(batch.seconds, 2),
+            "error": batch.error or "",
+        }
+        for batch in summary.batches
+    ]
+    rows.append(
+        {
+            "source": "TOTAL",
+            "status": f"{len(summary.failures)} failed" if summary.failures else "ok",
+            "rows in": summary.rows_in,
+            "loaded": summary.rows_loaded,
+            "rejected": summary.rows_rejected,
+            "seconds": round(summary.seconds, 2),
+            "error": "",
+        }
+    )
+    key = summary.pipeline.replace("_", "-")
+    create_table_artifact(rows, key=f"{key}-batches", description=f"{summary.pipeline}: batches of this run")
+    create_markdown_artifact(
+        render_markdown(summary), key=f"{key}-summary", description=f"{summary.pipeline}: run summary"
+    )
+    get_run_logger().info(
+        "%s: %d batches loaded, %d already loaded, %d failed; %s rows in, %s loaded, %s rejected; "
+        "%.1f s, %s rows/s; marts rebuilt for %d days",
+        summary.pipeline,
+        sum(batch.status == "loaded" for batch in summary.batches),
+        summary.already_loaded,
+        len(summary.failures),
+        f"{summary.rows_in:,}",
+        f"{summary.rows_loaded:,}",
+        f"{summary.rows_rejected:,}",
+        summary.seconds,
+        f"{summary.rows_per_second:,.0f}",
+        summary.marts_refreshed_days,
+    )
+
+
+def render_markdown(summary: RunSummary) -> str:
+    lines = [
+        f"# {summary.pipeline} run",
+        "",
+        f"Source `{summary.source}` into warehouse `{summary.warehouse}`.",
+        "",
+        "| batches loaded | already loaded | failed | rows in | loaded | rejected | seconds | rows/s | MB read |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {sum(b.status == 'loaded' for b in summary.batches)} | {summary.already_loaded} | {len(summary.failures)} "
+        f"| {summary.rows_in:,} | {summary.rows_loaded:,} | {summary.rows_rejected:,} | {summary.seconds:.1f} "
+        f"| {summary.rows_per_second:,.0f} | {summary.bytes_read / 1e6:,.1f} |",
+        "",
+        f"Marts rebuilt for {summary.marts_refreshed_days} days.",
+    ]
+    if summary.failures:
+        lines += ["", "## Failed batches", ""] + [f"- {failure}" for failure in summary.failures]
+    return "\n".join(lines)
+
+
+def final_state(summary: RunSummary) -> State:
+    """Completed, or Failed naming the failed batches once every other batch has loaded."""
+    if summary.failures:
+        return Failed(message=f"{len(summary.failures)} batch(es) failed: " + "; ".join(summary.failures), data=summary)
+    return Completed(message=f"{summary.rows_loaded:,} rows loaded, {summary.rows_rejected:,} rejected", data=summary)

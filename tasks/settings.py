@@ -1,0 +1,22 @@
+"""Every default batchyard uses, in one place; environment variables override the deployment-wide ones."""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+
+DEFAULT_WAREHOUSE = Path(os.environ.get("BATCHYARD_WAREHOUSE", DATA_DIR / "warehouse.duckdb"))
+SAMPLE_ACCESS_LOGS = DATA_DIR / "sample_logs"
+
+# Bytes of input text parsed at once. Peak memory is a small multiple of this (the text, its lines as a column,
+# the parsed columns) per worker thread, and does not depend on the size of the input file.
+CHUNK_BYTES = int(os.environ.get("BATCHYARD_CHUNK_BYTES", 32 * 1024 * 1024))
+
+# Polars and DuckDB use every core themselves, so more task threads than cores only adds memory.
+TASK_WORKERS = int(os.environ.get("BATCHYARD_TASK_WORKERS", os.cpu_count() or 2))
+
+
+def staging_root_for(warehouse: Path) -> Path:
+    """Staging lives beside the warehouse it feeds, so two warehouses never share checkpoints."""
+    return warehouse.parent / "staging"

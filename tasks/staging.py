@@ -1,0 +1,160 @@
+"""Staging: a batch's parsed rows and rejects written as Parquet, the checkpoint between parsing and loading.
+
+A batch is staged into a temporary folder that is renamed into place only when complete, with a manifest holding
+its counts; a folder with a manifest is therefore always whole, and staging the same batch again reuses it.
+"""
+
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from tasks.batches import Batch
+from tasks.reading import BatchDataError, read_line_chunks
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ParsedChunk:
+    """Rows ready for the fact table, and rejects (`line_number`, `raw`, `reason`)."""
+
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """How one kind of source file becomes rows: its pipeline, its chunk parser, and that parser's code version."""
+
+    pipeline: str
+    parse: Callable[[pl.DataFrame], ParsedChunk]
+    version: str
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """What staging produced for one batch. `error` is set when the batch's content could not be read at all."""
+
+    batch: Batch
+    directory: str
+    parser_version: str
+    rows_in: int
+    rows_parsed: int
+    rows_rejected: int
+    bytes_read: int
+    started_at: float
+    finished_at: float
+    error: str | None = None
+
+    @property
+    def row_files(self) -> str:
+        return str(Path(self.directory) / "rows-*.parquet")
+
+    @property
+    def reject_files(self) -> str:
+        return str(Path(self.directory) / "rejects-*.parquet")
+
+
+def code_version(*module_names: str) -> str:
+    """A short hash of the modules' source: a changed parser gets a new version, so its cached output is not reused."""
+    digest = hashlib.sha256()
+    for name in module_names:
+        digest.update(inspect.getsource(importlib.import_module(name)).encode())
+    return digest.hexdigest()[:16]
+
+
+def staging_directory(staging_root: Path, batch: Batch) -> Path:
+    return staging_root / batch.pipeline / batch.batch_id
+
+
+def stage_batch(batch: Batch, source_format: SourceFormat, staging_root: Path, chunk_bytes: int) -> StagedBatch:
+    """Parse and validate `batch` chunk by chunk, writing rows and rejects as Parquet parts; return the summary.
+
+    Content that cannot be read (corrupt gzip, not UTF-8, binary) gives a StagedBatch with `error` set and no rows,
+    so the batch is recorded as failed while the others go on.
+    """
+    directory = staging_directory(staging_root, batch)
+    existing = read_manifest(directory)
+    if existing and existing.parser_version == source_format.version and existing.batch == batch:
+        return existing
+    started = time.time()
+    scratch = directory.with_name(f"{directory.name}.partial-{uuid.uuid4().hex[:8]}")
+    scratch.mkdir(parents=True)
+    counts = {"rows_in": 0, "rows_parsed": 0, "rows_rejected": 0, "bytes_read": 0}
+    error = None
+    try:
+        for part, chunk in enumerate(read_line_chunks(batch.path, chunk_bytes)):
+            parsed = source_format.parse(chunk.lines)
+            parsed.rows.write_parquet(scratch / f"rows-{part:05d}.parquet", statistics=True)
+            parsed.rejects.write_parquet(scratch / f"rejects-{part:05d}.parquet")
+            counts["rows_in"] += chunk.lines.height
+            counts["rows_parsed"] += parsed.rows.height
+            counts["rows_rejected"] += parsed.rejects.height
+            counts["bytes_read"] += chunk.bytes_read
+    except BatchDataError as bad_content:
+        error = str(bad_content)
+        counts = dict.fromkeys(counts, 0)
+        for part_file in scratch.glob("*.parquet"):
+            part_file.unlink()
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    staged = StagedBatch(
+        batch=batch,
+        directory=str(directory),
+        parser_version=source_format.version,
+        started_at=started,
+        finished_at=time.time(),
+        error=error,
+        **counts,
+    )
+    _publish(scratch, directory, staged)
+    return staged
+
+
+def _publish(scratch: Path, directory: Path, staged: StagedBatch) -> None:
+    """Write the manifest last, then swap the folder into place, so a crash never leaves a half batch visible."""
+    manifest = asdict(staged)
+    manifest["batch"]["path"] = str(staged.batch.path)
+    (scratch / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    if directory.exists():
+        shutil.rmtree(directory)
+    os.replace(scratch, directory)
+
+
+def read_manifest(directory: Path) -> StagedBatch | None:
+    """The staged batch in `directory`, or None where there is no complete one."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    manifest["batch"] = Batch(**{**manifest["batch"], "path": Path(manifest["batch"]["path"])})
+    return StagedBatch(**manifest)
+
+
+def remove_abandoned_scratch(staging_root: Path, pipeline: str) -> None:
+    """Scratch folders of runs that were killed mid-parse are never reused: clear them."""
+    for scratch in (staging_root / pipeline).glob("*.partial-*"):
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def staging_epoch(staging_root: Path, pipeline: str) -> str:
+    """An id of this staging area's lifetime: deleting the folder starts a new epoch, so cached paths into the
+    old one are never reused."""
+    marker = staging_root / pipeline / ".epoch"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        scratch = marker.with_name(f".epoch.{uuid.uuid4().hex}")
+        scratch.write_text(uuid.uuid4().hex)
+        os.replace(scratch, marker)
+    return marker.read_text().strip()

@@ -1,0 +1,130 @@
+"""Prefect tasks: thin wrappers that add retries, caching and names to the plain functions they call."""
+
+import hashlib
+from pathlib import Path
+
+from prefect import task
+from prefect.context import TaskRunContext
+from prefect.runtime import flow_run
+from prefect.states import State
+from prefect.tasks import Task, exponential_backoff
+
+from tasks.batches import Batch
+from tasks.discovery import Discovery, SourceUnavailable, discover
+from tasks.reading import BatchDataError
+from tasks.reporting import FollowedBatches, RunSummary, publish_summary, summarize
+from tasks.settings import staging_root_for
+from tasks.staging import (
+    SourceFormat,
+    StagedBatch,
+    read_manifest,
+    remove_abandoned_scratch,
+    stage_batch,
+    staging_epoch,
+)
+from tasks.validation import SchemaMismatch
+from tasks.warehouse import (
+    AccountingError,
+    BatchOutcome,
+    FactTable,
+    WarehouseUnavailable,
+    load_staged_batch,
+    open_warehouse,
+    record_failed_batch,
+    refresh_marts,
+)
+
+
+class StagingMissing(Exception):
+    """A staged batch's folder was removed after it was staged."""
+
+
+# Failures that come out the same however often they are retried: bad data, bad settings, or a bug.
+DETERMINISTIC_ERRORS = (
+    SourceUnavailable,
+    WarehouseUnavailable,
+    AccountingError,
+    SchemaMismatch,
+    BatchDataError,
+    StagingMissing,
+    TypeError,
+    ValueError,
+)
+
+
+def retry_unless_deterministic(task: Task, task_run: object, state: State) -> bool:
+    try:
+        state.result()
+    except DETERMINISTIC_ERRORS:
+        return False
+    except Exception:  # noqa: BLE001 - anything else (I/O, locks, the network) is worth another try
+        return True
+    return True
+
+
+RETRIES = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_unless_deterministic,
+}
+
+
+@task(name="discover-batches", **RETRIES)
+def discover_batches(source: Path, patterns: tuple[str, ...], pipeline: str, warehouse: Path) -> Discovery:
+    """The batches in `source` that are not loaded yet (an unchanged file loaded before is skipped)."""
+    remove_abandoned_scratch(staging_root_for(warehouse), pipeline)
+    return discover(source, patterns, pipeline, warehouse)
+
+
+def _staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str:
+    batch: Batch = parameters["batch"]
+    source_format: SourceFormat = parameters["source_format"]
+    staging_root = staging_root_for(parameters["warehouse"])
+    place = hashlib.sha256(str(staging_root.resolve()).encode()).hexdigest()[:12]
+    epoch = staging_epoch(staging_root, source_format.pipeline)
+    return f"stage-{batch.batch_id}-{source_format.version}-{place}-{epoch}"
+
+
+@task(
+    name="stage-batch",
+    task_run_name="stage {batch.path.name}",
+    cache_key_fn=_staged_batch_cache_key,
+    persist_result=True,
+    **RETRIES,
+)
+def stage_file_batch(batch: Batch, source_format: SourceFormat, warehouse: Path, chunk_bytes: int) -> StagedBatch:
+    """Parse and validate one file into Parquet staging; cached by its content fingerprint and the parser's code."""
+    return stage_batch(batch, source_format, staging_root_for(warehouse), chunk_bytes)
+
+
+@task(name="load-batch", task_run_name="load {staged.batch.path.name}", **RETRIES)
+def load_batch(staged: StagedBatch, target: FactTable, warehouse: Path) -> BatchOutcome:
+    """Load one staged batch into the warehouse in one transaction, or record why its content could not be read."""
+    with open_warehouse(warehouse) as connection:
+        if staged.error:
+            return record_failed_batch(connection, staged, flow_run.get_id())
+        if read_manifest(Path(staged.directory)) is None:
+            raise StagingMissing(f"{staged.directory} was removed after staging; delete the staging folder to re-stage")
+        return load_staged_batch(connection, staged, target, flow_run.get_id())
+
+
+@task(name="rebuild-marts", **RETRIES)
+def rebuild_marts(pipeline: str, warehouse: Path) -> int:
+    """Rebuild the pipeline's marts for the days whose facts changed; returns how many days."""
+    with open_warehouse(warehouse) as connection:
+        return refresh_marts(connection, pipeline)
+
+
+@task(name="report-run")
+def report_run(
+    pipeline: str,
+    discovery: Discovery,
+    warehouse: Path,
+    followed: FollowedBatches,
+    marts_refreshed_days: int,
+) -> RunSummary:
+    """Publish the run's summary as Prefect artifacts and a log line; returns it."""
+    summary = summarize(pipeline, discovery, str(warehouse), followed, marts_refreshed_days)
+    publish_summary(summary)
+    return summary

@@ -1,0 +1,275 @@
+"""The warehouse: the one module that opens DuckDB, holds the write lock, owns the DDL and runs the loads.
+
+DuckDB lets one process hold the file at a time, so the database is opened only for the duration of a unit of
+work, under an exclusive file lock beside it; waiting for the lock is normal. Parsing never happens here.
+"""
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from tasks.staging import StagedBatch
+
+SQL_DIR = Path(__file__).parent / "sql"
+# Components whose DDL every warehouse gets, in dependency order; each has numbered migrations NNN_name.sql.
+COMPONENTS = ("meta", "access_logs")
+
+
+class AccountingError(Exception):
+    """Rows in != rows loaded + rows rejected: the load is rolled back, since something lost or invented rows."""
+
+
+class WarehouseUnavailable(Exception):
+    """The warehouse path cannot be created or written."""
+
+
+@dataclass(frozen=True)
+class FactTable:
+    """Where a pipeline's rows go, and how: a batch replaces every earlier row of its source, and the
+    partitions (days) it touches, before and after, are marked for a mart refresh."""
+
+    pipeline: str
+    table: str  # a constant from code, never user input
+    partition_column: str
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """The ledger's view of one batch after this run."""
+
+    batch_id: str
+    source: str
+    status: str
+    rows_in: int
+    rows_loaded: int
+    rows_rejected: int
+    bytes_read: int
+    seconds: float
+    error: str | None = None
+
+
+def lock_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".lock")
+
+
+@contextmanager
+def warehouse_lock(warehouse: Path) -> Iterator[None]:
+    """Exclusive, process-wide and cross-process: flock on a file beside the database, released on close or crash."""
+    with lock_path(warehouse).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def open_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to an up-to-date warehouse, held under the write lock and closed on exit."""
+    with warehouse_lock(warehouse):
+        connection = duckdb.connect(str(warehouse))
+        try:
+            migrate(connection)
+            yield connection
+        finally:
+            connection.close()
+
+
+def prepare_warehouse(warehouse: Path) -> None:
+    """Create or migrate the warehouse, or say clearly why it cannot be written."""
+    try:
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        with open_warehouse(warehouse):
+            pass
+    except (OSError, duckdb.IOException, duckdb.PermissionException) as error:
+        raise WarehouseUnavailable(f"cannot write the warehouse at {warehouse}: {error}") from error
+
+
+def migrate(connection: duckdb.DuckDBPyConnection) -> None:
+    """Apply, in order, every migration not applied yet; each in its own transaction with its version record."""
+    connection.execute("create schema if not exists meta")
+    connection.execute(
+        "create table if not exists meta.schema_versions ("
+        "component varchar not null, version integer not null, applied_at timestamptz not null)"
+    )
+    applied = set(connection.execute("select component, version from meta.schema_versions").fetchall())
+    for component in COMPONENTS:
+        for script in sorted((SQL_DIR / component).glob("[0-9][0-9][0-9]_*.sql")):
+            version = int(script.name[:3])
+            if (component, version) in applied:
+                continue
+            connection.execute("begin transaction")
+            connection.execute(script.read_text())
+            connection.execute(
+                "insert into meta.schema_versions values (?, ?, ?)", [component, version, datetime.now(UTC)]
+            )
+            connection.execute("commit")
+
+
+def loaded_batch_ids(connection: duckdb.DuckDBPyConnection, pipeline: str) -> set[str]:
+    rows = connection.execute(
+        "select batch_id from meta.batches where pipeline = ? and status = 'loaded'", [pipeline]
+    ).fetchall()
+    return {batch_id for (batch_id,) in rows}
+
+
+def load_staged_batch(
+    connection: duckdb.DuckDBPyConnection, staged: StagedBatch, target: FactTable, flow_run_id: str | None
+) -> BatchOutcome:
+    """Load one staged batch in one transaction: replace its source's rows and rejects, check the row accounting,
+    mark its days for a mart refresh, and record it in the ledger. All of it is visible, or none."""
+    started = time.time()
+    batch = staged.batch
+    connection.execute("begin transaction")
+    try:
+        _mark_dirty_partitions(connection, target, "source = ?", batch.source)
+        connection.execute(f"delete from {target.table} where source = ?", [batch.source])
+        connection.execute("delete from meta.rejects where pipeline = ? and source = ?", [batch.pipeline, batch.source])
+        if staged.rows_in:
+            connection.execute(
+                f"insert into {target.table} by name select *, ? as batch_id, ? as source from read_parquet(?)",
+                [batch.batch_id, batch.source, staged.row_files],
+            )
+            connection.execute(
+                "insert into meta.rejects by name "
+                "select ? as pipeline, ? as batch_id, ? as source, line_number, raw, reason from read_parquet(?)",
+                [batch.pipeline, batch.batch_id, batch.source, staged.reject_files],
+            )
+        _mark_dirty_partitions(connection, target, "batch_id = ?", batch.batch_id)
+        (rows_loaded,) = connection.execute(
+            f"select count(*) from {target.table} where batch_id = ?", [batch.batch_id]
+        ).fetchone()
+        (rows_rejected,) = connection.execute(
+            "select count(*) from meta.rejects where batch_id = ?", [batch.batch_id]
+        ).fetchone()
+        if rows_loaded + rows_rejected != staged.rows_in or rows_loaded != staged.rows_parsed:
+            raise AccountingError(
+                f"{batch.source}: {staged.rows_in} rows in, but {rows_loaded} loaded + {rows_rejected} rejected "
+                f"(staging said {staged.rows_parsed} parsed + {staged.rows_rejected} rejected)"
+            )
+        connection.execute(
+            "update meta.batches set status = 'replaced' "
+            "where pipeline = ? and source = ? and status = 'loaded' and batch_id <> ?",
+            [batch.pipeline, batch.source, batch.batch_id],
+        )
+        outcome = BatchOutcome(
+            batch_id=batch.batch_id,
+            source=batch.source,
+            status="loaded",
+            rows_in=staged.rows_in,
+            rows_loaded=rows_loaded,
+            rows_rejected=rows_rejected,
+            bytes_read=staged.bytes_read,
+            seconds=(staged.finished_at - staged.started_at) + (time.time() - started),
+        )
+        _record_in_ledger(connection, staged, outcome, flow_run_id)
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    return outcome
+
+
+def record_failed_batch(
+    connection: duckdb.DuckDBPyConnection, staged: StagedBatch, flow_run_id: str | None
+) -> BatchOutcome:
+    """Record a batch whose content could not be read. Rows loaded from an earlier version of its source stay."""
+    outcome = BatchOutcome(
+        batch_id=staged.batch.batch_id,
+        source=staged.batch.source,
+        status="failed",
+        rows_in=0,
+        rows_loaded=0,
+        rows_rejected=0,
+        bytes_read=0,
+        seconds=staged.finished_at - staged.started_at,
+        error=staged.error,
+    )
+    connection.execute("begin transaction")
+    _record_in_ledger(connection, staged, outcome, flow_run_id)
+    connection.execute("commit")
+    return outcome
+
+
+def refresh_marts(connection: duckdb.DuckDBPyConnection, pipeline: str) -> int:
+    """Rebuild the pipeline's marts for its dirty partitions in one transaction; return how many were rebuilt."""
+    connection.execute("begin transaction")
+    try:
+        (dirty,) = connection.execute(
+            "select count(distinct partition_day) from meta.dirty_partitions where pipeline = ?", [pipeline]
+        ).fetchone()
+        if dirty:
+            connection.execute((SQL_DIR / pipeline / "refresh_marts.sql").read_text())
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    return dirty
+
+
+def _mark_dirty_partitions(connection: duckdb.DuckDBPyConnection, target: FactTable, where: str, value: str) -> None:
+    connection.execute(
+        f"insert into meta.dirty_partitions by name "
+        f"select distinct ? as pipeline, {target.partition_column} as partition_day "
+        f"from {target.table} where {where}",
+        [target.pipeline, value],
+    )
+
+
+def _record_in_ledger(
+    connection: duckdb.DuckDBPyConnection, staged: StagedBatch, outcome: BatchOutcome, flow_run_id: str | None
+) -> None:
+    batch = staged.batch
+    connection.execute("delete from meta.batches where batch_id = ?", [batch.batch_id])
+    connection.execute(
+        "insert into meta.batches by name select "
+        "? as batch_id, ? as pipeline, ? as source, ? as fingerprint, ? as size_bytes, ? as status, "
+        "? as rows_in, ? as rows_loaded, ? as rows_rejected, ? as bytes_read, ? as error, ? as parser_version, "
+        "? as started_at, ? as finished_at, ? as flow_run_id",
+        [
+            batch.batch_id,
+            batch.pipeline,
+            batch.source,
+            batch.fingerprint,
+            batch.size_bytes,
+            outcome.status,
+            outcome.rows_in,
+            outcome.rows_loaded,
+            outcome.rows_rejected,
+            outcome.bytes_read,
+            outcome.error,
+            staged.parser_version,
+            datetime.fromtimestamp(staged.started_at, UTC),
+            datetime.now(UTC),
+            flow_run_id,
+        ],
+    )
+
+
+def describe_warehouse(warehouse: Path, schema: str, pipeline: str) -> str:
+    """A short text overview of a schema's tables and the ledger, for a person at a terminal."""
+    with open_warehouse(warehouse) as connection:
+        tables = connection.execute(
+            "select table_name from information_schema.tables where table_schema = ? order by table_name",
+            [schema],
+        ).fetchall()
+        lines = [f"warehouse {warehouse}"]
+        for (table,) in tables:
+            (count,) = connection.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+            lines.append(f"  {schema}.{table}: {count:,} rows")
+        ledger = connection.execute(
+            "select status, count(*), sum(rows_in), sum(rows_loaded), sum(rows_rejected) from meta.batches "
+            "where pipeline = ? group by status order by status",
+            [pipeline],
+        ).fetchall()
+        for status, batches, rows_in, loaded, rejected in ledger:
+            lines.append(
+                f"  meta.batches: {batches} {status} batch(es): {rows_in:,} rows in, {loaded:,} loaded, {rejected:,} rejected"
+            )
+    return "\n".join(lines)
