@@ -4,7 +4,7 @@
 
 One run:
 1. generates N MiB of logs with data/generate_access_logs.py (or reuses DIR when it already holds the logs
-   this script generated there with the same size, seed and days);
+   this script generated there with the same size, seed, days and generator source);
 2. times the plain DuckDB query (tests/independent_access_logs.sql through compute_expected);
 3. starts a real Prefect server (``prefect server start`` on a free local port, PREFECT_HOME in a temp
    dir, analytics off), runs ``python flows/access_logs.py --source DIR --warehouse <tmp>/warehouse.duckdb``
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
+import hashlib
 import json
 import os
 import shutil
@@ -77,7 +78,8 @@ def _log_files(directory: Path) -> list[Path]:
 
 def prepare_data(directory: Path, size_mb: float, seed: int, days: int | None) -> str:
     """Make sure directory holds the generated logs; return "reused" or "generated"."""
-    wanted = {"size_mb": size_mb, "seed": seed, "days": days}
+    generator = hashlib.sha256(GENERATOR.read_bytes()).hexdigest() if GENERATOR.is_file() else None
+    wanted = {"size_mb": size_mb, "seed": seed, "days": days, "generator_sha256": generator}
     marker = directory / MARKER
     previous = None
     if marker.is_file():
@@ -86,18 +88,18 @@ def prepare_data(directory: Path, size_mb: float, seed: int, days: int | None) -
     present = {p.name: p.stat().st_size for p in _log_files(directory)}
     if previous and previous.get("args") == wanted and previous.get("files") == present:
         return "reused"
-    # Remove only the files a previous run of this script generated; refuse to mix with anything else.
-    if previous:
-        for name in previous.get("files", {}):
-            with contextlib.suppress(FileNotFoundError):
-                (directory / name).unlink()
-        marker.unlink()
-    others = _log_files(directory)
+    # Regenerate only over files a previous run of this script generated; refuse to mix with anything else.
+    ours = set(previous.get("files", {})) if previous else set()
+    others = [p for p in _log_files(directory) if p.name not in ours]
     if others:
         raise SystemExit(
             f"{directory} already holds log files this benchmark did not generate "
             f"({', '.join(p.name for p in others[:3])}...); use an empty or new --data-dir"
         )
+    for name in ours:
+        with contextlib.suppress(FileNotFoundError):
+            (directory / name).unlink()
+    marker.unlink(missing_ok=True)
     if not GENERATOR.is_file():
         raise SystemExit(f"{GENERATOR} does not exist yet")
     cmd = [PYTHON, str(GENERATOR), "--out", str(directory), "--size-mb", str(size_mb), "--seed", str(seed)]
@@ -305,9 +307,7 @@ def compare_warehouse(warehouse: Path, expected: dict[str, pl.DataFrame]) -> lis
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=float, required=True, help="MiB of uncompressed logs to generate")
-    parser.add_argument(
-        "--data-dir", type=Path, help="where the logs live (generated or reused); temp if absent"
-    )
+    parser.add_argument("--data-dir", type=Path, help="logs to generate or reuse (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     parser.add_argument("--days", type=int, help="generator --days (default: the generator's)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (data, warehouse, logs)")

@@ -23,7 +23,8 @@ What the logs look like
 * A few hundred paths with Zipf-skewed popularity; many targets carry a query string, including targets
   with several ``?``, an empty query (``/index.html?``) and an empty path (``?x=1``).
 * User agents include escaped quotes and backslashes, ``\\x41``-style escapes and non-ASCII text.
-* A few valid lines per file are dated 29/Feb/2028 (a clock-skewed client): that date exists.
+* A few valid lines per file are dated 29/Feb/2028, a date that exists (a clock-skewed client, so
+  these lines are far out of time order).
 * ``--malformed-share`` of the lines break the line specification, each in one named way (see
   ``MALFORMED_KINDS`` or ``--list-kinds``). A file with at least as many malformed lines as there are
   kinds holds every kind at least once; smaller files take the kinds in turn so that the set of files
@@ -57,6 +58,7 @@ SERVER_OFFSET = timedelta(hours=2)
 WRITE_BLOCK_LINES = 20_000
 # One valid 29/Feb/2028 line per this many lines (and at least one per file).
 LEAP_DAY_EVERY = 20_000
+LEAP_DAY = "leap_day_2028"  # marks those lines in the plan of a file, next to the malformed kinds
 
 # (offset, share of clients); includes half- and quarter-hour zones and both extremes.
 OFFSETS = (
@@ -288,7 +290,6 @@ def build_targets(rng: Random):
     for p in ("/cart", "/account", "/checkout"):
         add(p, "page", page_queries)
     add("/login", "page", (("", 20), ("?next=%2Faccount%3Ftab%3Dorders", 3)))
-    add("", "page", (("?x=1", 3), ("?utm_source=qr&utm_campaign=poster", 2)))  # empty path
     for f in ("fonts/inter.woff2", "img/logo.png", "img/hero.webp", "favicon.svg"):
         add(f"/static/{f}", "static", (("", 10), ("?v=3f2a1c", 6), ("?v=9b8e07", 2)))
     for name in (
@@ -307,6 +308,7 @@ def build_targets(rng: Random):
     ):
         add(f"/category/{name}", "page", (("", 10), ("?page=2", 3), ("?sort=price&order=asc", 2)))
     add("/robots.txt", "static")
+    add("", "page", (("?x=1", 3), ("?utm_source=qr&utm_campaign=poster", 2)))  # empty path
     add("/api/v1/search", "api", (("?q=shoes&limit=20", 5), ("?q=hat&limit=20&offset=20", 2)))
     for n in rng.sample(range(100, 10_000), 140):
         add(
@@ -382,9 +384,7 @@ def build_client_rows(rng: Random, count: int):
             )
         elif draw < 0.95:
             a, b = rng.randrange(256), rng.randrange(256)
-            client = rng.choice(
-                (f"crawl-66-249-{a}-{b}.googlebot.com", f"msnbot-157-55-{a}-{b}.search.msn.com")
-            )
+            client = rng.choice((f"crawl-66-249-{a}-{b}.googlebot.com", f"msnbot-157-55-{a}-{b}.search.msn.com"))
             is_bot = True
         else:
             client = rng.choice(
@@ -429,22 +429,16 @@ class Pools:
     def __init__(self, rng: Random):
         self.offsets = [o for o, _ in OFFSETS]
         # Offset in minutes east of UTC, to turn UTC into local time.
-        self.offset_minutes = [
-            (-1 if o[0] == "-" else 1) * (int(o[1:3]) * 60 + int(o[3:])) for o in self.offsets
-        ]
+        self.offset_minutes = [(-1 if o[0] == "-" else 1) * (int(o[1:3]) * 60 + int(o[3:])) for o in self.offsets]
 
         self.client_rows = build_client_rows(rng, 20_000)
         self.client_cum = cumulative(zipf_weights(rng, len(self.client_rows), 0.9))
 
-        method_tables = {
-            cls: slot_table(rng, pairs, METHOD_SLOTS_BITS) for cls, pairs in METHODS_BY_CLASS.items()
-        }
+        method_tables = {cls: slot_table(rng, pairs, METHOD_SLOTS_BITS) for cls, pairs in METHODS_BY_CLASS.items()}
         self.target_rows = []  # (target, method table, response table)
         target_weights = []
         paths = build_targets(rng)
-        for (_, cls, targets), path_weight in zip(
-            paths, zipf_weights(rng, len(paths), 1.1, jitter=1.0), strict=True
-        ):
+        for (_, cls, targets), path_weight in zip(paths, zipf_weights(rng, len(paths), 1.1, jitter=1.0), strict=True):
             base = {"static": rng.randint(800, 400_000), "api": rng.randint(60, 20_000)}.get(
                 cls, rng.randint(3_000, 60_000)
             )
@@ -654,9 +648,7 @@ MALFORMED_KINDS: dict[str, MalformedKind] = {
 
 def _leap_day_2028(rng: Random, parts: LineParts) -> str:
     """a well-formed line dated 29/Feb/2028, which exists (clock-skewed client)"""
-    parts.update(
-        day="29", mon="Feb", year="2028", hh=f"{rng.randrange(24):02d}", mm=f"{rng.randrange(60):02d}"
-    )
+    parts.update(day="29", mon="Feb", year="2028", hh=f"{rng.randrange(24):02d}", mm=f"{rng.randrange(60):02d}")
     return parts.render()
 
 
@@ -687,16 +679,18 @@ def spread(total: int, weights: list[float]) -> list[int]:
     return counts
 
 
-def plan_malformed(rng: Random, lines: int, share: float, file_index: int) -> dict[int, str]:
-    """Choose which line numbers (0-based) of a file are malformed, and how."""
+def plan_malformed(rng: Random, lines: int, share: float, earlier: int) -> dict[int, str]:
+    """Choose which line numbers (0-based) of a file are malformed, and how.
+
+    earlier is the number of malformed lines planned for the previous files.
+    """
     names = list(MALFORMED_KINDS)
     wanted = min(lines, round(lines * share))
     if wanted >= len(names):
         kinds = names + rng.choices(names, k=wanted - len(names))
     else:
         # Too few for all kinds: take the next ones in turn, so consecutive files cover them all.
-        first = file_index * wanted
-        kinds = [names[(first + i) % len(names)] for i in range(wanted)]
+        kinds = [names[(earlier + i) % len(names)] for i in range(wanted)]
     rng.shuffle(kinds)
     return dict(zip(sorted(rng.sample(range(lines), wanted)), kinds, strict=True))
 
@@ -741,14 +735,21 @@ def generate(
     gzipped = set(rng.sample(range(days), gzip_count))
 
     out.mkdir(parents=True, exist_ok=True)
+    planned_malformed = 0
     summary = {"files": [], "bytes": 0, "lines": 0, "kinds": dict.fromkeys(MALFORMED_KINDS, 0)}
     for day in range(days):
         name = f"access-{start + timedelta(days=day)}.log" + (".gz" if day in gzipped else "")
         counts = per_minute[day * file_minutes : (day + 1) * file_minutes]
         lines = sum(counts)
-        special = plan_malformed(rng, lines, malformed_share, day)
-        for line_number in rng.sample(range(lines), min(lines, max(1, lines // LEAP_DAY_EVERY))):
-            special.setdefault(line_number, "leap_day_2028")
+        special = plan_malformed(rng, lines, malformed_share, planned_malformed)
+        planned_malformed += len(special)
+        # Valid leap-day lines go on lines not already malformed.
+        leap_days = min(lines - len(special), max(1, lines // LEAP_DAY_EVERY))
+        while leap_days:
+            line_number = rng.randrange(lines)
+            if line_number not in special:
+                special[line_number] = LEAP_DAY
+                leap_days -= 1
         writer = LogWriter(out / name, compress=day in gzipped)
         write_day(rng, pools, writer, first_minute + timedelta(days=day), counts, special, summary["kinds"])
         writer.close()
@@ -808,7 +809,7 @@ def write_day(
             position = special_at[next_special]
             kind = special[position]
             parts = sample_parts(rng, pools, utc, seconds[position - line_number])
-            if kind == "leap_day_2028":
+            if kind == LEAP_DAY:
                 text = _leap_day_2028(rng, parts)
             else:
                 text = MALFORMED_KINDS[kind](rng, parts)
@@ -825,9 +826,7 @@ def write_day(
 
 def sample_parts(rng: Random, pools: Pools, utc: datetime, second: str) -> LineParts:
     """Fields of a fresh well-formed line at utc + second, for the malformed kinds to break."""
-    client, ident, user, offset_index, protocol, ua = rng.choices(
-        pools.client_rows, cum_weights=pools.client_cum
-    )[0][5]
+    client, ident, user, offset_index, protocol, ua = rng.choices(pools.client_rows, cum_weights=pools.client_cum)[0][5]
     target, methods, responses = rng.choices(pools.target_rows, cum_weights=pools.target_cum)[0]
     status, size = rng.choice(responses).split(" ")
     local = utc + timedelta(minutes=pools.offset_minutes[offset_index])
@@ -868,9 +867,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog="Same arguments, same bytes. See the module docstring for details.",
     )
     parser.add_argument("--out", type=Path, help="directory to write the log files into (created if missing)")
-    parser.add_argument(
-        "--size-mb", type=float, default=2.0, help="total uncompressed size in MiB (default 2)"
-    )
+    parser.add_argument("--size-mb", type=float, default=2.0, help="total uncompressed size in MiB (default 2)")
     parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     parser.add_argument("--days", type=int, default=3, help="number of daily files (default 3)")
     parser.add_argument(
@@ -904,9 +901,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--days and --size-mb must be positive")
 
     started = time.perf_counter()
-    summary = generate(
-        args.out, args.size_mb, args.seed, args.days, args.start, args.malformed_share, args.gzip_share
-    )
+    summary = generate(args.out, args.size_mb, args.seed, args.days, args.start, args.malformed_share, args.gzip_share)
     elapsed = time.perf_counter() - started
     for name, size, lines in summary["files"]:
         print(f"{args.out / name}: {lines} lines, {size / 2**20:.1f} MiB uncompressed")

@@ -60,15 +60,15 @@ def read_line_chunks(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
 
 def _split_lines(text: bytes, path: Path, first_line_number: int) -> LineChunk:
     """Split newline-terminated `text` into one row per line, exactly: empty lines and CRs are kept as they are."""
+    nul = text.find(b"\x00")
+    if nul >= 0:
+        line = first_line_number + text.count(b"\n", 0, nul)
+        raise BatchDataError(f"line {line} holds a NUL byte: this is a binary file, not a log")
     try:
         text.decode("utf-8")
     except UnicodeDecodeError as error:
         line = first_line_number + text.count(b"\n", 0, error.start)
         raise BatchDataError(f"line {line} is not UTF-8 text (byte {text[error.start]:#04x})") from error
-    nul = text.find(b"\x00")
-    if nul >= 0:
-        line = first_line_number + text.count(b"\n", 0, nul)
-        raise BatchDataError(f"line {line} holds a NUL byte: this is a binary file, not a log")
     line_count = text.count(b"\n")
     lines = _split_with_csv_reader(text, line_count)
     if lines is None:

@@ -18,14 +18,15 @@ except ImportError:  # tests/ became a package
     from tests.independent_access_logs import choose_reader, compute_expected, list_input_files, split_lines
 
 UA = '"Mozilla/5.0"'
+CURL = '"http://ex.com/" "curl/8.0"'  # referer and user agent
+QUOTED = '"-" "Agent \\"quoted\\" v1"'  # user agent with escaped quotes
 
 # a.log — 11 lines: 4 well-formed (1, 2, 6, 9), 7 rejected.
 A_LINES = [
     # 1 ok: 23:30 at -0100 -> 2026-01-01 00:30 UTC; path /index.html
     '10.0.0.1 - - [31/Dec/2025:23:30:00 -0100] "GET /index.html?x=1 HTTP/1.1" 200 1000 "-" ' + UA,
     # 2 ok: 01:15 at +0200 -> 2025-12-31 23:15 UTC; bytes "-" = 0; 404
-    '10.0.0.2 - alice [01/Jan/2026:01:15:00 +0200] "POST /api/items HTTP/1.1" 404 - '
-    '"http://ex.com/" "curl/8.0"',
+    '10.0.0.2 - alice [01/Jan/2026:01:15:00 +0200] "POST /api/items HTTP/1.1" 404 - ' + CURL,
     # 3 rejected: empty line
     "",
     # 4 rejected: 31 April does not exist
@@ -33,8 +34,7 @@ A_LINES = [
     # 5 rejected: 2026 is not a leap year
     '10.0.0.3 - - [29/Feb/2026:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "x"',
     # 6 ok: 2028 is a leap year; 503; escaped quotes in the user agent
-    'host.example.org - - [29/Feb/2028:12:00:00 +0000] "GET /leap HTTP/1.0" 503 20 '
-    '"-" "Agent \\"quoted\\" v1"',
+    'host.example.org - - [29/Feb/2028:12:00:00 +0000] "GET /leap HTTP/1.0" 503 20 ' + QUOTED,
     # 7 rejected: status 600
     '10.0.0.1 - - [01/Jan/2026:00:45:10 +0000] "GET /index.html HTTP/1.1" 600 10 "-" "x"',
     # 8 rejected: text after the user agent

@@ -1,0 +1,167 @@
+"""The access-logs flow end to end, under one Prefect test server: results against an independent computation,
+re-runs, changed files, unreadable files, the task cache, and the command line."""
+
+import gzip
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from independent_access_logs import compute_expected
+from log_files import log_line, write_log
+from polars.testing import assert_frame_equal
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from warehouse_snapshot import query, snapshot
+
+from flows.access_logs import access_logs
+from tasks.reporting import RunSummary
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_LOGS = PROJECT_ROOT / "data" / "sample_logs"
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def run_flow(source: Path, warehouse: Path, **parameters):
+    """Run the flow; return its final state and the run summary it carries."""
+    state = access_logs(source=source, warehouse=warehouse, return_state=True, **parameters)
+    summary = state.result(raise_on_failure=False)
+    return state, summary
+
+
+def marts(warehouse: Path) -> dict[str, pl.DataFrame]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return {
+            "hourly": connection.sql("select * from logs.hourly order by hour").pl(),
+            "daily": connection.sql("select * from logs.daily order by day").pl(),
+            "top_paths": connection.sql("select * from logs.top_paths order by day, rank").pl(),
+        }
+
+
+def assert_matches_independent_computation(source: Path, warehouse: Path) -> None:
+    expected = compute_expected(source)
+    actual = marts(warehouse)
+    for mart in ("hourly", "daily", "top_paths"):
+        assert_frame_equal(actual[mart], expected[mart], check_dtypes=False, check_column_order=False)
+    ledger = pl.DataFrame(
+        query(
+            warehouse,
+            "select regexp_extract(source, '[^/]+$'), rows_in, rows_loaded, rows_rejected "
+            "from meta.batches where status = 'loaded' order by 1",
+        ),
+        schema=["file", "lines", "well_formed", "rejected"],
+        orient="row",
+    )
+    per_file = expected["per_file"].rename({expected["per_file"].columns[0]: "file"}).sort("file")
+    assert_frame_equal(ledger, per_file.select(ledger.columns), check_dtypes=False)
+
+
+def test_the_sample_logs_load_and_agree_with_an_independent_computation(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, summary = run_flow(SAMPLE_LOGS, warehouse)
+
+    assert state.is_completed(), state.message
+    assert isinstance(summary, RunSummary)
+    assert summary.rows_in == summary.rows_loaded + summary.rows_rejected
+    assert summary.rows_rejected > 0
+    assert_matches_independent_computation(SAMPLE_LOGS, warehouse)
+    assert query(warehouse, "select count(*) from meta.rejects where reason = ''") == [(0,)]
+
+
+def test_a_second_run_loads_nothing_and_changes_nothing(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_flow(SAMPLE_LOGS, warehouse)
+    first = snapshot(warehouse)
+
+    state, summary = run_flow(SAMPLE_LOGS, warehouse)
+
+    assert state.is_completed()
+    assert summary.batches == []
+    assert summary.already_loaded == len(list(SAMPLE_LOGS.iterdir()))
+    assert snapshot(warehouse) == first
+
+
+def test_a_changed_file_replaces_its_earlier_rows_and_the_marts_follow(tmp_path):
+    source = tmp_path / "logs"
+    shutil.copytree(SAMPLE_LOGS, source)
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_flow(source, warehouse)
+    changed = sorted(source.glob("*.log"))[0]
+    lines = changed.read_text().splitlines()
+    changed.write_text("\n".join(lines[: len(lines) // 3]) + "\n")
+
+    state, summary = run_flow(source, warehouse)
+
+    assert state.is_completed()
+    assert [Path(batch.source).name for batch in summary.batches] == [changed.name]
+    assert_matches_independent_computation(source, warehouse)
+    assert query(warehouse, "select count(*) from meta.batches where status = 'replaced'") == [(1,)]
+
+
+def test_unreadable_files_fail_only_their_own_batch(tmp_path):
+    source = tmp_path / "logs"
+    write_log(source / "good.log", [log_line(), log_line(status="404")])
+    (source / "truncated.log.gz").write_bytes(gzip.compress(b"x" * 5000 + b"\n")[:40])
+    (source / "binary.log").write_bytes(bytes(range(256)) * 4)
+    (source / "latin1.log").write_bytes((log_line(user_agent="caf\xe9") + "\n").encode("latin-1"))
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, summary = run_flow(source, warehouse)
+
+    assert state.is_failed()
+    assert "3 batch(es) failed" in state.message
+    assert query(warehouse, "select count(*) from logs.requests") == [(2,)]
+    failed = dict(
+        query(warehouse, "select regexp_extract(source, '[^/]+$'), error from meta.batches where status = 'failed'")
+    )
+    assert failed.keys() == {"truncated.log.gz", "binary.log", "latin1.log"}
+    assert "gzip stream is corrupt or truncated" in failed["truncated.log.gz"]
+    assert "line 1 is not UTF-8" in failed["latin1.log"]
+    assert failed["binary.log"].startswith("line 1 ")
+
+
+def test_staging_is_cached_by_content_so_a_rebuilt_warehouse_does_not_parse_again(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_flow(SAMPLE_LOGS, warehouse)
+    for leftover in tmp_path.glob("warehouse.duckdb*"):
+        leftover.unlink()
+
+    state, _ = run_flow(SAMPLE_LOGS, warehouse)
+
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    stage_states = {run.name: run.state.name for run in task_runs if run.name.startswith("stage ")}
+    assert stage_states and set(stage_states.values()) == {"Cached"}, stage_states
+    assert_matches_independent_computation(SAMPLE_LOGS, warehouse)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--source", "/nonexistent/logs"], "source folder /nonexistent/logs does not exist"),
+        (["--warehouse", "{file}/warehouse.duckdb"], "cannot write the warehouse at"),
+    ],
+    ids=["missing-source", "unwritable-warehouse"],
+)
+def test_bad_settings_stop_the_command_with_one_clear_message(tmp_path, arguments, message):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    arguments = [argument.replace("{file}", str(blocker)) for argument in arguments]
+    if "--warehouse" not in arguments:
+        arguments += ["--warehouse", str(tmp_path / "warehouse.duckdb")]
+
+    finished = subprocess.run(
+        [sys.executable, "flows/access_logs.py", *arguments], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+
+    assert finished.returncode == 2
+    assert message in finished.stderr
+    assert len(finished.stderr.strip().splitlines()) == 1, finished.stderr

@@ -1,0 +1,176 @@
+"""The warehouse module: loads, replacement, the accounting check, mart refresh, migrations and the write lock."""
+
+import dataclasses
+import threading
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from log_files import log_line, write_log
+from warehouse_snapshot import query, snapshot
+
+from tasks.access_logs import ACCESS_LOG_FORMAT
+from tasks.batches import make_batch
+from tasks.staging import stage_batch
+from tasks.warehouse import (
+    AccountingError,
+    WarehouseUnavailable,
+    FactTable,
+    load_staged_batch,
+    migrate,
+    open_warehouse,
+    prepare_warehouse,
+    record_failed_batch,
+    refresh_marts,
+    warehouse_lock,
+)
+
+REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_column="day")
+
+# Hand-computed below: two requests on 2026-10-10 (23:30 UTC and 01:15+0200 = 23:15 UTC), one on 2026-10-11.
+FIRST_VERSION = [
+    log_line(client="198.51.100.1", timestamp="10/Oct/2026:23:30:00 +0000", request="GET /a HTTP/1.1", size="100"),
+    log_line(
+        client="198.51.100.2",
+        timestamp="11/Oct/2026:01:15:00 +0200",
+        request="GET /b?x=1 HTTP/1.1",
+        status="404",
+        size="50",
+    ),
+    "",
+    log_line(client="198.51.100.1", timestamp="11/Oct/2026:00:10:00 +0000", request="GET /a HTTP/1.1", status="503", size="-"),
+]
+
+
+def stage(path: Path, warehouse: Path):
+    return stage_batch(make_batch("access_logs", path), ACCESS_LOG_FORMAT, warehouse.parent / "staging", 1 << 20)
+
+
+def load(staged, warehouse: Path):
+    with open_warehouse(warehouse) as connection:
+        outcome = load_staged_batch(connection, staged, REQUESTS, flow_run_id=None)
+        refresh_marts(connection, "access_logs")
+    return outcome
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "warehouse" / "warehouse.duckdb"
+    prepare_warehouse(path)
+    return path
+
+
+def test_a_loaded_batch_lands_in_facts_rejects_ledger_and_marts(tmp_path, warehouse):
+    source = write_log(tmp_path / "in" / "a.log", FIRST_VERSION)
+
+    outcome = load(stage(source, warehouse), warehouse)
+
+    assert (outcome.rows_in, outcome.rows_loaded, outcome.rows_rejected) == (4, 3, 1)
+    assert query(warehouse, "select line_number, reason from meta.rejects") == [(3, "empty line")]
+    assert query(warehouse, "select status, rows_in, rows_loaded, rows_rejected from meta.batches") == [
+        ("loaded", 4, 3, 1)
+    ]
+    assert query(warehouse, "select * from logs.hourly order by hour") == [
+        (datetime(2026, 10, 10, 23), 2, 150, 1, 0),
+        (datetime(2026, 10, 11, 0), 1, 0, 0, 1),
+    ]
+    assert query(warehouse, "select * from logs.daily order by day") == [
+        (date(2026, 10, 10), 2, 2),
+        (date(2026, 10, 11), 1, 1),
+    ]
+    assert query(warehouse, "select * from logs.top_paths order by day, rank") == [
+        (date(2026, 10, 10), 1, "/a", 1),
+        (date(2026, 10, 10), 2, "/b", 1),
+        (date(2026, 10, 11), 1, "/a", 1),
+    ]
+
+
+def test_loading_the_same_batch_twice_changes_nothing(tmp_path, warehouse):
+    staged = stage(write_log(tmp_path / "in" / "a.log", FIRST_VERSION), warehouse)
+    load(staged, warehouse)
+    once = snapshot(warehouse)
+
+    load(staged, warehouse)
+
+    assert snapshot(warehouse) == once
+
+
+def test_a_changed_source_replaces_its_rows_rejects_and_marts(tmp_path, warehouse):
+    source = write_log(tmp_path / "in" / "a.log", FIRST_VERSION)
+    load(stage(source, warehouse), warehouse)
+    write_log(source, [log_line(timestamp="12/Oct/2026:08:00:00 +0000", request="GET /c HTTP/1.1")])
+
+    load(stage(source, warehouse), warehouse)
+
+    assert query(warehouse, "select day, path from logs.requests") == [(date(2026, 10, 12), "/c")]
+    assert query(warehouse, "select count(*) from meta.rejects") == [(0,)]
+    assert query(warehouse, "select day, requests from logs.daily") == [(date(2026, 10, 12), 1)]
+    assert query(warehouse, "select cast(hour as date) from logs.hourly") == [(date(2026, 10, 12),)]
+    assert query(warehouse, "select day, rank, path from logs.top_paths") == [(date(2026, 10, 12), 1, "/c")]
+    assert query(warehouse, "select status, rows_in from meta.batches order by status") == [
+        ("loaded", 1),
+        ("replaced", 4),
+    ]
+
+
+def test_rows_that_do_not_add_up_roll_the_whole_load_back(tmp_path, warehouse):
+    staged = stage(write_log(tmp_path / "in" / "a.log", FIRST_VERSION), warehouse)
+    empty = snapshot(warehouse)
+
+    with pytest.raises(AccountingError, match="5 rows in, but 3 loaded \\+ 1 rejected"):
+        load(dataclasses.replace(staged, rows_in=5), warehouse)
+
+    assert snapshot(warehouse) == empty
+
+
+def test_an_unreadable_new_version_is_recorded_and_keeps_the_rows_already_loaded(tmp_path, warehouse):
+    staged = stage(write_log(tmp_path / "in" / "a.log", FIRST_VERSION), warehouse)
+    load(staged, warehouse)
+    unreadable = dataclasses.replace(staged, error="the gzip stream is corrupt or truncated")
+
+    with open_warehouse(warehouse) as connection:
+        record_failed_batch(connection, unreadable, flow_run_id=None)
+
+    assert query(warehouse, "select count(*) from logs.requests") == [(3,)]
+    assert query(warehouse, "select status, error from meta.batches") == [
+        ("failed", "the gzip stream is corrupt or truncated")
+    ]
+
+
+def test_migrations_apply_once_and_are_recorded(warehouse):
+    with open_warehouse(warehouse) as connection:
+        migrate(connection)
+        migrate(connection)
+        versions = connection.execute("select component, version from meta.schema_versions order by all").fetchall()
+    assert versions == [("access_logs", 1), ("meta", 1)]
+
+
+def test_the_write_lock_makes_a_second_writer_wait(warehouse):
+    order = []
+    holding = threading.Event()
+
+    def first_writer():
+        with warehouse_lock(warehouse):
+            holding.set()
+            time.sleep(0.3)
+            order.append("first done")
+
+    def second_writer():
+        holding.wait()
+        with warehouse_lock(warehouse):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first_writer), threading.Thread(target=second_writer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert order == ["first done", "second in"]
+
+
+def test_an_unwritable_warehouse_path_is_reported_clearly(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(WarehouseUnavailable, match="cannot write the warehouse at"):
+        prepare_warehouse(blocker / "warehouse.duckdb")
