@@ -54,8 +54,9 @@ def read_line_chunks(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
                 yield chunk
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise BatchDataError(f"the gzip stream is corrupt or truncated ({error})") from error
-    if carry:
-        yield _split_lines(carry + b"\n", path, next_line_number)
+    if carry:  # a last line without its newline
+        last = _split_lines(carry + b"\n", path, next_line_number)
+        yield LineChunk(lines=last.lines, bytes_read=len(carry))
 
 
 def _split_lines(text: bytes, path: Path, first_line_number: int) -> LineChunk:

@@ -1,0 +1,51 @@
+"""Running the access-logs command as a separate process against the test session's Prefect server."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prefect.settings import PREFECT_API_URL
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def flow_command(source: Path, warehouse: Path, *extra: str) -> list[str]:
+    return [sys.executable, "flows/access_logs.py", "--source", str(source), "--warehouse", str(warehouse), *extra]
+
+
+def flow_environment() -> dict[str, str]:
+    """The environment of this process, pointed at the Prefect server the session's harness started."""
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+
+
+def start_flow(source: Path, warehouse: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        flow_command(source, warehouse, *extra),
+        cwd=PROJECT_ROOT,
+        env=flow_environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_flow_process(source: Path, warehouse: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        flow_command(source, warehouse, *extra),
+        cwd=PROJECT_ROOT,
+        env=flow_environment(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def generate_logs(out: Path, size_mb: float, seed: int, *extra: str) -> Path:
+    subprocess.run(
+        [sys.executable, "data/generate_access_logs.py", "--out", str(out), "--size-mb", str(size_mb), "--seed", str(seed), *extra],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return out
