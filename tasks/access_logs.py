@@ -38,7 +38,9 @@ class AccessLogFields(pa.DataFrameModel):
     hour: pl.Int32 = pa.Field(in_range={"min_value": 0, "max_value": 23})
     minute: pl.Int32 = pa.Field(in_range={"min_value": 0, "max_value": 59})
     second: pl.Int32 = pa.Field(in_range={"min_value": 0, "max_value": 59})
-    offset_hours: pl.Int32 = pa.Field(in_range={"min_value": 0, "max_value": 14}, description="Hours of the UTC offset, without its sign")
+    offset_hours: pl.Int32 = pa.Field(
+        in_range={"min_value": 0, "max_value": 14}, description="Hours of the UTC offset, without its sign"
+    )
     offset_minutes: pl.Int32 = pa.Field(in_range={"min_value": 0, "max_value": 59})
     status: pl.Int32 = pa.Field(in_range={"min_value": 100, "max_value": 599})
     bytes: pl.Int64 = pa.Field(ge=0, nullable=False, description="Response size; '-' is 0; null when too large")
@@ -137,9 +139,9 @@ def split_fields(lines: pl.DataFrame) -> pl.DataFrame:
             pl.col("field_8").cast(pl.Int32).alias("status"),
             pl.col("field_9").replace("-", "0").cast(pl.Int64, strict=False).alias("bytes"),
             "referer",
-            quoted.str.slice(
-                pl.col("user_agent_start"), quoted.str.len_chars() - pl.col("user_agent_start") - 1
-            ).alias("user_agent"),
+            quoted.str.slice(pl.col("user_agent_start"), quoted.str.len_chars() - pl.col("user_agent_start") - 1).alias(
+                "user_agent"
+            ),
             _timestamp.str.slice(0, 2).cast(pl.Int32).alias("day"),
             _timestamp.str.slice(3, 3).alias("month"),
             _timestamp.str.slice(7, 4).cast(pl.Int32).alias("year"),

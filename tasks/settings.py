@@ -11,7 +11,10 @@ SAMPLE_ACCESS_LOGS = DATA_DIR / "sample_logs"
 
 # Bytes of input text parsed at once. Peak memory is a small multiple of this (the text, its lines as a column,
 # the parsed columns) per worker thread, and does not depend on the size of the input file.
-CHUNK_BYTES = int(os.environ.get("BATCHYARD_CHUNK_BYTES", 32 * 1024 * 1024))
+CHUNK_BYTES = int(os.environ.get("BATCHYARD_CHUNK_BYTES", 16 * 1024 * 1024))
+
+# DuckDB's own default is 80% of RAM, which a bulk insert happily fills; loads stream from Parquet and need little.
+WAREHOUSE_MEMORY_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "384MB")
 
 # Polars and DuckDB use every core themselves, so more task threads than cores only adds memory.
 TASK_WORKERS = int(os.environ.get("BATCHYARD_TASK_WORKERS", os.cpu_count() or 2))

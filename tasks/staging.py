@@ -22,6 +22,8 @@ from tasks.batches import Batch
 from tasks.reading import BatchDataError, read_line_chunks
 
 MANIFEST = "manifest.json"
+# Staging is read once, by the load: write speed matters more than size.
+STAGING_COMPRESSION = "lz4"
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,8 @@ def stage_batch(batch: Batch, source_format: SourceFormat, staging_root: Path, c
     try:
         for part, chunk in enumerate(read_line_chunks(batch.path, chunk_bytes)):
             parsed = source_format.parse(chunk.lines)
-            parsed.rows.write_parquet(scratch / f"rows-{part:05d}.parquet", statistics=True)
-            parsed.rejects.write_parquet(scratch / f"rejects-{part:05d}.parquet")
+            parsed.rows.write_parquet(scratch / f"rows-{part:05d}.parquet", compression=STAGING_COMPRESSION)
+            parsed.rejects.write_parquet(scratch / f"rejects-{part:05d}.parquet", compression=STAGING_COMPRESSION)
             counts["rows_in"] += chunk.lines.height
             counts["rows_parsed"] += parsed.rows.height
             counts["rows_rejected"] += parsed.rejects.height

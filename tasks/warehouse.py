@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from tasks.settings import WAREHOUSE_MEMORY_LIMIT
 from tasks.staging import StagedBatch
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -73,7 +74,7 @@ def warehouse_lock(warehouse: Path) -> Iterator[None]:
 def open_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to an up-to-date warehouse, held under the write lock and closed on exit."""
     with warehouse_lock(warehouse):
-        connection = duckdb.connect(str(warehouse))
+        connection = duckdb.connect(str(warehouse), config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
         try:
             migrate(connection)
             yield connection

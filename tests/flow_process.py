@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from prefect.settings import PREFECT_API_URL
@@ -43,9 +44,35 @@ def run_flow_process(source: Path, warehouse: Path, *extra: str) -> subprocess.C
 
 def generate_logs(out: Path, size_mb: float, seed: int, *extra: str) -> Path:
     subprocess.run(
-        [sys.executable, "data/generate_access_logs.py", "--out", str(out), "--size-mb", str(size_mb), "--seed", str(seed), *extra],
+        [
+            sys.executable,
+            "data/generate_access_logs.py",
+            "--out",
+            str(out),
+            "--size-mb",
+            str(size_mb),
+            "--seed",
+            str(seed),
+            *extra,
+        ],
         cwd=PROJECT_ROOT,
         check=True,
         capture_output=True,
     )
     return out
+
+
+def peak_rss_while_running(process: subprocess.Popen, every_seconds: float = 0.1) -> int:
+    """Wait for `process`, sampling the resident memory of it and its children; return the peak in bytes."""
+    import psutil
+
+    watched = psutil.Process(process.pid)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [watched, *watched.children(recursive=True)]
+            peak = max(peak, sum(member.memory_info().rss for member in tree))
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(every_seconds)
+    return peak

@@ -15,8 +15,8 @@ from tasks.batches import make_batch
 from tasks.staging import stage_batch
 from tasks.warehouse import (
     AccountingError,
-    WarehouseUnavailable,
     FactTable,
+    WarehouseUnavailable,
     load_staged_batch,
     migrate,
     open_warehouse,
@@ -39,7 +39,9 @@ FIRST_VERSION = [
         size="50",
     ),
     "",
-    log_line(client="198.51.100.1", timestamp="11/Oct/2026:00:10:00 +0000", request="GET /a HTTP/1.1", status="503", size="-"),
+    log_line(
+        client="198.51.100.1", timestamp="11/Oct/2026:00:10:00 +0000", request="GET /a HTTP/1.1", status="503", size="-"
+    ),
 ]
 
 
