@@ -77,7 +77,7 @@ def discover_batches(source: Path, patterns: tuple[str, ...], pipeline: str, war
     return discover(source, patterns, pipeline, warehouse)
 
 
-def _staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str:
+def staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str:
     batch: Batch = parameters["batch"]
     source_format: SourceFormat = parameters["source_format"]
     staging_root = staging_root_for(parameters["warehouse"])
@@ -89,7 +89,7 @@ def _staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str:
 @task(
     name="stage-batch",
     task_run_name="stage {batch.path.name}",
-    cache_key_fn=_staged_batch_cache_key,
+    cache_key_fn=staged_batch_cache_key,
     persist_result=True,
     **RETRIES,
 )

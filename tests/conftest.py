@@ -1,8 +1,8 @@
 """Shared fixtures: one Prefect test server for the session, isolated Prefect state, tiny log files."""
 
 import os
+import sys
 import tempfile
-from pathlib import Path
 
 # Before Prefect is imported anywhere: its results (the task cache) and database go to a throwaway home.
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="batchyard-tests-prefect-")
@@ -12,7 +12,7 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 import pytest  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_EXIT_STATUS = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +20,17 @@ def prefect_server():
     """A temporary Prefect server shared by every flow test (starting one costs ~10 s)."""
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """Leave without interpreter teardown, once pytest has reported everything: DuckDB 2.0's nanobind bindings
+    otherwise print a page of benign "leaked instance" warnings after the summary line (see tasks/cli.py)."""
+    if _EXIT_STATUS in config.stash:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(config.stash[_EXIT_STATUS])

@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 from prefect.settings import PREFECT_API_URL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -64,8 +65,6 @@ def generate_logs(out: Path, size_mb: float, seed: int, *extra: str) -> Path:
 
 def peak_rss_while_running(process: subprocess.Popen, every_seconds: float = 0.1) -> int:
     """Wait for `process`, sampling the resident memory of it and its children; return the peak in bytes."""
-    import psutil
-
     watched = psutil.Process(process.pid)
     peak = 0
     while process.poll() is None:

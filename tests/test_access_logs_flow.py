@@ -2,6 +2,8 @@
 re-runs, changed files, unreadable files, the task cache, and the command line."""
 
 import gzip
+import json
+import random
 import shutil
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from flow_process import generate_logs
 from independent_access_logs import compute_expected
 from log_files import log_line, write_log
 from polars.testing import assert_frame_equal
@@ -165,3 +168,60 @@ def test_bad_settings_stop_the_command_with_one_clear_message(tmp_path, argument
     assert finished.returncode == 2
     assert message in finished.stderr
     assert len(finished.stderr.strip().splitlines()) == 1, finished.stderr
+
+
+def test_a_run_publishes_its_summary_and_progress_as_artifacts(tmp_path):
+    state, summary = run_flow(SAMPLE_LOGS, tmp_path / "warehouse.duckdb")
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    by_type = {artifact.type: artifact for artifact in artifacts}
+    assert set(by_type) == {"table", "markdown", "progress"}
+    table = by_type["table"].data
+    table = json.loads(table) if isinstance(table, str) else table
+    batches, total = table[:-1], table[-1]
+    assert len(batches) == 3
+    assert total["source"] == "TOTAL"
+    assert total["rows in"] == sum(row["rows in"] for row in batches) == summary.rows_in
+    assert total["rows in"] == total["loaded"] + total["rejected"]
+    assert by_type["progress"].data == 100.0
+    assert f"{summary.rows_rejected:,}" in by_type["markdown"].data
+
+
+@pytest.mark.slow
+def test_generated_logs_read_in_small_chunks_agree_with_an_independent_computation(tmp_path):
+    source = generate_logs(tmp_path / "logs", 20, 23, "--days", "5", "--gzip-share", "0.5")
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, summary = run_flow(source, warehouse, chunk_bytes=1 << 20)
+
+    assert state.is_completed(), state.message
+    assert len(summary.batches) == 5
+    assert_matches_independent_computation(source, warehouse)
+
+
+def mutate(line: str, rng: random.Random) -> str:
+    """One random edit of the kind real corruption makes: a character replaced, dropped or doubled."""
+    position = rng.randrange(len(line))
+    edit = rng.choice(("replace", "drop", "double"))
+    if edit == "drop":
+        return line[:position] + line[position + 1 :]
+    if edit == "double":
+        return line[:position] + line[position] + line[position:]
+    return line[:position] + rng.choice(' "\\[]/:-+?09aZ\té€') + line[position + 1 :]
+
+
+def test_randomly_corrupted_lines_are_judged_as_the_independent_computation_judges_them(tmp_path):
+    rng = random.Random(20261123)
+    sample = (SAMPLE_LOGS / "access-2026-10-01.log").read_text().splitlines()
+    source = tmp_path / "logs"
+    write_log(source / "fuzzed.log", [mutate(line, rng) if line else line for line in sample for _ in range(2)])
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, summary = run_flow(source, warehouse)
+
+    assert state.is_completed(), state.message
+    assert 0 < summary.rows_loaded < summary.rows_in
+    assert_matches_independent_computation(source, warehouse)

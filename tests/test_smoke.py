@@ -1,0 +1,36 @@
+"""Every flow imports and is a Prefect flow; every deployment entrypoint resolves to one; schedules parse."""
+
+import importlib
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect import Flow
+from prefect.client.schemas.schedules import CronSchedule
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FLOW_FILES = sorted(path for path in (PROJECT_ROOT / "flows").glob("*.py") if path.name != "__init__.py")
+DEPLOYMENTS = yaml.safe_load((PROJECT_ROOT / "deployments" / "prefect.yaml").read_text())["deployments"]
+
+
+def load_entrypoint(entrypoint: str):
+    path, name = entrypoint.split(":")
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, name)
+
+
+@pytest.mark.parametrize("flow_file", FLOW_FILES, ids=[path.stem for path in FLOW_FILES])
+def test_every_flow_module_imports_and_defines_a_flow(flow_file):
+    module = importlib.import_module(f"flows.{flow_file.stem}")
+    assert any(isinstance(value, Flow) for value in vars(module).values())
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[deployment["name"] for deployment in DEPLOYMENTS])
+def test_every_deployment_resolves_to_a_flow_with_valid_schedules(deployment):
+    flow = load_entrypoint(deployment["entrypoint"])
+    assert isinstance(flow, Flow)
+    assert (PROJECT_ROOT / deployment["entrypoint"].split(":")[0]).is_file()
+    for schedule in deployment.get("schedules", []):
+        CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
+    unknown = set(deployment.get("parameters", {})) - set(flow.parameters.properties)
+    assert not unknown, f"parameters the flow does not take: {unknown}"

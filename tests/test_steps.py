@@ -1,0 +1,64 @@
+"""The Prefect task wrappers: which failures are retried, and what the staging cache key depends on."""
+
+import dataclasses
+
+import pytest
+from log_files import log_line, write_log
+from prefect import flow, task
+
+from tasks.access_logs import ACCESS_LOG_FORMAT
+from tasks.batches import make_batch
+from tasks.reading import BatchDataError
+from tasks.steps import RETRIES, staged_batch_cache_key
+from tasks.warehouse import AccountingError
+
+
+def attempts_until_done(error: Exception) -> int:
+    """How many times a task with the project's retry settings runs when it fails once with `error`."""
+    calls = []
+
+    @task(**{**RETRIES, "retry_delay_seconds": 0, "retry_jitter_factor": None})
+    def fails_once() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise error
+
+    @flow
+    def run_it() -> None:
+        fails_once(return_state=True)
+
+    run_it()
+    return len(calls)
+
+
+@pytest.mark.usefixtures("prefect_server")
+@pytest.mark.parametrize(
+    ("error", "attempts"),
+    [
+        (OSError("disk busy"), 2),
+        (TimeoutError("lock wait"), 2),
+        (BatchDataError("line 3 is not UTF-8"), 1),
+        (AccountingError("rows do not add up"), 1),
+        (ValueError("a bug"), 1),
+    ],
+    ids=["io-error-retried", "timeout-retried", "bad-data-not-retried", "accounting-not-retried", "bug-not-retried"],
+)
+def test_transient_failures_are_retried_and_deterministic_ones_are_not(error, attempts):
+    assert attempts_until_done(error) == attempts
+
+
+def test_the_staging_cache_key_follows_content_parser_version_and_staging_area(tmp_path):
+    batch = make_batch("access_logs", write_log(tmp_path / "in" / "a.log", [log_line()]))
+    parameters = {"batch": batch, "source_format": ACCESS_LOG_FORMAT, "warehouse": tmp_path / "w" / "warehouse.duckdb"}
+    key = staged_batch_cache_key(None, parameters)
+
+    assert staged_batch_cache_key(None, parameters) == key
+    changed_content = make_batch("access_logs", write_log(tmp_path / "in" / "a.log", [log_line(status="404")]))
+    assert staged_batch_cache_key(None, {**parameters, "batch": changed_content}) != key
+    new_parser = dataclasses.replace(ACCESS_LOG_FORMAT, version="another-version")
+    assert staged_batch_cache_key(None, {**parameters, "source_format": new_parser}) != key
+    other_warehouse = tmp_path / "other" / "warehouse.duckdb"
+    assert staged_batch_cache_key(None, {**parameters, "warehouse": other_warehouse}) != key
+    (tmp_path / "w" / "staging" / "access_logs" / ".epoch").unlink()
+    assert staged_batch_cache_key(None, parameters) != key, "a deleted staging area must not be trusted"
+    assert "/" not in key
