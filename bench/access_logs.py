@@ -72,6 +72,10 @@ MART_QUERIES = {
 # ------------------------------------------------------------------------------------------------ data
 
 
+def flow_command(source: Path, warehouse: Path) -> list[str]:
+    return [PYTHON, str(FLOW), "--source", str(source), "--warehouse", str(warehouse)]
+
+
 def _log_files(directory: Path) -> list[Path]:
     return reference.list_input_files(directory) if directory.is_dir() else []
 
@@ -359,18 +363,11 @@ def main(argv: list[str] | None = None) -> int:
             env = _base_env(server.home)
             env["PREFECT_API_URL"] = server.api_url
             warehouse = work / "warehouse.duckdb"
-            cmd = [PYTHON, str(FLOW), "--source", str(data_dir), "--warehouse", str(warehouse)]
+            cmd = flow_command(data_dir, warehouse)
             print("pipeline:", " ".join(cmd[1:]), flush=True)
             pipeline = run_measured(cmd, env, work / "pipeline.log", args.timeout)
             print(f"pipeline: exit {pipeline.returncode} after {pipeline.seconds:.2f} s", flush=True)
-            cmd = [
-                PYTHON,
-                str(FLOW),
-                "--source",
-                str(tiny_dir),
-                "--warehouse",
-                str(work / "tiny_server.duckdb"),
-            ]
+            cmd = flow_command(tiny_dir, work / "tiny_server.duckdb")
             tiny_with_server = run_measured(cmd, env, work / "tiny_server.log", args.timeout)
         else:
             print(f"pipeline: {FLOW.relative_to(REPO)} does not exist yet; skipping the pipeline runs")
@@ -383,14 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             # server's PREFECT_HOME, whose database is already migrated, as a user's home would be: in a
             # fresh home the migrations alone can outlast Prefect's startup timeout for temporary servers.
             env = _base_env(work / "prefect_home")
-            cmd = [
-                PYTHON,
-                str(FLOW),
-                "--source",
-                str(tiny_dir),
-                "--warehouse",
-                str(work / "tiny_temp.duckdb"),
-            ]
+            cmd = flow_command(tiny_dir, work / "tiny_temp.duckdb")
             tiny_without_server = run_measured(cmd, env, work / "tiny_temporary.log", args.timeout)
 
         # 4. compare

@@ -6,6 +6,7 @@ from pathlib import Path
 
 def log_line(
     client: str = "192.0.2.1",
+    ident: str = "-",
     timestamp: str = "10/Oct/2026:13:55:36 +0000",
     request: str = "GET /index.html HTTP/1.1",
     status: str = "200",
@@ -15,7 +16,7 @@ def log_line(
     user: str = "-",
 ) -> str:
     """A well-formed Combined Log Format line; change one part to make it malformed."""
-    return f'{client} - {user} [{timestamp}] "{request}" {status} {size} "{referer}" "{user_agent}"'
+    return f'{client} {ident} {user} [{timestamp}] "{request}" {status} {size} "{referer}" "{user_agent}"'
 
 
 def write_log(path: Path, lines: list[str]) -> Path:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 import polars as pl
 import pytest
+from log_files import log_line as shared_log_line
 from polars.testing import assert_frame_equal
 
 from tasks.access_logs import REQUEST_COLUMNS, explain_malformed, parse_access_log_lines
@@ -36,19 +37,9 @@ COLUMNS = [
 ]
 
 
-def log_line(
-    client: str = "192.0.2.1",
-    ident: str = "-",
-    user: str = "-",
-    timestamp: str = "10/Oct/2026:13:55:36 +0000",
-    request: str = "GET /index.html HTTP/1.1",
-    status: str = "200",
-    size: str = "512",
-    referer: str = "-",
-    user_agent: str = "Mozilla/5.0 (X11; Linux x86_64)",
-) -> str:
-    """A well-formed line; change one part to make a variant. Referer and user agent are written as logged."""
-    return f'{client} {ident} {user} [{timestamp}] "{request}" {status} {size} "{referer}" "{user_agent}"'
+def log_line(**parts: str) -> str:
+    """A well-formed line with a realistic user agent; change one part to make a variant."""
+    return shared_log_line(**{"user_agent": "Mozilla/5.0 (X11; Linux x86_64)", **parts})
 
 
 GOOD = log_line()
