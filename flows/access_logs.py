@@ -14,7 +14,7 @@ from tasks.access_logs import ACCESS_LOG_FORMAT
 from tasks.cli import exit_process
 from tasks.discovery import SourceUnavailable, check_source
 from tasks.reporting import RunSummary, final_state, follow_progress
-from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS, TASK_WORKERS
+from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS, TASK_THREADS
 from tasks.steps import discover_batches, load_batch, rebuild_marts, report_run, stage_file_batch
 from tasks.warehouse import FactTable, WarehouseUnavailable, describe_warehouse, prepare_warehouse
 
@@ -22,7 +22,7 @@ LOG_FILES = ("*.log", "*.log.gz")
 REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_column="day")
 
 
-@flow(name="access-logs", task_runner=ThreadPoolTaskRunner(max_workers=TASK_WORKERS))
+@flow(name="access-logs", task_runner=ThreadPoolTaskRunner(max_workers=TASK_THREADS))
 def access_logs(
     source: Path = SAMPLE_ACCESS_LOGS, warehouse: Path = DEFAULT_WAREHOUSE, chunk_bytes: int = CHUNK_BYTES
 ) -> RunSummary:

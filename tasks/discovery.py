@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.batches import Batch, list_source_files, make_batch
-from tasks.settings import TASK_WORKERS
+from tasks.settings import PARSE_WORKERS
 from tasks.warehouse import loaded_batch_ids, open_warehouse, prepare_warehouse
 
 
@@ -42,7 +42,7 @@ def discover(source: Path, patterns: tuple[str, ...], pipeline: str, warehouse: 
     check_source(source)
     prepare_warehouse(warehouse)
     files = list_source_files(source, patterns)
-    with ThreadPoolExecutor(max_workers=TASK_WORKERS) as pool:  # hashing releases the GIL
+    with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:  # hashing releases the GIL
         batches = list(pool.map(lambda path: make_batch(pipeline, path), files))
     with open_warehouse(warehouse) as connection:
         loaded = loaded_batch_ids(connection, pipeline)

@@ -16,8 +16,12 @@ CHUNK_BYTES = int(os.environ.get("BATCHYARD_CHUNK_BYTES", 16 * 1024 * 1024))
 # DuckDB's own default is 80% of RAM, which a bulk insert happily fills; loads stream from Parquet and need little.
 WAREHOUSE_MEMORY_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "384MB")
 
-# Polars and DuckDB use every core themselves, so more task threads than cores only adds memory.
-TASK_WORKERS = int(os.environ.get("BATCHYARD_TASK_WORKERS", os.cpu_count() or 2))
+# Chunks parsed at once in a process, whatever their batches: parsing is CPU-bound and each chunk holds memory.
+PARSE_WORKERS = int(os.environ.get("BATCHYARD_PARSE_WORKERS", os.cpu_count() or 2))
+
+# Task threads of a flow. More than PARSE_WORKERS so that a load waiting for the warehouse lock, or a batch
+# waiting for a parse slot, never keeps another batch from starting; capped because Prefect's default is not.
+TASK_THREADS = int(os.environ.get("BATCHYARD_TASK_THREADS", 2 * PARSE_WORKERS))
 
 
 def staging_root_for(warehouse: Path) -> Path:
