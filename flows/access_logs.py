@@ -28,7 +28,9 @@ def access_logs(
 ) -> RunSummary:
     """Load every *.log and *.log.gz file in `source` into the warehouse's logs schema and rebuild its marts."""
     discovery = discover_batches(source, LOG_FILES, ACCESS_LOG_FORMAT.pipeline, warehouse)
-    staged = stage_file_batch.map(discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), chunk_bytes)
+    staged = stage_file_batch.map(
+        discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(chunk_bytes)
+    )
     loaded = load_batch.map(staged, unmapped(REQUESTS), unmapped(warehouse))
     followed = follow_progress(loaded, what="access logs")
     marts_refreshed_days = rebuild_marts(ACCESS_LOG_FORMAT.pipeline, warehouse)
