@@ -11,7 +11,7 @@ from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.access_logs import ACCESS_LOG_FORMAT
-from tasks.cli import exit_process
+from tasks.cli import exit_process, positive_int
 from tasks.discovery import SourceUnavailable, check_source
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS, TASK_THREADS
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, default=SAMPLE_ACCESS_LOGS, help="folder of *.log / *.log.gz files")
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
     parser.add_argument(
-        "--chunk-mb", type=int, default=CHUNK_BYTES >> 20, help="MiB of text parsed at once; bounds memory"
+        "--chunk-mb", type=positive_int, default=CHUNK_BYTES >> 20, help="MiB of text parsed at once; bounds memory"
     )
     args = parser.parse_args(argv)
     try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started

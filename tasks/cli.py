@@ -1,18 +1,29 @@
 """What every flow's command line shares."""
 
+import argparse
 import atexit
 import os
 import sys
+import threading
 
 
 def exit_process(code: int) -> None:
-    """Run the exit handlers (Prefect stops its temporary server in one), then leave without interpreter teardown.
+    """Run the exit hooks (Prefect drains its workers and stops its temporary server), then leave without teardown.
 
     DuckDB 2.0's nanobind bindings print a page of benign "leaked instance" warnings when the interpreter tears
     down after a Prefect run; skipping the teardown keeps the terminal readable. Nothing is lost: files are closed
     and the warehouse connection is closed after every unit of work.
     """
+    threading._shutdown()  # as interpreter exit does first: Prefect drains its log and event workers here
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value

@@ -35,6 +35,8 @@ def read_line_chunks(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
     A line ends at "\\n"; a final "\\n" does not start another line. The text must be UTF-8.
     Raises BatchDataError for content that cannot be read (corrupt or truncated gzip, not UTF-8).
     """
+    if chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be at least 1, not {chunk_bytes}")
     next_line_number = 1
     carry = b""
     try:

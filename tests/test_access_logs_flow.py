@@ -150,9 +150,10 @@ def test_staging_is_cached_by_content_so_a_rebuilt_warehouse_does_not_parse_agai
     ("arguments", "message"),
     [
         (["--source", "/nonexistent/logs"], "source folder /nonexistent/logs does not exist"),
+        (["--source", "{file}"], "is not a folder"),
         (["--warehouse", "{file}/warehouse.duckdb"], "cannot write the warehouse at"),
     ],
-    ids=["missing-source", "unwritable-warehouse"],
+    ids=["missing-source", "source-is-a-file", "unwritable-warehouse"],
 )
 def test_bad_settings_stop_the_command_with_one_clear_message(tmp_path, arguments, message):
     blocker = tmp_path / "a-file"
@@ -225,3 +226,13 @@ def test_randomly_corrupted_lines_are_judged_as_the_independent_computation_judg
     assert state.is_completed(), state.message
     assert 0 < summary.rows_loaded < summary.rows_in
     assert_matches_independent_computation(source, warehouse)
+
+
+def test_the_command_explains_itself():
+    finished = subprocess.run(
+        [sys.executable, "flows/access_logs.py", "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+
+    assert finished.returncode == 0
+    for option in ("--source", "--warehouse", "--chunk-mb"):
+        assert option in finished.stdout

@@ -328,3 +328,12 @@ def test_nul_byte_is_a_data_error(tmp_path, name, chunk_bytes, data):
 
     with pytest.raises(BatchDataError):
         list(read_line_chunks(path, chunk_bytes))
+
+
+@pytest.mark.parametrize("chunk_bytes", [0, -1], ids=["zero", "negative"])
+def test_a_chunk_size_below_one_byte_is_refused_rather_than_reading_nothing(tmp_path, chunk_bytes):
+    path = tmp_path / "a.log"
+    path.write_bytes(b"a line\n")
+
+    with pytest.raises(ValueError, match="chunk_bytes must be at least 1"):
+        list(read_line_chunks(path, chunk_bytes))
