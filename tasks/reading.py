@@ -20,13 +20,7 @@ class LineChunk:
 
     lines: pl.DataFrame
     bytes_read: int
-
-
-def open_source(path: Path) -> io.BufferedIOBase:
-    """Open a file for binary reading, decompressing `.gz` transparently."""
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    return path.open("rb")
+    stored_position: int  # how far into the file as stored (compressed, for .gz) reading has got: for progress
 
 
 def read_line_chunks(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
@@ -40,7 +34,7 @@ def read_line_chunks(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
     next_line_number = 1
     carry = b""
     try:
-        with open_source(path) as stream:
+        with path.open("rb") as stored, _decompressed(path, stored) as stream:
             while True:
                 block = stream.read(chunk_bytes)
                 if not block:
@@ -51,17 +45,21 @@ def read_line_chunks(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
                     carry = data
                     continue
                 carry = data[cut + 1 :]
-                chunk = _split_lines(data[: cut + 1], path, next_line_number)
-                next_line_number += chunk.lines.height
-                yield chunk
+                lines = _split_lines(data[: cut + 1], next_line_number)
+                next_line_number += lines.height
+                yield LineChunk(lines=lines, bytes_read=cut + 1, stored_position=stored.tell())
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise BatchDataError(f"the gzip stream is corrupt or truncated ({error})") from error
     if carry:  # a last line without its newline
-        last = _split_lines(carry + b"\n", path, next_line_number)
-        yield LineChunk(lines=last.lines, bytes_read=len(carry))
+        lines = _split_lines(carry + b"\n", next_line_number)
+        yield LineChunk(lines=lines, bytes_read=len(carry), stored_position=path.stat().st_size)
 
 
-def _split_lines(text: bytes, path: Path, first_line_number: int) -> LineChunk:
+def _decompressed(path: Path, stored: io.BufferedReader) -> io.BufferedIOBase:
+    return gzip.GzipFile(fileobj=stored, mode="rb") if path.name.endswith(".gz") else stored
+
+
+def _split_lines(text: bytes, first_line_number: int) -> pl.DataFrame:
     """Split newline-terminated `text` into one row per line, exactly: empty lines and CRs are kept as they are."""
     nul = text.find(b"\x00")
     if nul >= 0:
@@ -77,7 +75,7 @@ def _split_lines(text: bytes, path: Path, first_line_number: int) -> LineChunk:
         _raise_if_not_utf8(text, first_line_number)
         raise error
     frame = pl.DataFrame(lines).with_row_index("line_number", offset=first_line_number)
-    return LineChunk(lines=frame.with_columns(pl.col("line_number").cast(pl.Int64)), bytes_read=len(text))
+    return frame.with_columns(pl.col("line_number").cast(pl.Int64))
 
 
 def _raise_if_not_utf8(text: bytes, first_line_number: int) -> None:

@@ -16,6 +16,7 @@ from prefect.logging import get_run_logger
 from prefect.states import Completed, Failed, State
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tasks.batches import Batch
 from tasks.discovery import Discovery
 from tasks.warehouse import BatchOutcome
 
@@ -52,6 +53,28 @@ class RunSummary:
     @property
     def rows_per_second(self) -> float:
         return self.rows_in / self.seconds if self.seconds else 0.0
+
+
+class BatchProgress:
+    """One batch's staging progress: a Prefect progress artifact on its task run, and a log line every 10%."""
+
+    def __init__(self, batch: Batch):
+        self.batch = batch
+        self.artifact_id = create_progress_artifact(0.0, description=f"staging {batch.path.name}")
+        self.logged_tenths = 0
+
+    def report(self, fraction: float) -> None:
+        update_progress_artifact(self.artifact_id, 100.0 * fraction)
+        tenths = int(fraction * 10)
+        if tenths > self.logged_tenths and fraction < 1.0:
+            self.logged_tenths = tenths
+            get_run_logger().info(
+                "%s: %d%% staged (%s of %s MB as stored)",
+                self.batch.path.name,
+                tenths * 10,
+                f"{fraction * self.batch.size_bytes / 1e6:,.0f}",
+                f"{self.batch.size_bytes / 1e6:,.0f}",
+            )
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ A batch is staged into a temporary folder that is renamed into place only when c
 its counts; a folder with a manifest is therefore always whole, and staging the same batch again reuses it.
 """
 
+import contextlib
 import hashlib
 import importlib
 import inspect
@@ -87,15 +88,21 @@ def staging_directory(staging_root: Path, batch: Batch) -> Path:
     return staging_root / batch.pipeline / batch.batch_id
 
 
-def stage_batch(batch: Batch, source_format: SourceFormat, staging_root: Path, chunk_bytes: int) -> StagedBatch:
+def stage_batch(
+    batch: Batch,
+    source_format: SourceFormat,
+    staging_root: Path,
+    chunk_bytes: int,
+    on_progress: Callable[[float], None] = lambda fraction: None,
+) -> StagedBatch:
     """Parse and validate `batch` chunk by chunk, writing rows and rejects as Parquet parts; return the summary.
 
     Content that cannot be read (corrupt gzip, not UTF-8, binary) gives a StagedBatch with `error` set and no rows,
-    so the batch is recorded as failed while the others go on.
+    so the batch is recorded as failed while the others go on. `on_progress` hears the fraction of the file done.
     """
     directory = staging_directory(staging_root, batch)
     existing = read_manifest(directory)
-    if existing and existing.parser_version == source_format.version and existing.batch == batch:
+    if _same_staging(existing, batch, source_format.version):
         return existing
     started = time.time()
     scratch = directory.with_name(f"{directory.name}.partial-{uuid.uuid4().hex[:8]}")
@@ -105,13 +112,22 @@ def stage_batch(batch: Batch, source_format: SourceFormat, staging_root: Path, c
     try:
         # The next chunk is read while earlier ones are parsed; at most PARSE_WORKERS chunks are held.
         with _one_batch_at_a_time, ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
-            in_flight: deque[Future[Counter]] = deque()
-            for part, chunk in enumerate(read_line_chunks(batch.path, chunk_bytes)):
-                in_flight.append(pool.submit(_stage_chunk, chunk, part, scratch, source_format))
-                if len(in_flight) >= PARSE_WORKERS:
-                    counts.update(in_flight.popleft().result())
-            for parsed_chunk in in_flight:
+            in_flight: deque[tuple[Future[Counter], int]] = deque()
+
+            def collect_oldest() -> None:
+                parsed_chunk, stored_position = in_flight.popleft()
                 counts.update(parsed_chunk.result())
+                on_progress(min(1.0, stored_position / max(batch.size_bytes, 1)))
+
+            for part, chunk in enumerate(read_line_chunks(batch.path, chunk_bytes)):
+                in_flight.append(
+                    (pool.submit(_stage_chunk, chunk, part, scratch, source_format), chunk.stored_position)
+                )
+                if len(in_flight) >= PARSE_WORKERS:
+                    collect_oldest()
+            while in_flight:
+                collect_oldest()
+        on_progress(1.0)
     except BatchDataError as bad_content:
         error = str(bad_content)
         counts = Counter(dict.fromkeys(_COUNTS, 0))
@@ -129,8 +145,7 @@ def stage_batch(batch: Batch, source_format: SourceFormat, staging_root: Path, c
         error=error,
         **counts,
     )
-    _publish(scratch, directory, staged)
-    return staged
+    return _publish(scratch, directory, staged)
 
 
 def _stage_chunk(chunk: LineChunk, part: int, scratch: Path, source_format: SourceFormat) -> Counter:
@@ -145,14 +160,27 @@ def _stage_chunk(chunk: LineChunk, part: int, scratch: Path, source_format: Sour
     )
 
 
-def _publish(scratch: Path, directory: Path, staged: StagedBatch) -> None:
-    """Write the manifest last, then swap the folder into place, so a crash never leaves a half batch visible."""
+def _publish(scratch: Path, directory: Path, staged: StagedBatch) -> StagedBatch:
+    """Write the manifest last, then swap the folder into place, so a crash never leaves a half batch visible.
+
+    Where another run staged the same batch with the same parser meanwhile, its folder stays (it may be loading
+    from it) and is returned instead.
+    """
     manifest = asdict(staged)
     manifest["batch"]["path"] = str(staged.batch.path)
     (scratch / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    existing = read_manifest(directory)
+    if _same_staging(existing, staged.batch, staged.parser_version):
+        shutil.rmtree(scratch)
+        return existing
     if directory.exists():
         shutil.rmtree(directory)
     os.replace(scratch, directory)
+    return staged
+
+
+def _same_staging(existing: StagedBatch | None, batch: Batch, parser_version: str) -> bool:
+    return existing is not None and existing.batch == batch and existing.parser_version == parser_version
 
 
 def read_manifest(directory: Path) -> StagedBatch | None:
@@ -179,5 +207,8 @@ def staging_epoch(staging_root: Path, pipeline: str) -> str:
         marker.parent.mkdir(parents=True, exist_ok=True)
         scratch = marker.with_name(f".epoch.{uuid.uuid4().hex}")
         scratch.write_text(uuid.uuid4().hex)
-        os.replace(scratch, marker)
+        # link, unlike rename, fails when the marker exists: of tasks starting together, the first one wins.
+        with contextlib.suppress(FileExistsError):
+            os.link(scratch, marker)
+        scratch.unlink()
     return marker.read_text().strip()

@@ -12,7 +12,7 @@ from prefect.tasks import Task, exponential_backoff
 from tasks.batches import Batch
 from tasks.discovery import Discovery, SourceUnavailable, discover
 from tasks.reading import BatchDataError
-from tasks.reporting import FollowedBatches, RunSummary, publish_summary, summarize
+from tasks.reporting import BatchProgress, FollowedBatches, RunSummary, publish_summary, summarize
 from tasks.settings import staging_root_for
 from tasks.staging import (
     SourceFormat,
@@ -95,7 +95,9 @@ def staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str:
 )
 def stage_file_batch(batch: Batch, source_format: SourceFormat, warehouse: Path, chunk_bytes: int) -> StagedBatch:
     """Parse and validate one file into Parquet staging; cached by its content fingerprint and the parser's code."""
-    return stage_batch(batch, source_format, staging_root_for(warehouse), chunk_bytes)
+    return stage_batch(
+        batch, source_format, staging_root_for(warehouse), chunk_bytes, on_progress=BatchProgress(batch).report
+    )
 
 
 @task(name="load-batch", task_run_name="load {staged.batch.path.name}", **RETRIES)

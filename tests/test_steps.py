@@ -1,6 +1,8 @@
 """The Prefect task wrappers: which failures are retried, and what the staging cache key depends on."""
 
 import dataclasses
+import os
+from pathlib import Path
 
 import pytest
 from log_files import log_line, write_log
@@ -9,6 +11,7 @@ from prefect import flow, task
 from tasks.access_logs import ACCESS_LOG_FORMAT
 from tasks.batches import make_batch
 from tasks.reading import BatchDataError
+from tasks.staging import staging_epoch
 from tasks.steps import RETRIES, staged_batch_cache_key
 from tasks.warehouse import AccountingError
 
@@ -62,3 +65,16 @@ def test_the_staging_cache_key_follows_content_parser_version_and_staging_area(t
     (tmp_path / "w" / "staging" / "access_logs" / ".epoch").unlink()
     assert staged_batch_cache_key(None, parameters) != key, "a deleted staging area must not be trusted"
     assert "/" not in key
+
+
+def test_a_task_that_loses_the_race_to_create_the_staging_epoch_uses_the_winners(tmp_path, monkeypatch):
+    link = os.link
+
+    def another_task_creates_it_first(source, target):
+        Path(target).write_text("the winner's epoch")
+        return link(source, target)
+
+    monkeypatch.setattr("tasks.staging.os.link", another_task_creates_it_first)
+
+    assert staging_epoch(tmp_path, "access_logs") == "the winner's epoch"
+    assert [path.name for path in (tmp_path / "access_logs").iterdir()] == [".epoch"]
