@@ -11,8 +11,9 @@ from prefect import flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.access_logs import ACCESS_LOG_FORMAT
+from tasks.batches import list_source_files
 from tasks.cli import exit_process, positive_int
-from tasks.discovery import SourceUnavailable, check_source
+from tasks.discovery import SourceUnavailable, check_source, select_files
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS, TASK_THREADS
 from tasks.steps import discover_batches, load_batch, rebuild_marts, report_run, stage_file_batch
@@ -24,10 +25,15 @@ REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests",
 
 @flow(name="access-logs", task_runner=ThreadPoolTaskRunner(max_workers=TASK_THREADS))
 def access_logs(
-    source: Path = SAMPLE_ACCESS_LOGS, warehouse: Path = DEFAULT_WAREHOUSE, chunk_bytes: int = CHUNK_BYTES
+    source: Path = SAMPLE_ACCESS_LOGS,
+    warehouse: Path = DEFAULT_WAREHOUSE,
+    chunk_bytes: int = CHUNK_BYTES,
+    files: list[str] | None = None,
+    reload: bool = False,
 ) -> RunSummary:
-    """Load every *.log and *.log.gz file in `source` into the warehouse's logs schema and rebuild its marts."""
-    discovery = discover_batches(source, LOG_FILES, ACCESS_LOG_FORMAT.pipeline, warehouse)
+    """Load the *.log and *.log.gz files in `source` (all, or the named `files`) into the warehouse's logs schema and
+    rebuild its marts. Files loaded before with the same content are skipped unless `reload` is set."""
+    discovery = discover_batches(source, LOG_FILES, ACCESS_LOG_FORMAT.pipeline, warehouse, files, reload)
     staged = stage_file_batch.map(
         discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(chunk_bytes)
     )
@@ -45,15 +51,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--chunk-mb", type=positive_int, default=CHUNK_BYTES >> 20, help="MiB of text parsed at once; bounds memory"
     )
+    parser.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        metavar="NAME",
+        help="load only this file of the source folder (repeat for more); default: every log file in it",
+    )
+    parser.add_argument(
+        "--reload", action="store_true", help="load the files even if their content is loaded (e.g. after a parser fix)"
+    )
     args = parser.parse_args(argv)
     try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started
         check_source(args.source)
+        select_files(list_source_files(args.source, LOG_FILES), args.files, args.source, LOG_FILES)
         prepare_warehouse(args.warehouse)
     except (SourceUnavailable, WarehouseUnavailable) as error:
         print(f"access-logs: {error}", file=sys.stderr)
         return 2
     state = access_logs(
-        source=args.source, warehouse=args.warehouse, chunk_bytes=args.chunk_mb << 20, return_state=True
+        source=args.source,
+        warehouse=args.warehouse,
+        chunk_bytes=args.chunk_mb << 20,
+        files=args.files,
+        reload=args.reload,
+        return_state=True,
     )
     print(describe_warehouse(args.warehouse, schema="logs", pipeline=ACCESS_LOG_FORMAT.pipeline))
     if not state.is_completed():

@@ -36,17 +36,43 @@ def check_source(source: Path) -> None:
         raise SourceUnavailable(f"source folder {source} cannot be read: {error.strerror}") from error
 
 
-def discover(source: Path, patterns: tuple[str, ...], pipeline: str, warehouse: Path) -> Discovery:
-    """List and fingerprint the files in `source` and keep those whose exact content is not loaded yet."""
+def discover(
+    source: Path,
+    patterns: tuple[str, ...],
+    pipeline: str,
+    warehouse: Path,
+    files: list[str] | None = None,
+    reload: bool = False,
+) -> Discovery:
+    """List and fingerprint the files in `source` and keep those whose exact content is not loaded yet.
+
+    `files` narrows the run to those files of `source` (names or paths); `reload` loads them even when the ledger
+    says their content is loaded, as after a parser fix.
+    """
     started_at = time.time()
     check_source(source)
     prepare_warehouse(warehouse)
-    files = list_source_files(source, patterns)
+    files = select_files(list_source_files(source, patterns), files, source, patterns)
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:  # hashing releases the GIL
         batches = list(pool.map(lambda path: make_batch(pipeline, path), files))
     with open_warehouse(warehouse) as connection:
         loaded = loaded_batch_ids(connection, pipeline)
-    to_load = [batch for batch in batches if batch.batch_id not in loaded]
+    to_load = [batch for batch in batches if reload or batch.batch_id not in loaded]
     return Discovery(
         source=str(source), to_load=to_load, already_loaded=len(batches) - len(to_load), started_at=started_at
     )
+
+
+def select_files(listed: list[Path], wanted: list[str] | None, source: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """The listed files named in `wanted` (by name, or by a path to the same file); all of them when it is None."""
+    if wanted is None:
+        return listed
+    by_name = {path.name: path for path in listed}
+    by_path = {path.resolve(): path for path in listed}
+    selected = []
+    for name in wanted:
+        path = by_name.get(name) or by_path.get(Path(name).resolve())
+        if path is None:
+            raise SourceUnavailable(f"{name} is not a {' or '.join(patterns)} file directly in {source}")
+        selected.append(path)
+    return sorted(set(selected))

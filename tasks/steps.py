@@ -71,10 +71,17 @@ RETRIES = {
 
 
 @task(name="discover-batches", **RETRIES)
-def discover_batches(source: Path, patterns: tuple[str, ...], pipeline: str, warehouse: Path) -> Discovery:
-    """The batches in `source` that are not loaded yet (an unchanged file loaded before is skipped)."""
+def discover_batches(
+    source: Path,
+    patterns: tuple[str, ...],
+    pipeline: str,
+    warehouse: Path,
+    files: list[str] | None = None,
+    reload: bool = False,
+) -> Discovery:
+    """The batches in `source` (or its `files`) to load: those not loaded yet, or all of them to `reload`."""
     remove_abandoned_scratch(staging_root_for(warehouse), pipeline)
-    return discover(source, patterns, pipeline, warehouse)
+    return discover(source, patterns, pipeline, warehouse, files, reload)
 
 
 def staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str:

@@ -107,6 +107,20 @@ def test_a_changed_file_replaces_its_earlier_rows_and_the_marts_follow(tmp_path)
     assert query(warehouse, "select count(*) from meta.batches where status = 'replaced'") == [(1,)]
 
 
+def test_named_files_can_be_reloaded_on_demand_without_changing_the_result(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_flow(SAMPLE_LOGS, warehouse)
+    first = snapshot(warehouse)
+    reloaded = sorted(SAMPLE_LOGS.iterdir())[-1]
+
+    state, summary = run_flow(SAMPLE_LOGS, warehouse, files=[reloaded.name], reload=True)
+
+    assert state.is_completed(), state.message
+    assert [Path(batch.source).name for batch in summary.batches] == [reloaded.name]
+    assert summary.already_loaded == 0
+    assert snapshot(warehouse) == first
+
+
 def test_unreadable_files_fail_only_their_own_batch(tmp_path):
     source = tmp_path / "logs"
     write_log(source / "good.log", [log_line(), log_line(status="404")])
@@ -151,9 +165,10 @@ def test_staging_is_cached_by_content_so_a_rebuilt_warehouse_does_not_parse_agai
     [
         (["--source", "/nonexistent/logs"], "source folder /nonexistent/logs does not exist"),
         (["--source", "{file}"], "is not a folder"),
+        (["--file", "nowhere.log"], "nowhere.log is not a *.log or *.log.gz file directly in"),
         (["--warehouse", "{file}/warehouse.duckdb"], "cannot write the warehouse at"),
     ],
-    ids=["missing-source", "source-is-a-file", "unwritable-warehouse"],
+    ids=["missing-source", "source-is-a-file", "unknown-file", "unwritable-warehouse"],
 )
 def test_bad_settings_stop_the_command_with_one_clear_message(tmp_path, arguments, message):
     blocker = tmp_path / "a-file"
