@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from prefect import flow, unmapped
+from prefect import allow_failure, flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.access_logs import ACCESS_LOG_FORMAT
@@ -16,7 +16,13 @@ from tasks.cli import exit_process, positive_int
 from tasks.discovery import SourceUnavailable, check_source, select_files
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS, TASK_THREADS
-from tasks.steps import discover_batches, load_batch, rebuild_marts, report_run, stage_file_batch
+from tasks.steps import (
+    discover_batches,
+    load_batch,
+    rebuild_marts,
+    report_run,
+    stage_file_batch,
+)
 from tasks.warehouse import FactTable, WarehouseUnavailable, describe_warehouse, prepare_warehouse
 
 LOG_FILES = ("*.log", "*.log.gz")
@@ -37,8 +43,9 @@ def access_logs(
     staged = stage_file_batch.map(
         discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(chunk_bytes)
     )
-    loaded = load_batch.map(staged, unmapped(REQUESTS), unmapped(warehouse))
-    followed = follow_progress(loaded, what="access logs")
+    # allow_failure: a batch whose staging failed after its retries still reaches the ledger, with its error
+    loaded = load_batch.map(allow_failure(staged), discovery.to_load, unmapped(REQUESTS), unmapped(warehouse))
+    followed = follow_progress(loaded, discovery.to_load, what="access logs")
     marts_refreshed_days = rebuild_marts(ACCESS_LOG_FORMAT.pipeline, warehouse)
     summary = report_run(ACCESS_LOG_FORMAT.pipeline, discovery, warehouse, followed, marts_refreshed_days)
     return final_state(summary)

@@ -79,15 +79,18 @@ class BatchProgress:
 
 @dataclass(frozen=True)
 class FollowedBatches:
-    """The outcomes of the batches that finished, and the errors of those that failed after their retries."""
+    """The ledger outcomes of the batches, and the errors of loads that failed after their retries (those could not
+    reach the warehouse to be recorded there)."""
 
     outcomes: list[BatchOutcome]
     errors: list[str]
 
 
-def follow_progress(futures: Sequence[PrefectFuture], what: str) -> FollowedBatches:
-    """Wait for `futures`, showing progress in the Prefect UI and, run by hand, as a terminal bar."""
+def follow_progress(futures: Sequence[PrefectFuture], batches: Sequence[Batch], what: str) -> FollowedBatches:
+    """Wait for `futures` (one per batch, in the same order), showing progress in the Prefect UI and, run by hand,
+    as a terminal bar."""
     logger = get_run_logger()
+    batch_of = {id(future): batch for future, batch in zip(futures, batches, strict=True)}
     total = len(futures)
     artifact_id = create_progress_artifact(0.0, description=f"{what}: batches done out of {total}")
     outcomes: list[BatchOutcome] = []
@@ -105,8 +108,9 @@ def follow_progress(futures: Sequence[PrefectFuture], what: str) -> FollowedBatc
             try:
                 outcome = future.result()
             except Exception as error:  # noqa: BLE001 - one failed batch must not stop the others being followed
-                errors.append(f"{type(error).__name__}: {error}")
-                logger.error("a batch failed after its retries: %s", error)
+                source = batch_of[id(future)].source
+                errors.append(f"{source}: {type(error).__name__}: {error}")
+                logger.error("%s could not be loaded after its retries: %s", source, error)
             else:
                 outcomes.append(outcome)
                 if outcome.error:

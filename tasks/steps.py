@@ -1,6 +1,7 @@
 """Prefect tasks: thin wrappers that add retries, caching and names to the plain functions they call."""
 
 import hashlib
+import time
 from pathlib import Path
 
 from prefect import task
@@ -107,12 +108,18 @@ def stage_file_batch(batch: Batch, source_format: SourceFormat, warehouse: Path,
     )
 
 
-@task(name="load-batch", task_run_name="load {staged.batch.path.name}", **RETRIES)
-def load_batch(staged: StagedBatch, target: FactTable, warehouse: Path) -> BatchOutcome:
-    """Load one staged batch into the warehouse in one transaction, or record why its content could not be read."""
+@task(name="load-batch", task_run_name="load {batch.path.name}", **RETRIES)
+def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTable, warehouse: Path) -> BatchOutcome:
+    """Load one staged batch into the warehouse in one transaction; or record in the ledger why it could not be
+    staged (`staged` is then the staging task's exception, after its retries) or read."""
     with open_warehouse(warehouse) as connection:
+        if isinstance(staged, BaseException):
+            error = f"{type(staged).__name__}: {staged}"
+            return record_failed_batch(connection, batch, error, time.time(), flow_run.get_id())
         if staged.error:
-            return record_failed_batch(connection, staged, flow_run.get_id())
+            return record_failed_batch(
+                connection, batch, staged.error, staged.started_at, flow_run.get_id(), staged.parser_version
+            )
         if read_manifest(Path(staged.directory)) is None:
             raise StagingMissing(f"{staged.directory} was removed after staging; delete the staging folder to re-stage")
         return load_staged_batch(connection, staged, target, flow_run.get_id())

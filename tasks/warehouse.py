@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from tasks.batches import Batch
 from tasks.settings import WAREHOUSE_MEMORY_LIMIT
 from tasks.staging import StagedBatch
 
@@ -169,7 +170,7 @@ def load_staged_batch(
             bytes_read=staged.bytes_read,
             seconds=(staged.finished_at - staged.started_at) + (time.time() - started),
         )
-        _record_in_ledger(connection, staged, outcome, flow_run_id)
+        _record_in_ledger(connection, batch, outcome, staged.parser_version, staged.started_at, flow_run_id)
         connection.execute("commit")
     except BaseException:
         connection.execute("rollback")
@@ -178,22 +179,27 @@ def load_staged_batch(
 
 
 def record_failed_batch(
-    connection: duckdb.DuckDBPyConnection, staged: StagedBatch, flow_run_id: str | None
+    connection: duckdb.DuckDBPyConnection,
+    batch: Batch,
+    error: str,
+    started_at: float,
+    flow_run_id: str | None,
+    parser_version: str | None = None,
 ) -> BatchOutcome:
-    """Record a batch whose content could not be read. Rows loaded from an earlier version of its source stay."""
+    """Record a batch that could not be loaded, and why. Rows loaded from an earlier version of its source stay."""
     outcome = BatchOutcome(
-        batch_id=staged.batch.batch_id,
-        source=staged.batch.source,
+        batch_id=batch.batch_id,
+        source=batch.source,
         status="failed",
         rows_in=0,
         rows_loaded=0,
         rows_rejected=0,
         bytes_read=0,
-        seconds=staged.finished_at - staged.started_at,
-        error=staged.error,
+        seconds=time.time() - started_at,
+        error=error,
     )
     connection.execute("begin transaction")
-    _record_in_ledger(connection, staged, outcome, flow_run_id)
+    _record_in_ledger(connection, batch, outcome, parser_version, started_at, flow_run_id)
     connection.execute("commit")
     return outcome
 
@@ -224,9 +230,13 @@ def _mark_dirty_partitions(connection: duckdb.DuckDBPyConnection, target: FactTa
 
 
 def _record_in_ledger(
-    connection: duckdb.DuckDBPyConnection, staged: StagedBatch, outcome: BatchOutcome, flow_run_id: str | None
+    connection: duckdb.DuckDBPyConnection,
+    batch: Batch,
+    outcome: BatchOutcome,
+    parser_version: str | None,
+    started_at: float,
+    flow_run_id: str | None,
 ) -> None:
-    batch = staged.batch
     connection.execute("delete from meta.batches where batch_id = ?", [batch.batch_id])
     connection.execute(
         "insert into meta.batches by name select "
@@ -245,8 +255,8 @@ def _record_in_ledger(
             outcome.rows_rejected,
             outcome.bytes_read,
             outcome.error,
-            staged.parser_version,
-            datetime.fromtimestamp(staged.started_at, UTC),
+            parser_version,
+            datetime.fromtimestamp(started_at, UTC),
             datetime.now(UTC),
             flow_run_id,
         ],

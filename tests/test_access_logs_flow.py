@@ -143,6 +143,37 @@ def test_unreadable_files_fail_only_their_own_batch(tmp_path):
     assert failed["binary.log"].startswith("line 1 ")
 
 
+def test_a_batch_failing_after_its_retries_is_recorded_and_the_others_load(tmp_path, monkeypatch):
+    import flows.access_logs
+    import tasks.steps
+
+    source = tmp_path / "logs"
+    write_log(source / "good.log", [log_line()])
+    write_log(source / "flaky.log", [log_line()])
+    real_stage_batch = tasks.steps.stage_batch
+
+    def disk_error_on_flaky(batch, *arguments, **options):
+        if batch.path.name == "flaky.log":
+            raise OSError("input/output error")
+        return real_stage_batch(batch, *arguments, **options)
+
+    monkeypatch.setattr(tasks.steps, "stage_batch", disk_error_on_flaky)
+    quick_retries = tasks.steps.stage_file_batch.with_options(
+        retries=1, retry_delay_seconds=0, retry_jitter_factor=None
+    )
+    monkeypatch.setattr(flows.access_logs, "stage_file_batch", quick_retries)
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, summary = run_flow(source, warehouse)
+
+    assert state.is_failed()
+    assert "flaky.log: OSError: input/output error" in state.message
+    assert query(warehouse, "select regexp_extract(source, '[^/]+$'), status, error from meta.batches order by 1") == [
+        ("flaky.log", "failed", "OSError: input/output error"),
+        ("good.log", "loaded", None),
+    ]
+
+
 def test_staging_is_cached_by_content_so_a_rebuilt_warehouse_does_not_parse_again(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     run_flow(SAMPLE_LOGS, warehouse)

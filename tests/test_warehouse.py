@@ -129,14 +129,17 @@ def test_rows_that_do_not_add_up_roll_the_whole_load_back(tmp_path, warehouse):
 def test_an_unreadable_new_version_is_recorded_and_keeps_the_rows_already_loaded(tmp_path, warehouse):
     staged = stage(write_log(tmp_path / "in" / "a.log", FIRST_VERSION), warehouse)
     load(staged, warehouse)
-    unreadable = dataclasses.replace(staged, error="the gzip stream is corrupt or truncated")
+    changed = dataclasses.replace(staged.batch, fingerprint="a newer, unreadable version")
 
     with open_warehouse(warehouse) as connection:
-        record_failed_batch(connection, unreadable, flow_run_id=None)
+        record_failed_batch(
+            connection, changed, "the gzip stream is corrupt or truncated", started_at=0.0, flow_run_id=None
+        )
 
     assert query(warehouse, "select count(*) from logs.requests") == [(3,)]
-    assert query(warehouse, "select status, error from meta.batches") == [
-        ("failed", "the gzip stream is corrupt or truncated")
+    assert query(warehouse, "select status, error from meta.batches order by status") == [
+        ("failed", "the gzip stream is corrupt or truncated"),
+        ("loaded", None),
     ]
 
 
