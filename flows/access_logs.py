@@ -10,7 +10,7 @@ from pathlib import Path
 from prefect import allow_failure, flow, unmapped
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.access_logs import ACCESS_LOG_FORMAT
+from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.batches import list_source_files
 from tasks.cli import exit_process, positive_int
 from tasks.discovery import SourceUnavailable, check_source, select_files
@@ -25,7 +25,6 @@ from tasks.steps import (
 )
 from tasks.warehouse import FactTable, WarehouseUnavailable, describe_warehouse, prepare_warehouse
 
-LOG_FILES = ("*.log", "*.log.gz")
 REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_column="day")
 
 
@@ -39,7 +38,7 @@ def access_logs(
 ) -> RunSummary:
     """Load the *.log and *.log.gz files in `source` (all, or the named `files`) into the warehouse's logs schema and
     rebuild its marts. Files loaded before with the same content are skipped unless `reload` is set."""
-    discovery = discover_batches(source, LOG_FILES, ACCESS_LOG_FORMAT.pipeline, warehouse, files, reload)
+    discovery = discover_batches(source, ACCESS_LOG_FILES, ACCESS_LOG_FORMAT.pipeline, warehouse, files, reload)
     staged = stage_file_batch.map(
         discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(chunk_bytes)
     )
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started
         check_source(args.source)
-        select_files(list_source_files(args.source, LOG_FILES), args.files, args.source, LOG_FILES)
+        select_files(list_source_files(args.source, ACCESS_LOG_FILES), args.files, args.source, ACCESS_LOG_FILES)
         prepare_warehouse(args.warehouse)
     except (SourceUnavailable, WarehouseUnavailable) as error:
         print(f"access-logs: {error}", file=sys.stderr)

@@ -13,6 +13,7 @@ import polars as pl
 from tasks.staging import ParsedChunk, SourceFormat, code_version
 from tasks.validation import REJECT_SCHEMA, split_valid_rows
 
+ACCESS_LOG_FILES = ("*.log", "*.log.gz")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _QUOTED = r'"(?:[^"\\]|\\.)*"'

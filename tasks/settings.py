@@ -8,6 +8,7 @@ DATA_DIR = PROJECT_ROOT / "data"
 
 DEFAULT_WAREHOUSE = Path(os.environ.get("BATCHYARD_WAREHOUSE", DATA_DIR / "warehouse.duckdb"))
 SAMPLE_ACCESS_LOGS = DATA_DIR / "sample_logs"
+LANDING = Path(os.environ.get("BATCHYARD_LANDING", DATA_DIR / "landing"))
 
 # Bytes of input text parsed at once. Peak memory is a small multiple of this (the text, its lines as a column,
 # the parsed columns) per worker thread, and does not depend on the size of the input file.

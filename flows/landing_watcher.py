@@ -1,0 +1,57 @@
+"""Landing watcher: announces each complete new or changed log file in the landing folder as a Prefect event,
+`batchyard.file.landed`, so that an event-triggered deployment loads it.
+
+    PREFECT_API_URL=http://127.0.0.1:4200/api python flows/landing_watcher.py --landing DIR
+
+Needs a Prefect server: events sent to Prefect's temporary server would reach nobody.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from prefect import flow
+from prefect.events import emit_event
+from prefect.logging import get_run_logger
+from prefect.settings import PREFECT_API_URL
+
+from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
+from tasks.cli import exit_process
+from tasks.discovery import SourceUnavailable, check_source
+from tasks.landing import LandedFile, LandingScanner, landed_event, watch
+from tasks.settings import LANDING
+
+
+@flow(name="landing-watcher")
+def landing_watcher(landing: Path = LANDING, interval_seconds: float = 5.0, scans: int | None = None) -> int:
+    """Watch `landing` and emit one event per file that landed complete (forever, or for `scans` scans)."""
+    check_source(landing)
+    logger = get_run_logger()
+
+    def announce(landed: LandedFile) -> None:
+        emit_event(**landed_event(landed))
+        logger.info("%s landed (%s bytes): event sent", landed.path, f"{landed.size_bytes:,}")
+
+    scanner = LandingScanner(landing, ACCESS_LOG_FILES, ACCESS_LOG_FORMAT.pipeline)
+    return watch(scanner, announce, interval_seconds, scans)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=landing_watcher.description)
+    parser.add_argument("--landing", type=Path, default=LANDING, help="folder to watch")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between scans")
+    args = parser.parse_args(argv)
+    if not PREFECT_API_URL.value():
+        print("landing-watcher: set PREFECT_API_URL to a running Prefect server", file=sys.stderr)
+        return 2
+    try:
+        check_source(args.landing)
+    except SourceUnavailable as error:
+        print(f"landing-watcher: {error}", file=sys.stderr)
+        return 2
+    landing_watcher(landing=args.landing, interval_seconds=args.interval)
+    return 0
+
+
+if __name__ == "__main__":
+    exit_process(main())
