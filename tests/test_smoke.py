@@ -7,6 +7,7 @@ import pytest
 import yaml
 from prefect import Flow
 from prefect.client.schemas.schedules import CronSchedule
+from prefect.events import DeploymentEventTrigger
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FLOW_FILES = sorted(path for path in (PROJECT_ROOT / "flows").glob("*.py") if path.name != "__init__.py")
@@ -32,5 +33,9 @@ def test_every_deployment_resolves_to_a_flow_with_valid_schedules(deployment):
     assert (PROJECT_ROOT / deployment["entrypoint"].split(":")[0]).is_file()
     for schedule in deployment.get("schedules", []):
         CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])
-    unknown = set(deployment.get("parameters", {})) - set(flow.parameters.properties)
-    assert not unknown, f"parameters the flow does not take: {unknown}"
+    given = [deployment.get("parameters", {})] + [trigger["parameters"] for trigger in deployment.get("triggers", [])]
+    for parameters in given:
+        unknown = set(parameters) - set(flow.parameters.properties)
+        assert not unknown, f"parameters the flow does not take: {unknown}"
+    for trigger in deployment.get("triggers", []):
+        DeploymentEventTrigger(**{key: value for key, value in trigger.items() if key != "type"})
