@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.batches import Batch, list_source_files, make_batch
-from tasks.settings import PARSE_WORKERS
+from tasks.settings import PARSE_WORKERS, staging_root_for
+from tasks.staging import remove_abandoned_scratch
 from tasks.warehouse import loaded_batch_ids, open_warehouse, prepare_warehouse
 
 
@@ -52,6 +53,7 @@ def discover(
     started_at = time.time()
     check_source(source)
     prepare_warehouse(warehouse)
+    remove_abandoned_scratch(staging_root_for(warehouse), pipeline)
     files = select_files(list_source_files(source, patterns), files, source, patterns)
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:  # hashing releases the GIL
         batches = list(pool.map(lambda path: make_batch(pipeline, path), files))

@@ -193,10 +193,17 @@ def read_manifest(directory: Path) -> StagedBatch | None:
     return StagedBatch(**manifest)
 
 
+# A scratch folder gains a part file every few seconds while its batch is parsed; one untouched this long was left
+# by a killed run. Younger ones may belong to a run going on in another process, and are left alone.
+ABANDONED_AFTER_SECONDS = 3600
+
+
 def remove_abandoned_scratch(staging_root: Path, pipeline: str) -> None:
-    """Scratch folders of runs that were killed mid-parse are never reused: clear them."""
+    """Clear the scratch folders of runs killed mid-parse: they are never reused."""
+    cutoff = time.time() - ABANDONED_AFTER_SECONDS
     for scratch in (staging_root / pipeline).glob("*.partial-*"):
-        shutil.rmtree(scratch, ignore_errors=True)
+        if scratch.stat().st_mtime < cutoff:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def staging_epoch(staging_root: Path, pipeline: str) -> str:

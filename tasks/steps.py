@@ -19,7 +19,6 @@ from tasks.staging import (
     SourceFormat,
     StagedBatch,
     read_manifest,
-    remove_abandoned_scratch,
     stage_batch,
     staging_epoch,
 )
@@ -71,18 +70,7 @@ RETRIES = {
 }
 
 
-@task(name="discover-batches", **RETRIES)
-def discover_batches(
-    source: Path,
-    patterns: tuple[str, ...],
-    pipeline: str,
-    warehouse: Path,
-    files: list[str] | None = None,
-    reload: bool = False,
-) -> Discovery:
-    """The batches in `source` (or its `files`) to load: those not loaded yet, or all of them to `reload`."""
-    remove_abandoned_scratch(staging_root_for(warehouse), pipeline)
-    return discover(source, patterns, pipeline, warehouse, files, reload)
+discover_batches = task(discover, name="discover-batches", **RETRIES)
 
 
 def staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,20 @@ def test_a_task_that_loses_the_race_to_create_the_staging_epoch_uses_the_winners
 
     assert staging_epoch(tmp_path, "access_logs") == "the winner's epoch"
     assert [path.name for path in (tmp_path / "access_logs").iterdir()] == [".epoch"]
+
+
+def test_only_scratch_left_long_ago_by_a_killed_run_is_removed(tmp_path):
+    from tasks.staging import ABANDONED_AFTER_SECONDS, remove_abandoned_scratch
+
+    abandoned = tmp_path / "access_logs" / "batch-a.partial-1234abcd"
+    in_progress = tmp_path / "access_logs" / "batch-b.partial-5678ef01"
+    staged = tmp_path / "access_logs" / "batch-c"
+    for folder in (abandoned, in_progress, staged):
+        folder.mkdir(parents=True)
+    long_ago = time.time() - ABANDONED_AFTER_SECONDS - 60
+    os.utime(abandoned, (long_ago, long_ago))
+    os.utime(staged, (long_ago, long_ago))
+
+    remove_abandoned_scratch(tmp_path, "access_logs")
+
+    assert sorted(path.name for path in (tmp_path / "access_logs").iterdir()) == ["batch-b.partial-5678ef01", "batch-c"]
