@@ -1,8 +1,10 @@
 """Discovering a run's batches: the source files, fingerprinted, less those the ledger says are loaded."""
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from tasks.batches import Batch, list_source_files, make_batch
@@ -44,17 +46,20 @@ def discover(
     warehouse: Path,
     files: list[str] | None = None,
     reload: bool = False,
+    first_day: date | None = None,
+    last_day: date | None = None,
 ) -> Discovery:
     """List and fingerprint the files in `source` and keep those whose exact content is not loaded yet.
 
-    `files` narrows the run to those files of `source` (names or paths); `reload` loads them even when the ledger
-    says their content is loaded, as after a parser fix.
+    `files` narrows the run to those files of `source` (names or paths), `first_day`/`last_day` to the files whose
+    name carries a date in that range; `reload` loads them even when the ledger says their content is loaded, as
+    for a backfill after a parser fix.
     """
     started_at = time.time()
     check_source(source)
     prepare_warehouse(warehouse)
     remove_abandoned_scratch(staging_root_for(warehouse), pipeline)
-    files = select_files(list_source_files(source, patterns), files, source, patterns)
+    files = select_files(list_source_files(source, patterns), files, source, patterns, first_day, last_day)
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:  # hashing releases the GIL
         batches = list(pool.map(lambda path: make_batch(pipeline, path), files))
     with open_warehouse(warehouse) as connection:
@@ -65,8 +70,35 @@ def discover(
     )
 
 
-def select_files(listed: list[Path], wanted: list[str] | None, source: Path, patterns: tuple[str, ...]) -> list[Path]:
-    """The listed files named in `wanted` (by name, or by a path to the same file); all of them when it is None."""
+# A day in a file name: 2026-10-01, 2026_10_01 or 20261001, not inside a longer run of digits.
+DAY_IN_NAME = re.compile(r"(?<!\d)(\d{4})[-_]?(\d{2})[-_]?(\d{2})(?!\d)")
+
+
+def day_in_name(path: Path) -> date | None:
+    """The first valid calendar day written in the file's name, if any."""
+    for match in DAY_IN_NAME.finditer(path.name):
+        try:
+            return date(*(int(part) for part in match.groups()))
+        except ValueError:
+            continue
+    return None
+
+
+def select_files(
+    listed: list[Path],
+    wanted: list[str] | None,
+    source: Path,
+    patterns: tuple[str, ...],
+    first_day: date | None = None,
+    last_day: date | None = None,
+) -> list[Path]:
+    """The listed files named in `wanted` (by name, or by a path to the same file; all of them when it is None)
+    whose name carries a day from `first_day` to `last_day` (inclusive; either end may be open, and with both open
+    the names' days do not matter)."""
+    if first_day and last_day and first_day > last_day:
+        raise SourceUnavailable(f"the first day {first_day} is after the last day {last_day}")
+    if first_day or last_day:
+        listed = [path for path in listed if within(day_in_name(path), first_day, last_day)]
     if wanted is None:
         return listed
     by_name = {path.name: path for path in listed}
@@ -75,6 +107,11 @@ def select_files(listed: list[Path], wanted: list[str] | None, source: Path, pat
     for name in wanted:
         path = by_name.get(name) or by_path.get(Path(name).resolve())
         if path is None:
-            raise SourceUnavailable(f"{name} is not a {' or '.join(patterns)} file directly in {source}")
+            dated = f" dated {first_day or '...'} to {last_day or '...'}" if first_day or last_day else ""
+            raise SourceUnavailable(f"{name} is not a {' or '.join(patterns)} file{dated} directly in {source}")
         selected.append(path)
     return sorted(set(selected))
+
+
+def within(day: date | None, first_day: date | None, last_day: date | None) -> bool:
+    return day is not None and (first_day is None or day >= first_day) and (last_day is None or day <= last_day)

@@ -16,6 +16,7 @@ from prefect.logging import get_run_logger
 from prefect.states import Completed, Failed, State
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from tasks.audit import CheckResult
 from tasks.batches import Batch
 from tasks.discovery import Discovery
 from tasks.warehouse import BatchOutcome
@@ -216,8 +217,70 @@ def render_markdown(summary: RunSummary) -> str:
     return "\n".join(lines)
 
 
+PIPELINE_COMPLETED = "batchyard.pipeline.completed"
+
+
+def completion_event(summary: RunSummary, flow_run_id: str) -> dict:
+    """The arguments of `prefect.events.emit_event` saying that a pipeline's run completed: downstream deployments
+    trigger on it. Prefect's own `prefect.flow-run.Completed` reaches triggers up to 15 minutes late when the run
+    came from a cron schedule (../shared/STACK.md); this event is sent by the run itself, at once."""
+    return {
+        "event": PIPELINE_COMPLETED,
+        "resource": {
+            "prefect.resource.id": f"batchyard.pipeline.{summary.pipeline}",
+            "prefect.resource.name": summary.pipeline,
+            "batchyard.pipeline": summary.pipeline,
+        },
+        "related": [{"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"}],
+        "payload": {
+            "pipeline": summary.pipeline,
+            "flow_run_id": flow_run_id,
+            "warehouse": summary.warehouse,
+            "source": summary.source,
+            "batches_loaded": len(summary.batches),
+            "rows_loaded": summary.rows_loaded,
+            "rows_rejected": summary.rows_rejected,
+            "marts_refreshed_days": summary.marts_refreshed_days,
+        },
+    }
+
+
 def final_state(summary: RunSummary) -> State:
     """Completed, or Failed naming the failed batches once every other batch has loaded."""
     if summary.failures:
         return Failed(message=f"{len(summary.failures)} batch(es) failed: " + "; ".join(summary.failures), data=summary)
     return Completed(message=f"{summary.rows_loaded:,} rows loaded, {summary.rows_rejected:,} rejected", data=summary)
+
+
+def publish_audit(results: list[CheckResult], warehouse: str, upstream_flow_run_id: str | None) -> None:
+    """A table artifact with one row per check, and a log line with the verdict."""
+    rows = [
+        {
+            "component": result.component,
+            "check": result.name,
+            "verdict": "ok" if result.passed else "FAILED",
+            "violations": result.violations,
+            "examples": result.examples,
+        }
+        for result in results
+    ]
+    after = f" after flow run {upstream_flow_run_id}" if upstream_flow_run_id else ""
+    create_table_artifact(rows, key="warehouse-audit", description=f"Audit of {warehouse}{after}")
+    get_run_logger().info("%s%s: %s", warehouse, after, audit_verdict(results))
+
+
+def audit_verdict(results: list[CheckResult]) -> str:
+    failed = [
+        f"{result.component}.{result.name} ({result.violations:,} rows)" for result in results if not result.passed
+    ]
+    if failed:
+        return f"{len(failed)} of {len(results)} checks failed: " + ", ".join(failed)
+    return f"all {len(results)} checks passed"
+
+
+def audit_state(results: list[CheckResult]) -> State:
+    """Completed when every check passed; Failed naming the broken invariants otherwise."""
+    verdict = audit_verdict(results)
+    if all(result.passed for result in results):
+        return Completed(message=verdict, data=results)
+    return Failed(message=verdict, data=results)

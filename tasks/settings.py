@@ -10,6 +10,10 @@ DEFAULT_WAREHOUSE = Path(os.environ.get("BATCHYARD_WAREHOUSE", DATA_DIR / "wareh
 SAMPLE_ACCESS_LOGS = DATA_DIR / "sample_logs"
 LANDING = Path(os.environ.get("BATCHYARD_LANDING", DATA_DIR / "landing"))
 
+# The Prefect global concurrency limit (of one slot) that runs queue on for their load phase when a Prefect server
+# is configured; created on first use; empty: none. The file lock beside the database applies underneath it.
+WAREHOUSE_WRITE_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_WRITE_LIMIT", "batchyard-warehouse-writes")
+
 # Bytes of input text parsed at once. Peak memory is a small multiple of this (the text, its lines as a column,
 # the parsed columns) per worker thread, and does not depend on the size of the input file.
 CHUNK_BYTES = int(os.environ.get("BATCHYARD_CHUNK_BYTES", 16 * 1024 * 1024))

@@ -6,14 +6,24 @@ from pathlib import Path
 
 from prefect import task
 from prefect.context import TaskRunContext
+from prefect.events import emit_event
 from prefect.runtime import flow_run
 from prefect.states import State
 from prefect.tasks import Task, exponential_backoff
 
+from tasks.audit import CheckResult, audit_warehouse
 from tasks.batches import Batch
 from tasks.discovery import Discovery, SourceUnavailable, discover
 from tasks.reading import BatchDataError
-from tasks.reporting import BatchProgress, FollowedBatches, RunSummary, publish_summary, summarize
+from tasks.reporting import (
+    BatchProgress,
+    FollowedBatches,
+    RunSummary,
+    completion_event,
+    publish_audit,
+    publish_summary,
+    summarize,
+)
 from tasks.settings import staging_root_for
 from tasks.staging import (
     SourceFormat,
@@ -132,3 +142,27 @@ def report_run(
     summary = summarize(pipeline, discovery, str(warehouse), followed, marts_refreshed_days)
     publish_summary(summary)
     return summary
+
+
+@task(name="announce-completion")
+def announce_completion(summary: RunSummary) -> bool:
+    """Emit `batchyard.pipeline.completed` if every batch of the run loaded, so that downstream deployments start;
+    a run with failed batches announces nothing. Returns whether it announced."""
+    if summary.failures:
+        return False
+    emit_event(**completion_event(summary, str(flow_run.get_id())))
+    return True
+
+
+@task(name="check-warehouse", **RETRIES)
+def check_warehouse(warehouse: Path) -> list[CheckResult]:
+    """Run every invariant check on the warehouse and record the results in meta.check_results."""
+    with open_warehouse(warehouse) as connection:
+        return audit_warehouse(connection, str(flow_run.get_id()) if flow_run.get_id() else None)
+
+
+@task(name="report-audit")
+def report_audit(results: list[CheckResult], warehouse: Path, upstream_flow_run_id: str | None) -> list[CheckResult]:
+    """Publish the audit as a Prefect table artifact and a log line; returns the results."""
+    publish_audit(results, str(warehouse), upstream_flow_run_id)
+    return results

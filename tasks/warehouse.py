@@ -1,21 +1,28 @@
 """The warehouse: the one module that opens DuckDB, holds the write lock, owns the DDL and runs the loads.
 
 DuckDB lets one process hold the file at a time, so the database is opened only for the duration of a unit of
-work, under an exclusive file lock beside it; waiting for the lock is normal. Parsing never happens here.
+work, under an exclusive file lock beside it; waiting for it is normal. With a Prefect server, runs also take turns
+on a global concurrency limit for their load phase. Parsing never happens here.
 """
 
 import fcntl
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 
 import duckdb
+from prefect import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.settings import PREFECT_API_URL
 
 from tasks.batches import Batch
-from tasks.settings import WAREHOUSE_MEMORY_LIMIT
+from tasks.settings import WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
 from tasks.staging import StagedBatch
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -58,6 +65,44 @@ class BatchOutcome:
 
 def lock_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".lock")
+
+
+# A crashed holder's slot returns to the pool after this long; a live holder renews its lease in the background.
+WRITE_SLOT_LEASE_SECONDS = 60
+
+
+@cache
+def ensure_write_limit(api_url: str, name: str) -> None:
+    """Create the one-slot global concurrency limit `name` on the server at `api_url`, unless it exists (an operator
+    may have raised or paused it on purpose: it is never overwritten)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            with suppress(ObjectAlreadyExists):  # another run created it a moment ago
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+
+
+@contextmanager
+def server_write_turn() -> Iterator[None]:
+    """A run's turn to load, when a Prefect server is configured: one slot of the server's global concurrency limit,
+    held by the flow around its load phase, so runs started by schedules, events and the UI at once load one after
+    another (visibly, in the UI's concurrency page) while their parsing overlaps. Taken per run rather than per
+    load because each acquisition may cost seconds on a SQLite-backed server (see the README). Without a server
+    (Prefect's temporary one is per process) the file lock alone serializes writers, and does so underneath anyway."""
+    api_url = PREFECT_API_URL.value()
+    if not api_url or not WAREHOUSE_WRITE_LIMIT:
+        yield
+        return
+    ensure_write_limit(api_url, WAREHOUSE_WRITE_LIMIT)
+    with concurrency(
+        WAREHOUSE_WRITE_LIMIT,
+        occupy=1,
+        lease_duration=WRITE_SLOT_LEASE_SECONDS,
+        strict=True,
+        raise_on_lease_renewal_failure=False,
+    ):
+        yield
 
 
 @contextmanager

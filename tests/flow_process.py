@@ -17,8 +17,10 @@ def flow_command(source: Path, warehouse: Path, *extra: str) -> list[str]:
 
 
 def flow_environment() -> dict[str, str]:
-    """The environment of this process, pointed at the Prefect server the session's harness started."""
-    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    """The environment of this process, pointed at the Prefect server the session's harness started, without the
+    server's write turn: the harness runs its server in Prefect's ephemeral mode, which has no lease repossessor,
+    so the slot of a run these tests kill would never come back. The end-to-end tests use a real server."""
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "BATCHYARD_WAREHOUSE_WRITE_LIMIT": ""}
 
 
 def start_flow(source: Path, warehouse: Path, *extra: str) -> subprocess.Popen:

@@ -7,17 +7,15 @@ import random
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
-import polars as pl
 import pytest
 from flow_process import generate_logs
-from independent_access_logs import compute_expected
 from log_files import log_line, write_log
-from polars.testing import assert_frame_equal
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from warehouse_snapshot import query, snapshot
+from warehouse_snapshot import assert_matches_independent_computation, query, snapshot
 
 from flows.access_logs import access_logs
 from tasks.reporting import RunSummary
@@ -33,35 +31,6 @@ def run_flow(source: Path, warehouse: Path, **parameters):
     state = access_logs(source=source, warehouse=warehouse, return_state=True, **parameters)
     summary = state.result(raise_on_failure=False)
     return state, summary
-
-
-def marts(warehouse: Path) -> dict[str, pl.DataFrame]:
-    import duckdb
-
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
-        return {
-            "hourly": connection.sql("select * from logs.hourly order by hour").pl(),
-            "daily": connection.sql("select * from logs.daily order by day").pl(),
-            "top_paths": connection.sql("select * from logs.top_paths order by day, rank").pl(),
-        }
-
-
-def assert_matches_independent_computation(source: Path, warehouse: Path) -> None:
-    expected = compute_expected(source)
-    actual = marts(warehouse)
-    for mart in ("hourly", "daily", "top_paths"):
-        assert_frame_equal(actual[mart], expected[mart], check_dtypes=False, check_column_order=False)
-    ledger = pl.DataFrame(
-        query(
-            warehouse,
-            "select regexp_extract(source, '[^/]+$'), rows_in, rows_loaded, rows_rejected "
-            "from meta.batches where status = 'loaded' order by 1",
-        ),
-        schema=["file", "lines", "well_formed", "rejected"],
-        orient="row",
-    )
-    per_file = expected["per_file"].rename({expected["per_file"].columns[0]: "file"}).sort("file")
-    assert_frame_equal(ledger, per_file.select(ledger.columns), check_dtypes=False)
 
 
 def test_the_sample_logs_load_and_agree_with_an_independent_computation(tmp_path):
@@ -282,3 +251,43 @@ def test_the_command_explains_itself():
     assert finished.returncode == 0
     for option in ("--source", "--warehouse", "--chunk-mb"):
         assert option in finished.stdout
+
+
+def test_a_completed_run_announces_itself_for_downstream_deployments_and_a_failed_one_does_not(tmp_path, monkeypatch):
+    sent = []
+    monkeypatch.setattr("tasks.steps.emit_event", lambda **event: sent.append(event))
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, summary = run_flow(SAMPLE_LOGS, warehouse)
+
+    assert state.is_completed()
+    assert len(sent) == 1
+    assert sent[0]["event"] == "batchyard.pipeline.completed"
+    assert sent[0]["resource"]["prefect.resource.id"] == "batchyard.pipeline.access_logs"
+    payload = sent[0]["payload"]
+    assert payload["flow_run_id"] == str(state.state_details.flow_run_id)
+    assert (payload["warehouse"], payload["rows_loaded"], payload["batches_loaded"]) == (str(warehouse), 9_662, 3)
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "binary.log").write_bytes(bytes(range(256)))
+    state, summary = run_flow(tmp_path / "bad", warehouse)
+
+    assert state.is_failed()
+    assert len(sent) == 1
+
+
+def test_a_backfill_loads_the_files_dated_in_its_range_again(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_flow(SAMPLE_LOGS, warehouse)
+    first = snapshot(warehouse)
+
+    state, summary = run_flow(
+        SAMPLE_LOGS, warehouse, first_day=date(2026, 10, 2), last_day=date(2026, 10, 31), reload=True
+    )
+
+    assert state.is_completed()
+    assert sorted(Path(batch.source).name for batch in summary.batches) == [
+        "access-2026-10-02.log",
+        "access-2026-10-03.log.gz",
+    ]
+    assert snapshot(warehouse) == first

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 from prefect import Flow
+from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.events import DeploymentEventTrigger
 
@@ -37,5 +38,16 @@ def test_every_deployment_resolves_to_a_flow_with_valid_schedules(deployment):
     for parameters in given:
         unknown = set(parameters) - set(flow.parameters.properties)
         assert not unknown, f"parameters the flow does not take: {unknown}"
+        flow.validate_parameters(parameters)  # types: a templated value is a string, which str and Path accept
     for trigger in deployment.get("triggers", []):
         DeploymentEventTrigger(**{key: value for key, value in trigger.items() if key != "type"})
+    limit = deployment.get("concurrency_limit")
+    if limit is not None:
+        ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else ConcurrencyLimitConfig(limit=limit)
+
+
+def test_every_flow_has_a_deployment_and_runs_on_the_project_work_pool():
+    deployed = {deployment["entrypoint"].split(":")[0] for deployment in DEPLOYMENTS}
+    standalone = {"flows/landing_watcher.py"}  # a long-running command, started beside the worker
+    assert deployed | standalone == {f"flows/{path.name}" for path in FLOW_FILES}
+    assert {deployment["work_pool"]["name"] for deployment in DEPLOYMENTS} == {"batchyard-process"}

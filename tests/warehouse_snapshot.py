@@ -3,6 +3,9 @@
 from pathlib import Path
 
 import duckdb
+import polars as pl
+from independent_access_logs import compute_expected
+from polars.testing import assert_frame_equal
 
 # The ledger's timings and run ids differ between runs by nature; everything else must be identical.
 RUN_SPECIFIC_COLUMNS = {"started_at", "finished_at", "flow_run_id"}
@@ -36,3 +39,31 @@ def snapshot(warehouse: Path) -> dict[str, list[tuple]]:
 def query(warehouse: Path, sql: str, parameters: list | None = None) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         return connection.execute(sql, parameters or []).fetchall()
+
+
+def marts(warehouse: Path) -> dict[str, pl.DataFrame]:
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return {
+            "hourly": connection.sql("select * from logs.hourly order by hour").pl(),
+            "daily": connection.sql("select * from logs.daily order by day").pl(),
+            "top_paths": connection.sql("select * from logs.top_paths order by day, rank").pl(),
+        }
+
+
+def assert_matches_independent_computation(source: Path, warehouse: Path) -> None:
+    """The warehouse's marts and ledger equal the independent computation over the files in `source`."""
+    expected = compute_expected(source)
+    actual = marts(warehouse)
+    for mart in ("hourly", "daily", "top_paths"):
+        assert_frame_equal(actual[mart], expected[mart], check_dtypes=False, check_column_order=False)
+    ledger = pl.DataFrame(
+        query(
+            warehouse,
+            "select regexp_extract(source, '[^/]+$'), rows_in, rows_loaded, rows_rejected "
+            "from meta.batches where status = 'loaded' order by 1",
+        ),
+        schema=["file", "lines", "well_formed", "rejected"],
+        orient="row",
+    )
+    per_file = expected["per_file"].rename({expected["per_file"].columns[0]: "file"}).sort("file")
+    assert_frame_equal(ledger, per_file.select(ledger.columns), check_dtypes=False)

@@ -1,0 +1,82 @@
+"""Auditing the warehouse: the invariants every load promises, checked by SQL over the tables themselves.
+
+Each check is one query in `tasks/sql/<component>/checks/<check_name>.sql` that returns the rows breaking an
+invariant (none when it holds), so a check reads as the rule it enforces and its failures explain themselves.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from tasks.warehouse import COMPONENTS, SQL_DIR
+
+EXAMPLES_KEPT = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    component: str
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    component: str
+    name: str
+    violations: int
+    examples: str
+
+    @property
+    def passed(self) -> bool:
+        return self.violations == 0
+
+
+def warehouse_checks(sql_dir: Path = SQL_DIR, components: tuple[str, ...] = COMPONENTS) -> list[Check]:
+    """Every component's checks, in component order then by name."""
+    return [
+        Check(component=component, name=script.stem, sql=script.read_text())
+        for component in components
+        for script in sorted((sql_dir / component / "checks").glob("*.sql"))
+    ]
+
+
+def run_checks(connection: duckdb.DuckDBPyConnection, checks: list[Check]) -> list[CheckResult]:
+    """Run each check; a result counts the violating rows and keeps the first few as text."""
+    results = []
+    for check in checks:
+        cursor = connection.execute(check.sql)
+        columns = [column[0] for column in cursor.description]
+        rows = cursor.fetchall()
+        examples = "; ".join(
+            ", ".join(f"{column}={value}" for column, value in zip(columns, row, strict=True))
+            for row in rows[:EXAMPLES_KEPT]
+        )
+        results.append(CheckResult(check.component, check.name, len(rows), examples))
+    return results
+
+
+def record_check_results(
+    connection: duckdb.DuckDBPyConnection, results: list[CheckResult], flow_run_id: str | None
+) -> None:
+    """Append the results to meta.check_results, so the audit's history stays queryable beside the data."""
+    checked_at = datetime.now(UTC)
+    connection.executemany(
+        "insert into meta.check_results by name"
+        " select ? as flow_run_id, ? as checked_at, ? as component, ? as check_name, ? as violations, ? as examples",
+        [
+            [flow_run_id, checked_at, result.component, result.name, result.violations, result.examples or None]
+            for result in results
+        ],
+    )
+
+
+def audit_warehouse(connection: duckdb.DuckDBPyConnection, flow_run_id: str | None) -> list[CheckResult]:
+    """Run every check and record the results in one transaction."""
+    results = run_checks(connection, warehouse_checks())
+    connection.execute("begin transaction")
+    record_check_results(connection, results, flow_run_id)
+    connection.execute("commit")
+    return results
