@@ -1,0 +1,199 @@
+"""The deployments end to end, as a user runs them: a real `prefect server start` on 127.0.0.1, a process worker,
+`prefect deploy --all` from a fresh copy of the repository and the landing watcher (tests/deployment_stack.py).
+
+Runs are started through the REST API as the UI's Run button starts them, and files are dropped into the landing
+folder as a user would. The warehouse is checked against the independent computation.
+"""
+
+import shutil
+
+import httpx
+import pytest
+import yaml
+from browser import render_page, visible_text
+from deployment_stack import PROJECT_ROOT, PrefectStack, wait_for
+from flow_process import generate_logs
+from independent_access_logs import compute_expected
+from warehouse_snapshot import assert_matches_independent_computation, query
+
+from tasks.settings import WAREHOUSE_WRITE_LIMIT
+
+pytestmark = pytest.mark.slow
+
+DEPLOYMENTS = yaml.safe_load((PROJECT_ROOT / "deployments" / "prefect.yaml").read_text())["deployments"]
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+RUN_TIMEOUT = 240  # seconds: a worker starts a process per run, and a burst queues behind a concurrency limit
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with PrefectStack(tmp_path_factory.mktemp("deployments-e2e")) as running:
+        yield running
+
+
+class Api:
+    """The few REST calls the UI makes for these tests."""
+
+    def __init__(self, stack: PrefectStack):
+        self.stack = stack
+        self.client = httpx.Client(base_url=stack.api_url, timeout=30)
+
+    def deployment_id(self, flow_name: str, deployment_name: str) -> str:
+        response = self.client.get(f"/deployments/name/{flow_name}/{deployment_name}")
+        response.raise_for_status()
+        return response.json()["id"]
+
+    def run_deployment(self, flow_name: str, deployment_name: str, parameters: dict) -> str:
+        deployment_id = self.deployment_id(flow_name, deployment_name)
+        response = self.client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters})
+        response.raise_for_status()
+        return response.json()["id"]
+
+    def flow_run(self, run_id: str) -> dict:
+        response = self.client.get(f"/flow_runs/{run_id}")
+        response.raise_for_status()
+        return response.json()
+
+    def runs_of(self, flow_name: str, deployment_name: str) -> list[dict]:
+        deployment_id = self.deployment_id(flow_name, deployment_name)
+        response = self.client.post(
+            "/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [deployment_id]}}, "limit": 200}
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def finished(self, run_id: str, timeout: float = RUN_TIMEOUT) -> dict:
+        """Wait for the run to reach a terminal state; return it."""
+        return wait_for(
+            f"flow run {run_id} to finish",
+            lambda: (run := self.flow_run(run_id))["state"]["type"] in TERMINAL and run,
+            timeout,
+            lambda: f"its state: {self.flow_run(run_id)['state']}\n{self.stack.explain()}",
+        )
+
+    def triggered_run(self, flow_name: str, deployment_name: str, matches, timeout: float = RUN_TIMEOUT) -> dict:
+        """Wait for a run of the deployment whose parameters satisfy `matches` to finish; return it."""
+        found = wait_for(
+            f"a run of {flow_name}/{deployment_name} matching the event",
+            lambda: next((run for run in self.runs_of(flow_name, deployment_name) if matches(run["parameters"])), None),
+            timeout,
+            self.stack.explain,
+        )
+        return self.finished(found["id"], timeout)
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return Api(stack)
+
+
+def assert_completed(run: dict) -> None:
+    assert run["state"]["type"] == "COMPLETED", f"{run['name']}: {run['state']['type']}: {run['state']['message']}"
+
+
+def test_the_ui_lists_every_deployment_with_its_schedule(stack):
+    screenshot = SCREENSHOTS / "prefect-ui-deployments.png"
+    text = visible_text(render_page(f"{stack.ui_url}/deployments", screenshot))
+
+    for deployment in DEPLOYMENTS:
+        assert deployment["name"] in text, f"{deployment['name']} is not on the page (see {screenshot})"
+    assert text.count("Ready") >= len(DEPLOYMENTS), (
+        f"a worker polls the pool, so every deployment is Ready ({screenshot})"
+    )
+    assert "At 5 minutes past the hour every day" in text, f"the hourly schedule is not shown (see {screenshot})"
+    assert "At 02:30 AM every day" in text, f"the audit's daily schedule is not shown (see {screenshot})"
+
+
+def test_a_run_started_through_the_api_loads_the_warehouse_and_its_completion_starts_the_audit(stack, api, tmp_path):
+    sample_logs = stack.project / "data" / "sample_logs"
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    run_id = api.run_deployment(
+        "access-logs", "access-logs-hourly", {"source": str(sample_logs), "warehouse": str(warehouse)}
+    )
+
+    assert_completed(api.finished(run_id))
+    assert_matches_independent_computation(sample_logs, warehouse)
+    audit = api.triggered_run(
+        "warehouse-audit", "warehouse-audit", lambda parameters: parameters.get("upstream_flow_run_id") == run_id
+    )
+    assert_completed(audit)
+    assert audit["parameters"]["warehouse"] == str(warehouse)
+    assert query(
+        warehouse, "select count(*), sum(violations) from meta.check_results where flow_run_id = ?", [audit["id"]]
+    ) == [(6, 0)]
+
+
+def test_a_failed_run_does_not_start_the_audit_while_a_completed_one_does(stack, api, tmp_path):
+    sample_logs = stack.project / "data" / "sample_logs"
+    failing = api.run_deployment(
+        "access-logs",
+        "access-logs-hourly",
+        {"source": str(tmp_path / "missing"), "warehouse": str(tmp_path / "f.duckdb")},
+    )
+    succeeding = api.run_deployment(
+        "access-logs",
+        "access-logs-backfill",
+        {"source": str(sample_logs), "warehouse": str(tmp_path / "s.duckdb"), "first_day": "2026-10-02"},
+    )
+
+    assert api.finished(failing)["state"]["type"] == "FAILED"
+    assert_completed(api.finished(succeeding))
+    # the completed run's audit proves the events of both runs were processed by now
+    assert_completed(
+        api.triggered_run(
+            "warehouse-audit",
+            "warehouse-audit",
+            lambda parameters: parameters.get("upstream_flow_run_id") == succeeding,
+        )
+    )
+    audits = api.runs_of("warehouse-audit", "warehouse-audit")
+    assert not [run for run in audits if run["parameters"].get("upstream_flow_run_id") == failing]
+    loaded = query(tmp_path / "s.duckdb", "select regexp_extract(source, '[^/]+$') from meta.batches order by 1")
+    assert loaded == [("access-2026-10-02.log",), ("access-2026-10-03.log.gz",)]
+
+
+def test_a_file_dropped_into_the_landing_folder_is_loaded_by_the_event_triggered_deployment(stack, api):
+    name = "access-2026-10-01.log"
+    arriving = stack.landing / f".{name}.part"  # written under a name the watcher ignores, then renamed
+    shutil.copy(stack.project / "data" / "sample_logs" / name, arriving)
+    arriving.rename(stack.landing / name)
+
+    run = api.triggered_run("access-logs", "access-logs-on-arrival", lambda parameters: parameters["files"] == [name])
+
+    assert_completed(run)
+    assert run["parameters"]["source"] == str(stack.landing.resolve())
+    loaded = query(
+        stack.default_warehouse,
+        "select rows_in, rows_loaded from meta.batches where source = ? and status = 'loaded'",
+        [str((stack.landing / name).resolve())],
+    )
+    expected = compute_expected(stack.project / "data" / "sample_logs")["per_file"]
+    assert loaded == [tuple(row[1:3]) for row in expected.rows() if row[0] == name]
+
+
+def test_a_burst_of_files_and_an_hourly_run_at_the_same_time_all_complete_and_load_each_file_once(stack, api, tmp_path):
+    generated = generate_logs(tmp_path / "generated", 3, 5, "--days", "4", "--start", "2026-11-01")
+    api_run = api.run_deployment("access-logs", "access-logs-hourly", {})  # as the cron schedule starts it
+    for path in sorted(generated.iterdir()):
+        path.rename(stack.landing / path.name)  # one rename each: a file appears whole
+    names = sorted(path.name for path in stack.landing.glob("access-2026-11-*"))
+    assert len(names) == 4
+
+    on_arrival = [
+        api.triggered_run(
+            "access-logs", "access-logs-on-arrival", lambda parameters, name=name: parameters["files"] == [name]
+        )
+        for name in names
+    ]
+    for run in [api.finished(api_run), *on_arrival]:
+        assert_completed(run)
+
+    assert_matches_independent_computation(stack.landing, stack.default_warehouse)
+    per_source = query(
+        stack.default_warehouse, "select source, count(*) from meta.batches where status = 'loaded' group by source"
+    )
+    assert {count for _, count in per_source} == {1}
+    limit = api.client.get(f"/v2/concurrency_limits/{WAREHOUSE_WRITE_LIMIT}").json()
+    assert (limit["limit"], limit["active_slots"]) == (1, 0)
