@@ -80,6 +80,8 @@ class PrefectStack:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             # the worker asks for due runs every 10 s by default; tests should not idle that long
             "PREFECT_WORKER_QUERY_SECONDS": "1",
+            # the server's scheduler creates runs of new schedules every 60 s by default
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
             "BATCHYARD_PROJECT": str(self.project),
         }
         self.environment.pop("BATCHYARD_WAREHOUSE_WRITE_LIMIT", None)

@@ -6,6 +6,7 @@ folder as a user would. The warehouse is checked against the independent computa
 """
 
 import shutil
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -197,3 +198,45 @@ def test_a_burst_of_files_and_an_hourly_run_at_the_same_time_all_complete_and_lo
     assert {count for _, count in per_source} == {1}
     limit = api.client.get(f"/v2/concurrency_limits/{WAREHOUSE_WRITE_LIMIT}").json()
     assert (limit["limit"], limit["active_slots"]) == (1, 0)
+
+
+def test_a_run_started_by_a_cron_schedule_starts_the_audit_within_seconds_too(stack, api, tmp_path):
+    """Prefect's own Completed event reaches triggers ~15 minutes late for cron-created runs (README); the
+    pipeline's completion event must not. A per-minute schedule is added to the backfill deployment for this."""
+    warehouse = tmp_path / "cron.duckdb"
+    deployment_id = api.deployment_id("access-logs", "access-logs-backfill")
+    parameters = {"source": str(stack.project / "data" / "sample_logs"), "warehouse": str(warehouse)}
+    created = api.client.post(
+        f"/deployments/{deployment_id}/schedules",
+        json=[{"schedule": {"cron": "* * * * *", "timezone": "UTC"}, "active": True, "parameters": parameters}],
+    )
+    created.raise_for_status()
+    try:
+        scheduled = wait_for(
+            "the scheduler to create a run for the next minute",
+            lambda: min(
+                (
+                    run
+                    for run in api.runs_of("access-logs", "access-logs-backfill")
+                    if run["auto_scheduled"] and run["parameters"].get("warehouse") == str(warehouse)
+                ),
+                key=lambda run: run["expected_start_time"],  # the scheduler creates several minutes ahead
+                default=None,
+            ),
+            90,
+            stack.explain,
+        )
+        upstream = api.finished(scheduled["id"], timeout=150)
+    finally:  # only now: deleting a schedule deletes its runs that have not started
+        api.client.delete(f"/deployments/{deployment_id}/schedules/{created.json()[0]['id']}").raise_for_status()
+
+    assert_completed(upstream)
+    audit = api.triggered_run(
+        "warehouse-audit",
+        "warehouse-audit",
+        lambda parameters: parameters.get("upstream_flow_run_id") == upstream["id"],
+        60,
+    )
+    assert_completed(audit)
+    lag = datetime.fromisoformat(audit["start_time"]) - datetime.fromisoformat(upstream["end_time"])
+    assert lag < timedelta(seconds=30), f"the audit started {lag} after its cron-started upstream run ended"
