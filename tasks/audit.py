@@ -5,12 +5,11 @@ invariant (none when it holds), so a check reads as the rule it enforces and its
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from tasks.warehouse import COMPONENTS, SQL_DIR
+from tasks.warehouse import COMPONENTS, SQL_DIR, record_check_results
 
 EXAMPLES_KEPT = 5
 
@@ -58,25 +57,12 @@ def run_checks(connection: duckdb.DuckDBPyConnection, checks: list[Check]) -> li
     return results
 
 
-def record_check_results(
-    connection: duckdb.DuckDBPyConnection, results: list[CheckResult], flow_run_id: str | None
-) -> None:
-    """Append the results to meta.check_results, so the audit's history stays queryable beside the data."""
-    checked_at = datetime.now(UTC)
-    connection.executemany(
-        "insert into meta.check_results by name"
-        " select ? as flow_run_id, ? as checked_at, ? as component, ? as check_name, ? as violations, ? as examples",
-        [
-            [flow_run_id, checked_at, result.component, result.name, result.violations, result.examples or None]
-            for result in results
-        ],
-    )
-
-
 def audit_warehouse(connection: duckdb.DuckDBPyConnection, flow_run_id: str | None) -> list[CheckResult]:
-    """Run every check and record the results in one transaction."""
+    """Run every check, and have the warehouse record the results."""
     results = run_checks(connection, warehouse_checks())
-    connection.execute("begin transaction")
-    record_check_results(connection, results, flow_run_id)
-    connection.execute("commit")
+    record_check_results(
+        connection,
+        [(result.component, result.name, result.violations, result.examples or None) for result in results],
+        flow_run_id,
+    )
     return results

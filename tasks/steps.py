@@ -158,7 +158,7 @@ def announce_completion(summary: RunSummary) -> bool:
 def check_warehouse(warehouse: Path) -> list[CheckResult]:
     """Run every invariant check on the warehouse and record the results in meta.check_results."""
     with open_warehouse(warehouse) as connection:
-        return audit_warehouse(connection, str(flow_run.get_id()) if flow_run.get_id() else None)
+        return audit_warehouse(connection, flow_run.get_id())
 
 
 @task(name="report-audit")

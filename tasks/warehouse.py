@@ -308,6 +308,23 @@ def _record_in_ledger(
     )
 
 
+def record_check_results(
+    connection: duckdb.DuckDBPyConnection,
+    results: list[tuple[str, str, int, str | None]],
+    flow_run_id: str | None,
+) -> None:
+    """Append one audit's results (component, check name, violations, examples) to meta.check_results, in one
+    transaction, so the audit's history stays queryable beside the data."""
+    checked_at = datetime.now(UTC)
+    connection.execute("begin transaction")
+    connection.executemany(
+        "insert into meta.check_results by name"
+        " select ? as flow_run_id, ? as checked_at, ? as component, ? as check_name, ? as violations, ? as examples",
+        [[flow_run_id, checked_at, *result] for result in results],
+    )
+    connection.execute("commit")
+
+
 def describe_warehouse(warehouse: Path, schema: str, pipeline: str) -> str:
     """A short text overview of a schema's tables and the ledger, for a person at a terminal."""
     with open_warehouse(warehouse) as connection:
