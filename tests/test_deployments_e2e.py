@@ -6,6 +6,7 @@ folder as a user would. The warehouse is checked against the independent computa
 """
 
 import shutil
+import time
 from datetime import datetime, timedelta
 
 import httpx
@@ -40,28 +41,38 @@ class Api:
         self.stack = stack
         self.client = httpx.Client(base_url=stack.api_url, timeout=30)
 
-    def deployment_id(self, flow_name: str, deployment_name: str) -> str:
-        response = self.client.get(f"/deployments/name/{flow_name}/{deployment_name}")
+    def request(self, method: str, url: str, **options) -> httpx.Response:
+        """One call, retried while the server answers 503: on SQLite it does so when its database is locked by
+        concurrent writes, and Prefect's own client retries the same way."""
+        for _ in range(20):
+            response = self.client.request(method, url, **options)
+            if response.status_code != 503:
+                response.raise_for_status()
+                return response
+            time.sleep(1)
         response.raise_for_status()
+        return response
+
+    def deployment_id(self, flow_name: str, deployment_name: str) -> str:
+        response = self.request("GET", f"/deployments/name/{flow_name}/{deployment_name}")
         return response.json()["id"]
 
     def run_deployment(self, flow_name: str, deployment_name: str, parameters: dict) -> str:
         deployment_id = self.deployment_id(flow_name, deployment_name)
-        response = self.client.post(f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters})
-        response.raise_for_status()
+        response = self.request(
+            "POST", f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters}
+        )
         return response.json()["id"]
 
     def flow_run(self, run_id: str) -> dict:
-        response = self.client.get(f"/flow_runs/{run_id}")
-        response.raise_for_status()
+        response = self.request("GET", f"/flow_runs/{run_id}")
         return response.json()
 
     def runs_of(self, flow_name: str, deployment_name: str) -> list[dict]:
         deployment_id = self.deployment_id(flow_name, deployment_name)
-        response = self.client.post(
-            "/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [deployment_id]}}, "limit": 200}
+        response = self.request(
+            "POST", "/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [deployment_id]}}, "limit": 200}
         )
-        response.raise_for_status()
         return response.json()
 
     def finished(self, run_id: str, timeout: float = RUN_TIMEOUT) -> dict:
@@ -196,7 +207,7 @@ def test_a_burst_of_files_and_an_hourly_run_at_the_same_time_all_complete_and_lo
         stack.default_warehouse, "select source, count(*) from meta.batches where status = 'loaded' group by source"
     )
     assert {count for _, count in per_source} == {1}
-    limit = api.client.get(f"/v2/concurrency_limits/{WAREHOUSE_WRITE_LIMIT}").json()
+    limit = api.request("GET", f"/v2/concurrency_limits/{WAREHOUSE_WRITE_LIMIT}").json()
     assert (limit["limit"], limit["active_slots"]) == (1, 0)
 
 
@@ -206,11 +217,11 @@ def test_a_run_started_by_a_cron_schedule_starts_the_audit_within_seconds_too(st
     warehouse = tmp_path / "cron.duckdb"
     deployment_id = api.deployment_id("access-logs", "access-logs-backfill")
     parameters = {"source": str(stack.project / "data" / "sample_logs"), "warehouse": str(warehouse)}
-    created = api.client.post(
+    created = api.request(
+        "POST",
         f"/deployments/{deployment_id}/schedules",
         json=[{"schedule": {"cron": "* * * * *", "timezone": "UTC"}, "active": True, "parameters": parameters}],
     )
-    created.raise_for_status()
     try:
         scheduled = wait_for(
             "the scheduler to create a run for the next minute",
@@ -228,7 +239,7 @@ def test_a_run_started_by_a_cron_schedule_starts_the_audit_within_seconds_too(st
         )
         upstream = api.finished(scheduled["id"], timeout=150)
     finally:  # only now: deleting a schedule deletes its runs that have not started
-        api.client.delete(f"/deployments/{deployment_id}/schedules/{created.json()[0]['id']}").raise_for_status()
+        api.request("DELETE", f"/deployments/{deployment_id}/schedules/{created.json()[0]['id']}")
 
     assert_completed(upstream)
     audit = api.triggered_run(
