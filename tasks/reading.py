@@ -23,18 +23,23 @@ class LineChunk:
     stored_position: int  # how far into the file as stored (compressed, for .gz) reading has got: for progress
 
 
-def read_line_chunks(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
+def read_line_chunks(path: Path, chunk_bytes: int, start: int = 0, end: int | None = None) -> Iterator[LineChunk]:
     """Yield the lines of `path` in chunks of about `chunk_bytes`, cut at line ends.
 
     A line ends at "\\n"; a final "\\n" does not start another line. The text must be UTF-8.
+    With a byte range (`start`, `end`; uncompressed files only), only the lines that begin inside it are read, whole,
+    as Hadoop's line reader does: ranges that tile a file read each of its lines exactly once. Line numbers then
+    count from the range's first line.
     Raises BatchDataError for content that cannot be read (corrupt or truncated gzip, not UTF-8).
     """
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be at least 1, not {chunk_bytes}")
+    if (start, end) != (0, None) and path.name.endswith(".gz"):
+        raise ValueError(f"{path.name} is compressed: it can only be read whole, not from byte {start}")
     next_line_number = 1
     carry = b""
     try:
-        with path.open("rb") as stored, _decompressed(path, stored) as stream:
+        with path.open("rb") as stored, _in_range(_decompressed(path, stored), start, end) as stream:
             while True:
                 block = stream.read(chunk_bytes)
                 if not block:
@@ -57,6 +62,47 @@ def read_line_chunks(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
 
 def _decompressed(path: Path, stored: io.BufferedReader) -> io.BufferedIOBase:
     return gzip.GzipFile(fileobj=stored, mode="rb") if path.name.endswith(".gz") else stored
+
+
+def _in_range(stream: io.BufferedIOBase, start: int, end: int | None) -> io.BufferedIOBase:
+    if (start, end) == (0, None):
+        return stream
+    return _LineRange(stream, start, end)
+
+
+class _LineRange(io.RawIOBase):
+    """The bytes of the lines that begin in [start, end): from the first line start at or after `start` (a line
+    starts at byte 0 or after a newline) to the newline ending the line that holds byte end - 1."""
+
+    def __init__(self, stream: io.BufferedIOBase, start: int, end: int | None):
+        self.stream = stream
+        if start > 0:
+            stream.seek(start - 1)
+            if stream.read(1) != b"\n":
+                stream.readline()  # the rest of a line that began before `start`: the range before owns it
+        self.remaining = None if end is None else max(0, end - stream.tell())
+        self.finishing_line = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = len(buffer)
+        if self.remaining is None:
+            block = self.stream.read(size)
+        elif self.remaining > 0:
+            block = self.stream.read(min(size, self.remaining))
+            self.remaining -= len(block)
+            self.finishing_line = self.remaining == 0 and not block.endswith(b"\n")
+            if not block:
+                self.remaining = 0
+        elif self.finishing_line:  # the range's last line runs past its end: read on to that line's newline
+            block = self.stream.readline(size)
+            self.finishing_line = bool(block) and not block.endswith(b"\n")
+        else:
+            block = b""
+        buffer[: len(block)] = block
+        return len(block)
 
 
 def _split_lines(text: bytes, first_line_number: int) -> pl.DataFrame:

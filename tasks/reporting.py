@@ -2,7 +2,7 @@
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prefect.artifacts import (
@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tasks.audit import CheckResult
 from tasks.batches import Batch
 from tasks.discovery import Discovery
+from tasks.mapreduce import MapCounters, MapOutput, Split
 from tasks.warehouse import BatchOutcome
 
 
@@ -31,7 +32,7 @@ class RunSummary:
     warehouse: str
     batches: list[BatchOutcome]
     already_loaded: int
-    marts_refreshed_days: int
+    marts_refreshed_days: int | None  # None: the pipeline has no marts to rebuild
     seconds: float
     failures: list[str] = field(default_factory=list)
 
@@ -87,15 +88,11 @@ class FollowedBatches:
     errors: list[str]
 
 
-def follow_progress(futures: Sequence[PrefectFuture], batches: Sequence[Batch], what: str) -> FollowedBatches:
-    """Wait for `futures` (one per batch, in the same order), showing progress in the Prefect UI and, run by hand,
-    as a terminal bar."""
-    logger = get_run_logger()
-    batch_of = {id(future): batch for future, batch in zip(futures, batches, strict=True)}
+def completed_in_turn(futures: Sequence[PrefectFuture], what: str, unit: str) -> Iterator[PrefectFuture]:
+    """Yield `futures` as they finish, showing how many have in the Prefect UI (a progress artifact) and, run by
+    hand, as a terminal bar."""
     total = len(futures)
-    artifact_id = create_progress_artifact(0.0, description=f"{what}: batches done out of {total}")
-    outcomes: list[BatchOutcome] = []
-    errors: list[str] = []
+    artifact_id = create_progress_artifact(0.0, description=f"{what}: {unit} done out of {total}")
     with Progress(
         TextColumn(what),
         BarColumn(),
@@ -105,30 +102,55 @@ def follow_progress(futures: Sequence[PrefectFuture], batches: Sequence[Batch], 
         transient=False,
     ) as bar:
         task_bar = bar.add_task(what, total=total)
-        for future in as_completed(futures):
-            try:
-                outcome = future.result()
-            except Exception as error:  # noqa: BLE001 - one failed batch must not stop the others being followed
-                source = batch_of[id(future)].source
-                errors.append(f"{source}: {type(error).__name__}: {error}")
-                logger.error("%s could not be loaded after its retries: %s", source, error)
-            else:
-                outcomes.append(outcome)
-                if outcome.error:
-                    logger.error("%s failed: %s", outcome.source, outcome.error)
-                else:
-                    logger.info(
-                        "%s: %s rows in, %s loaded, %s rejected",
-                        outcome.source,
-                        f"{outcome.rows_in:,}",
-                        f"{outcome.rows_loaded:,}",
-                        f"{outcome.rows_rejected:,}",
-                    )
+        for done, future in enumerate(as_completed(futures), start=1):
+            yield future
             bar.advance(task_bar)
-            update_progress_artifact(artifact_id, 100.0 * (len(outcomes) + len(errors)) / total)
+            update_progress_artifact(artifact_id, 100.0 * done / total)
     if not total:
         update_progress_artifact(artifact_id, 100.0)
+
+
+def follow_progress(futures: Sequence[PrefectFuture], batches: Sequence[Batch], what: str) -> FollowedBatches:
+    """Wait for `futures` (one per batch, in the same order), showing progress and logging each batch's outcome."""
+    logger = get_run_logger()
+    batch_of = {id(future): batch for future, batch in zip(futures, batches, strict=True)}
+    outcomes: list[BatchOutcome] = []
+    errors: list[str] = []
+    for future in completed_in_turn(futures, what, "batches"):
+        try:
+            outcome = future.result()
+        except Exception as error:  # noqa: BLE001 - one failed batch must not stop the others being followed
+            source = batch_of[id(future)].source
+            errors.append(f"{source}: {type(error).__name__}: {error}")
+            logger.error("%s could not be loaded after its retries: %s", source, error)
+        else:
+            outcomes.append(outcome)
+            if outcome.error:
+                logger.error("%s failed: %s", outcome.source, outcome.error)
+            else:
+                logger.info(
+                    "%s: %s rows in, %s loaded, %s rejected",
+                    outcome.source,
+                    f"{outcome.rows_in:,}",
+                    f"{outcome.rows_loaded:,}",
+                    f"{outcome.rows_rejected:,}",
+                )
     return FollowedBatches(outcomes=outcomes, errors=errors)
+
+
+def follow_maps(futures: Sequence[PrefectFuture], splits: Sequence[Split], what: str) -> list[MapOutput]:
+    """Wait for the map tasks (one per split, in the same order), showing progress; a map that failed after its
+    retries becomes a MapOutput with its error, which fails its batch and no other."""
+    split_of = {id(future): split for future, split in zip(futures, splits, strict=True)}
+    outputs = []
+    for future in completed_in_turn(futures, what, "splits"):
+        try:
+            outputs.append(future.result())
+        except Exception as error:  # noqa: BLE001 - one failed split must not stop the other batches
+            split = split_of[id(future)]
+            get_run_logger().error("%s could not be mapped after its retries: %s", split.description, error)
+            outputs.append(MapOutput(split, "", MapCounters(), error=f"{type(error).__name__}: {error}"))
+    return outputs
 
 
 def summarize(
@@ -136,7 +158,7 @@ def summarize(
     discovery: Discovery,
     warehouse: str,
     followed: FollowedBatches,
-    marts_refreshed_days: int,
+    marts_refreshed_days: int | None,
 ) -> RunSummary:
     batches = sorted(followed.outcomes, key=lambda batch: batch.source)
     failures = [f"{batch.source}: {batch.error}" for batch in batches if batch.status == "failed"] + followed.errors
@@ -182,9 +204,9 @@ def publish_summary(summary: RunSummary) -> None:
     create_markdown_artifact(
         render_markdown(summary), key=f"{key}-summary", description=f"{summary.pipeline}: run summary"
     )
+    marts = "" if summary.marts_refreshed_days is None else f"; marts rebuilt for {summary.marts_refreshed_days} days"
     get_run_logger().info(
-        "%s: %d batches loaded, %d already loaded, %d failed; %s rows in, %s loaded, %s rejected; "
-        "%.1f s, %s rows/s; marts rebuilt for %d days",
+        "%s: %d batches loaded, %d already loaded, %d failed; %s rows in, %s loaded, %s rejected; %.1f s, %s rows/s%s",
         summary.pipeline,
         sum(batch.status == "loaded" for batch in summary.batches),
         summary.already_loaded,
@@ -194,7 +216,7 @@ def publish_summary(summary: RunSummary) -> None:
         f"{summary.rows_rejected:,}",
         summary.seconds,
         f"{summary.rows_per_second:,.0f}",
-        summary.marts_refreshed_days,
+        marts,
     )
 
 
@@ -209,12 +231,43 @@ def render_markdown(summary: RunSummary) -> str:
         f"| {sum(b.status == 'loaded' for b in summary.batches)} | {summary.already_loaded} | {len(summary.failures)} "
         f"| {summary.rows_in:,} | {summary.rows_loaded:,} | {summary.rows_rejected:,} | {summary.seconds:.1f} "
         f"| {summary.rows_per_second:,.0f} | {summary.bytes_read / 1e6:,.1f} |",
-        "",
-        f"Marts rebuilt for {summary.marts_refreshed_days} days.",
     ]
+    if summary.marts_refreshed_days is not None:
+        lines += ["", f"Marts rebuilt for {summary.marts_refreshed_days} days."]
     if summary.failures:
         lines += ["", "## Failed batches", ""] + [f"- {failure}" for failure in summary.failures]
     return "\n".join(lines)
+
+
+# Hadoop's names for the counters a MapReduce run keeps, so that its users recognise them.
+COUNTER_NAMES = {
+    "documents": "Input files",
+    "splits": "Input splits (map tasks)",
+    "partitions": "Reduce partitions (reduce tasks)",
+    "records_read": "Map input records",
+    "bytes_read": "Map input bytes",
+    "map_output_records": "Map output records",
+    "combine_input_records": "Combine input records",
+    "combine_output_records": "Combine output records",
+    "spilled_records": "Spilled records",
+    "spilled_bytes": "Spilled bytes",
+    "reduce_input_records": "Reduce input records",
+    "reduce_input_groups": "Reduce input groups",
+}
+
+
+def publish_counters(pipeline: str, counters: dict[str, object]) -> None:
+    """A table artifact of the run's MapReduce counters, by Hadoop's names."""
+    rows = [
+        {
+            "counter": COUNTER_NAMES.get(name) or f"Reduce output records ({name.removesuffix('_output_records')})",
+            "value": value,
+        }
+        for name, value in counters.items()
+        if name in COUNTER_NAMES or name.endswith("_output_records") and name != "map_output_records"
+    ]
+    key = pipeline.replace("_", "-")
+    create_table_artifact(rows, key=f"{key}-counters", description=f"{pipeline}: MapReduce counters of this run")
 
 
 PIPELINE_COMPLETED = "batchyard.pipeline.completed"

@@ -1,5 +1,6 @@
 """Every default batchyard uses, in one place; environment variables override the deployment-wide ones."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -8,6 +9,7 @@ DATA_DIR = PROJECT_ROOT / "data"
 
 DEFAULT_WAREHOUSE = Path(os.environ.get("BATCHYARD_WAREHOUSE", DATA_DIR / "warehouse.duckdb"))
 SAMPLE_ACCESS_LOGS = DATA_DIR / "sample_logs"
+SAMPLE_CORPUS = DATA_DIR / "sample_corpus"
 LANDING = Path(os.environ.get("BATCHYARD_LANDING", DATA_DIR / "landing"))
 
 # The Prefect global concurrency limit (of one slot) that runs queue on for their load phase when a Prefect server
@@ -29,6 +31,25 @@ PARSE_WORKERS = int(os.environ.get("BATCHYARD_PARSE_WORKERS", os.cpu_count() or 
 TASK_THREADS = int(os.environ.get("BATCHYARD_TASK_THREADS", 2 * PARSE_WORKERS))
 
 
+# Input splits of one map task in a MapReduce job: the unit of parallel work (files larger than this are cut at
+# line boundaries), and the work one retry redoes. Memory per map is bounded by CHUNK_BYTES, not this.
+SPLIT_BYTES = int(os.environ.get("BATCHYARD_SPLIT_BYTES", 64 * 1024 * 1024))
+# Reduce partitions (and tasks) of a MapReduce job.
+REDUCERS = int(os.environ.get("BATCHYARD_REDUCERS", 4))
+
+# Where staging, spill and reduce files go; by default beside the warehouse. On a Dask cluster of several machines,
+# a folder every worker reaches at the same path.
+STAGING = os.environ.get("BATCHYARD_STAGING")
+
+# Tasks run on a Dask cluster: at this scheduler address, or else on a local cluster of this many worker processes;
+# with neither, on threads in the flow's process.
+DASK_ADDRESS = os.environ.get("BATCHYARD_DASK_ADDRESS") or None
+DASK_WORKERS = int(os.environ.get("BATCHYARD_DASK_WORKERS", 0))
+
+
 def staging_root_for(warehouse: Path) -> Path:
-    """Staging lives beside the warehouse it feeds, so two warehouses never share checkpoints."""
+    """Staging lives beside the warehouse it feeds, so two warehouses never share checkpoints, unless BATCHYARD_STAGING
+    names a shared folder (then one folder per warehouse inside it)."""
+    if STAGING:
+        return Path(STAGING) / hashlib.sha256(str(warehouse.resolve()).encode()).hexdigest()[:12]
     return warehouse.parent / "staging"

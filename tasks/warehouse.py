@@ -22,12 +22,13 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
 from tasks.batches import Batch
+from tasks.mapreduce import ReduceOutput, Shuffle
 from tasks.settings import WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
 from tasks.staging import StagedBatch
 
 SQL_DIR = Path(__file__).parent / "sql"
 # Components whose DDL every warehouse gets, in dependency order; each has numbered migrations NNN_name.sql.
-COMPONENTS = ("meta", "access_logs")
+COMPONENTS = ("meta", "access_logs", "word_count")
 
 
 class AccountingError(Exception):
@@ -223,6 +224,92 @@ def load_staged_batch(
     return outcome
 
 
+def merge_mapreduce_run(
+    connection: duckdb.DuckDBPyConnection,
+    pipeline: str,
+    version: str,
+    shuffled: Shuffle,
+    reduced: list[ReduceOutput],
+    counters: dict[str, object],
+    started_at: float,
+    flow_run_id: str | None,
+) -> list[BatchOutcome]:
+    """Merge one MapReduce run into the warehouse in one transaction, with `sql/<pipeline>/merge_run.sql`: the
+    reducers' output (table `run_<reducer>`, per reducer), the documents it covers (`run_documents`) and the run's
+    `counters` (`run_counters`, one row; names from code). Its `accounting.sql` must then return no rows, or all of
+    it rolls back. Every document is recorded in the ledger as loaded (its lines in and loaded), and those the map could not read
+    as failed. Returns the ledger outcomes."""
+    outcomes = []
+    connection.execute("begin transaction")
+    try:
+        if shuffled.complete:
+            _merge_reduced_output(connection, pipeline, shuffled, reduced, counters)
+        finished = time.time()
+        for batch in shuffled.complete:
+            lines, bytes_read, _ = _document_counts(shuffled, batch.batch_id)
+            connection.execute(
+                "update meta.batches set status = 'replaced' "
+                "where pipeline = ? and source = ? and status = 'loaded' and batch_id <> ?",
+                [batch.pipeline, batch.source, batch.batch_id],
+            )
+            outcome = BatchOutcome(
+                batch_id=batch.batch_id,
+                source=batch.source,
+                status="loaded",
+                rows_in=lines,
+                rows_loaded=lines,
+                rows_rejected=0,
+                bytes_read=bytes_read,
+                seconds=finished - started_at,
+            )
+            _record_in_ledger(connection, batch, outcome, version, started_at, flow_run_id)
+            outcomes.append(outcome)
+        for batch, error in shuffled.failed:
+            outcome = _failed_outcome(batch, error, started_at)
+            _record_in_ledger(connection, batch, outcome, version, started_at, flow_run_id)
+            outcomes.append(outcome)
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    return outcomes
+
+
+def _merge_reduced_output(
+    connection: duckdb.DuckDBPyConnection,
+    pipeline: str,
+    shuffled: Shuffle,
+    reduced: list[ReduceOutput],
+    counters: dict[str, object],
+) -> None:
+    documents = [
+        (batch.source, batch.batch_id, *_document_counts(shuffled, batch.batch_id)) for batch in shuffled.complete
+    ]
+    connection.execute(
+        "create temp table run_documents ("
+        "source varchar, batch_id varchar, records_read bigint, bytes_read bigint, map_output_records bigint)"
+    )
+    connection.executemany("insert into run_documents values (?, ?, ?, ?, ?)", documents)
+    for reducer in sorted({output.reducer for output in reduced}):
+        files = sorted(output.path for output in reduced if output.reducer == reducer)
+        connection.execute(f"create temp table run_{reducer} as select * from read_parquet(?)", [files])
+    connection.execute(
+        "create temp table run_counters as select " + ", ".join(f"? as {name}" for name in counters),
+        list(counters.values()),
+    )
+    connection.execute((SQL_DIR / pipeline / "merge_run.sql").read_text())
+    broken = connection.execute((SQL_DIR / pipeline / "accounting.sql").read_text()).fetchall()
+    if broken:
+        raise AccountingError(f"{pipeline}: the merged run does not add up: {broken[:5]}")
+    for table in ("run_documents", "run_counters", *{f"run_{output.reducer}" for output in reduced}):
+        connection.execute(f"drop table {table}")
+
+
+def _document_counts(shuffled: Shuffle, batch_id: str) -> tuple[int, int, int]:
+    counters = shuffled.counters_by_batch[batch_id]
+    return counters.records_read, counters.bytes_read, counters.map_output_records
+
+
 def record_failed_batch(
     connection: duckdb.DuckDBPyConnection,
     batch: Batch,
@@ -232,7 +319,15 @@ def record_failed_batch(
     parser_version: str | None = None,
 ) -> BatchOutcome:
     """Record a batch that could not be loaded, and why. Rows loaded from an earlier version of its source stay."""
-    outcome = BatchOutcome(
+    outcome = _failed_outcome(batch, error, started_at)
+    connection.execute("begin transaction")
+    _record_in_ledger(connection, batch, outcome, parser_version, started_at, flow_run_id)
+    connection.execute("commit")
+    return outcome
+
+
+def _failed_outcome(batch: Batch, error: str, started_at: float) -> BatchOutcome:
+    return BatchOutcome(
         batch_id=batch.batch_id,
         source=batch.source,
         status="failed",
@@ -243,10 +338,6 @@ def record_failed_batch(
         seconds=time.time() - started_at,
         error=error,
     )
-    connection.execute("begin transaction")
-    _record_in_ledger(connection, batch, outcome, parser_version, started_at, flow_run_id)
-    connection.execute("commit")
-    return outcome
 
 
 def refresh_marts(connection: duckdb.DuckDBPyConnection, pipeline: str) -> int:

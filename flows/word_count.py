@@ -1,0 +1,143 @@
+"""Word count: text files in, `wordcount.word_counts`, `wordcount.doc_freq` and the inverted index out, by MapReduce.
+
+python flows/word_count.py --source DIR --warehouse PATH --reducers R [--dask-workers N | --dask-address tcp://...]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from prefect import flow, unmapped
+
+from tasks.batches import list_source_files
+from tasks.cli import exit_process, positive_int
+from tasks.discovery import SourceUnavailable, check_source, select_files
+from tasks.reporting import RunSummary, final_state, follow_maps
+from tasks.runners import DaskNeedsAServer, prefect_server_for_workers, task_runner
+from tasks.settings import (
+    CHUNK_BYTES,
+    DASK_ADDRESS,
+    DASK_WORKERS,
+    DEFAULT_WAREHOUSE,
+    REDUCERS,
+    SAMPLE_CORPUS,
+    SPLIT_BYTES,
+)
+from tasks.steps import (
+    announce_completion,
+    discover_batches,
+    map_split,
+    merge_reduced_run,
+    plan_input_splits,
+    reduce_partition,
+    report_run,
+    shuffle_map_output,
+)
+from tasks.warehouse import WarehouseUnavailable, describe_warehouse, prepare_warehouse, server_write_turn
+from tasks.word_count import CORPUS_FILES, PIPELINE, WORD_COUNT_JOB
+
+
+@flow(name="word-count", task_runner=task_runner())
+def word_count(
+    source: Path = SAMPLE_CORPUS,
+    warehouse: Path = DEFAULT_WAREHOUSE,
+    reducers: int = REDUCERS,
+    split_bytes: int = SPLIT_BYTES,
+    chunk_bytes: int = CHUNK_BYTES,
+    combiner: bool = True,
+    files: list[str] | None = None,
+    reload: bool = False,
+) -> RunSummary:
+    """Count the words of the *.txt and *.txt.gz files in `source` (or the named `files`) by MapReduce with
+    `reducers` partitions, and merge them into the warehouse's wordcount schema. Files whose content is loaded
+    already are skipped unless `reload` is set; a changed file replaces its earlier counts."""
+    discovery = discover_batches(source, CORPUS_FILES, PIPELINE, warehouse, files, reload)
+    splits = plan_input_splits(discovery, split_bytes)
+    mapped = map_split.map(
+        splits,
+        unmapped(WORD_COUNT_JOB),
+        unmapped(warehouse),
+        unmapped(reducers),
+        unmapped(combiner),
+        unmapped(chunk_bytes),
+    )
+    shuffled = shuffle_map_output(
+        follow_maps(mapped, splits, "word count: map"), WORD_COUNT_JOB, warehouse, reducers, combiner
+    )
+    reduced = reduce_partition.map(unmapped(WORD_COUNT_JOB), shuffled.partitions_to_reduce, unmapped(shuffled))
+    with server_write_turn():
+        # called, not submitted: the one write runs in the flow's own process, wherever the other tasks ran
+        followed = merge_reduced_run(WORD_COUNT_JOB, discovery, shuffled, reduced, combiner, warehouse)
+    summary = report_run(PIPELINE, discovery, warehouse, followed)
+    announce_completion(summary)
+    return final_state(summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=word_count.description)
+    parser.add_argument("--source", type=Path, default=SAMPLE_CORPUS, help="folder of *.txt / *.txt.gz files")
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
+    parser.add_argument("--reducers", type=positive_int, default=REDUCERS, help="reduce partitions (and tasks)")
+    parser.add_argument(
+        "--split-mb",
+        type=positive_int,
+        default=SPLIT_BYTES >> 20,
+        help="MiB of a file per map task (larger files are cut)",
+    )
+    parser.add_argument(
+        "--chunk-mb", type=positive_int, default=CHUNK_BYTES >> 20, help="MiB of text mapped at once; bounds memory"
+    )
+    parser.add_argument(
+        "--no-combiner",
+        dest="combiner",
+        action="store_false",
+        help="spill every (word, 1) pair as Hadoop does without one",
+    )
+    parser.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        metavar="NAME",
+        help="count only this file of the source folder (repeat)",
+    )
+    parser.add_argument("--reload", action="store_true", help="count the files again even if their content is loaded")
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument(
+        "--dask-address", default=DASK_ADDRESS, metavar="tcp://HOST:PORT", help="run the tasks on this Dask cluster"
+    )
+    cluster.add_argument(
+        "--dask-workers",
+        type=int,
+        default=DASK_WORKERS,
+        metavar="N",
+        help="run the tasks on a local Dask cluster of N processes",
+    )
+    args = parser.parse_args(argv)
+    try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started
+        check_source(args.source)
+        select_files(list_source_files(args.source, CORPUS_FILES), args.files, args.source, CORPUS_FILES)
+        prepare_warehouse(args.warehouse)
+        with prefect_server_for_workers(args.dask_address, args.dask_workers):
+            state = word_count.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(
+                source=args.source,
+                warehouse=args.warehouse,
+                reducers=args.reducers,
+                split_bytes=args.split_mb << 20,
+                chunk_bytes=args.chunk_mb << 20,
+                combiner=args.combiner,
+                files=args.files,
+                reload=args.reload,
+                return_state=True,
+            )
+    except (SourceUnavailable, WarehouseUnavailable, DaskNeedsAServer) as error:
+        print(f"word-count: {error}", file=sys.stderr)
+        return 2
+    print(describe_warehouse(args.warehouse, schema="wordcount", pipeline=PIPELINE))
+    if not state.is_completed():
+        print(f"word-count: {state.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    exit_process(main())

@@ -1,0 +1,69 @@
+"""Word count and its inverted index, as one MapReduce job over text files.
+
+The rule for words (also in the README):
+1. Text is UTF-8, read line by line; a word never spans lines.
+2. A word is a maximal run of word characters: Unicode letters (general category L), combining marks (M),
+   decimal digits (Nd) and the underscore. An apostrophe (' U+0027 or ’ U+2019) with a word character on both
+   sides joins them into one word ("don't", "l’homme"); anywhere else it separates, as does everything else:
+   spaces, hyphens, other punctuation, symbols, emoji.
+3. A word is counted as its casefolded (Python's `str.casefold`, so "Straße" and "STRASSE" are "strasse"),
+   NFC-normalized form (so "é" typed as e + U+0301 is the same word as "é"), with ’ written as ' (so "don’t" is
+   "don't").
+Character classes come from the Unicode tables of Polars' regex engine.
+"""
+
+import unicodedata
+
+import polars as pl
+
+from tasks.mapreduce import MapReduceJob, Split
+from tasks.staging import code_version
+
+PIPELINE = "word_count"
+CORPUS_FILES = ("*.txt", "*.txt.gz")
+
+_WORD_CHARACTER = r"[\p{L}\p{M}\p{Nd}_]"
+WORD = rf"{_WORD_CHARACTER}+(?:['’]{_WORD_CHARACTER}+)*"
+
+
+def normalize_word(token: str) -> str:
+    return unicodedata.normalize("NFC", token.casefold()).replace("’", "'")
+
+
+def words(lines: pl.Series) -> pl.Series:
+    """Every word of `lines`, in order, casefolded and NFC-normalized."""
+    tokens = lines.str.extract_all(WORD).explode().drop_nulls().rename("token")
+    # Casefolding has no Polars equivalent; it is done once per distinct token, which is far fewer than tokens.
+    distinct = tokens.unique()
+    folded = pl.Series("word", [normalize_word(token) for token in distinct.to_list()], dtype=pl.String)
+    return tokens.replace_strict(distinct, folded, return_dtype=pl.String).rename("word")
+
+
+def map_words(lines: pl.DataFrame, split: Split) -> pl.DataFrame:
+    """(word, source, count = 1) for every word of the lines."""
+    return (
+        words(lines.get_column("raw"))
+        .to_frame()
+        .with_columns(source=pl.lit(split.batch.source, dtype=pl.String), count=pl.lit(1, dtype=pl.Int64))
+    )
+
+
+def count_per_document(rows: pl.DataFrame | pl.LazyFrame):
+    """One row per word and document, with the word's occurrences in it: the combiner, and the inverted index."""
+    return rows.group_by("word", "source").agg(pl.col("count").sum())
+
+
+def count_per_word(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per word, with its occurrences in every document: the word count."""
+    return rows.group_by("word").agg(pl.col("count").sum())
+
+
+WORD_COUNT_JOB = MapReduceJob(
+    name=PIPELINE,
+    key="word",
+    map_schema={"word": pl.String, "source": pl.String, "count": pl.Int64},
+    map_lines=map_words,
+    combine=count_per_document,
+    reducers={"word_counts": count_per_word, "postings": count_per_document},
+    version=code_version("tasks.word_count", "tasks.mapreduce", "tasks.reading"),
+)
