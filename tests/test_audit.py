@@ -36,7 +36,7 @@ def verdicts(warehouse, tamper: str | None = None) -> dict[str, int]:
 
 
 def test_every_component_has_checks_and_all_pass_on_a_correct_load(loaded_warehouse):
-    assert {check.component for check in warehouse_checks()} == {"meta", "access_logs"}
+    assert {check.component for check in warehouse_checks()} == {"meta", "access_logs", "word_count"}
     results = verdicts(loaded_warehouse)
     assert len(results) == len(warehouse_checks())
     assert set(results.values()) == {0}
