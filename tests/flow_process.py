@@ -1,4 +1,5 @@
-"""Running the access-logs command as a separate process against the test session's Prefect server."""
+"""Running a flow's command (access logs unless told) as a separate process against the test session's Prefect
+server."""
 
 import os
 import subprocess
@@ -12,8 +13,8 @@ from prefect.settings import PREFECT_API_URL
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def flow_command(source: Path, warehouse: Path, *extra: str) -> list[str]:
-    return [sys.executable, "flows/access_logs.py", "--source", str(source), "--warehouse", str(warehouse), *extra]
+def flow_command(source: Path, warehouse: Path, *extra: str, flow: str = "access_logs") -> list[str]:
+    return [sys.executable, f"flows/{flow}.py", "--source", str(source), "--warehouse", str(warehouse), *extra]
 
 
 def flow_environment() -> dict[str, str]:
@@ -23,9 +24,9 @@ def flow_environment() -> dict[str, str]:
     return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "BATCHYARD_WAREHOUSE_WRITE_LIMIT": ""}
 
 
-def start_flow(source: Path, warehouse: Path, *extra: str) -> subprocess.Popen:
+def start_flow(source: Path, warehouse: Path, *extra: str, flow: str = "access_logs") -> subprocess.Popen:
     return subprocess.Popen(
-        flow_command(source, warehouse, *extra),
+        flow_command(source, warehouse, *extra, flow=flow),
         cwd=PROJECT_ROOT,
         env=flow_environment(),
         stdout=subprocess.DEVNULL,
@@ -34,9 +35,11 @@ def start_flow(source: Path, warehouse: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def run_flow_process(source: Path, warehouse: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_flow_process(
+    source: Path, warehouse: Path, *extra: str, flow: str = "access_logs"
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        flow_command(source, warehouse, *extra),
+        flow_command(source, warehouse, *extra, flow=flow),
         cwd=PROJECT_ROOT,
         env=flow_environment(),
         capture_output=True,

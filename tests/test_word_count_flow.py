@@ -1,0 +1,251 @@
+"""The word-count flow end to end under the session's Prefect test server: results against the independent
+computation, re-runs, changed and unreadable files, a file cut into many splits, crashes, a Dask cluster, and the
+command line."""
+
+import gzip
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from flow_process import run_flow_process, start_flow
+from independent_word_count import corpus_files, count_words, document_frequency, lines_of
+from warehouse_snapshot import query, snapshot
+
+from flows.word_count import word_count
+from tasks.audit import run_checks, warehouse_checks
+from tasks.warehouse import open_warehouse
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CORPUS = PROJECT_ROOT / "data" / "sample_corpus"
+SCHEMAS = ("wordcount", "meta")
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def run_flow(source: Path, warehouse: Path, **parameters):
+    state = word_count(source=source, warehouse=warehouse, return_state=True, **parameters)
+    return state, state.result(raise_on_failure=False)
+
+
+def assert_matches_independent_computation(files: list[Path], warehouse: Path) -> None:
+    """word_counts, doc_freq, the documents and the ledger equal the independent computation over `files`."""
+    assert Counter(dict(query(warehouse, "select word, count from wordcount.word_counts"))) == count_words(files)
+    assert Counter(dict(query(warehouse, "select word, documents from wordcount.doc_freq"))) == document_frequency(
+        files
+    )
+    assert query(warehouse, "select count(*) from wordcount.word_counts where count <= 0") == [(0,)]
+    expected_documents = sorted(
+        (str(path.resolve()), len(lines_of(path)), sum(count_words([path]).values())) for path in files
+    )
+    assert (
+        query(warehouse, "select source, lines, words from wordcount.documents order by source") == expected_documents
+    )
+    assert query(
+        warehouse,
+        "select source, rows_in, rows_loaded, rows_rejected from meta.batches "
+        "where pipeline = 'word_count' and status = 'loaded' order by source",
+    ) == [(source, lines, lines, 0) for source, lines, _ in expected_documents]
+    with open_warehouse(warehouse) as connection:
+        failed = [result for result in run_checks(connection, warehouse_checks()) if not result.passed]
+    assert failed == []
+
+
+def copy_corpus(target: Path) -> Path:
+    shutil.copytree(SAMPLE_CORPUS, target)
+    return target
+
+
+def test_the_sample_corpus_counts_agree_with_the_independent_computation(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, summary = run_flow(SAMPLE_CORPUS, warehouse, reducers=3, split_bytes=128 * 1024)
+
+    assert state.is_completed(), state.message
+    assert len(summary.batches) == len(corpus_files(SAMPLE_CORPUS))
+    assert_matches_independent_computation(corpus_files(SAMPLE_CORPUS), warehouse)
+    [run] = query(
+        warehouse,
+        "select documents, splits, partitions, combiner, records_read, map_output_records, reduce_input_groups, "
+        "word_counts_output_records from wordcount.runs",
+    )
+    total_lines = sum(len(lines_of(path)) for path in corpus_files(SAMPLE_CORPUS))
+    distinct_words = len(count_words(corpus_files(SAMPLE_CORPUS)))
+    total_words = sum(count_words(corpus_files(SAMPLE_CORPUS)).values())
+    assert run[:3] == (5, run[1], 3) and run[1] > 5  # the plain files are cut into 128 KiB splits
+    assert run[3:] == (True, total_lines, total_words, distinct_words, distinct_words)
+    assert not list((tmp_path / "staging" / "word_count").rglob("*.parquet"))  # spills are removed once merged
+
+
+def test_a_second_run_changes_nothing_and_a_reload_gives_the_same_warehouse(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_flow(SAMPLE_CORPUS, warehouse)
+    first = snapshot(warehouse, SCHEMAS)
+
+    state, summary = run_flow(SAMPLE_CORPUS, warehouse)
+
+    assert state.is_completed()
+    assert summary.batches == [] and summary.already_loaded == 5
+    assert snapshot(warehouse, SCHEMAS) == first
+
+    state, summary = run_flow(SAMPLE_CORPUS, warehouse, reload=True, reducers=2)
+
+    assert state.is_completed() and len(summary.batches) == 5
+    reloaded = snapshot(warehouse, SCHEMAS)
+    assert {table: reloaded[table] for table in reloaded if table != "wordcount.runs"} == {
+        table: first[table] for table in first if table != "wordcount.runs"
+    }
+
+
+def test_a_changed_file_replaces_its_counts_and_a_new_file_adds_its_own(tmp_path):
+    source = copy_corpus(tmp_path / "corpus")
+    warehouse = tmp_path / "warehouse.duckdb"
+    run_flow(source, warehouse)
+    changed = source / "doc-0002.txt"
+    changed.write_text("Entirely new words: zyzzyva zyzzyva quokka.\nThe end\n")
+    (source / "extra.txt.gz").write_bytes(gzip.compress(b"quokka again\n", mtime=0))
+
+    state, summary = run_flow(source, warehouse)
+
+    assert state.is_completed(), state.message
+    assert sorted(Path(batch.source).name for batch in summary.batches) == ["doc-0002.txt", "extra.txt.gz"]
+    assert_matches_independent_computation(corpus_files(source), warehouse)
+    assert query(warehouse, "select count from wordcount.word_counts where word = 'zyzzyva'") == [(2,)]
+    assert query(warehouse, "select documents from wordcount.doc_freq where word = 'quokka'") == [(2,)]
+    assert query(
+        warehouse,
+        "select status, count(*) from meta.batches where source like '%doc-0002.txt' group by status order by status",
+    ) == [("loaded", 1), ("replaced", 1)]
+
+
+def test_a_file_that_is_not_utf8_fails_alone_and_the_rest_are_counted(tmp_path):
+    source = copy_corpus(tmp_path / "corpus")
+    (source / "latin1.txt").write_bytes("première ligne\n".encode() + "deuxième\n".encode("latin-1"))
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, summary = run_flow(source, warehouse)
+
+    assert state.is_failed()
+    assert "latin1.txt" in state.message and "line 2 is not UTF-8" in state.message
+    assert_matches_independent_computation(
+        [path for path in corpus_files(source) if path.name != "latin1.txt"], warehouse
+    )
+    assert query(warehouse, "select status, rows_in from meta.batches where source like '%latin1.txt'") == [
+        ("failed", 0)
+    ]
+    assert summary.rows_in == sum(len(lines_of(path)) for path in corpus_files(SAMPLE_CORPUS))
+
+
+def test_one_large_file_cut_into_many_splits_with_seven_reducers_and_no_combiner(tmp_path):
+    source = tmp_path / "corpus"
+    subprocess.run(
+        [
+            sys.executable,
+            "data/generate_corpus.py",
+            "--out",
+            str(source),
+            "--size-mb",
+            "3",
+            "--seed",
+            "5",
+            "--files",
+            "1",
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, _ = run_flow(source, warehouse, reducers=7, split_bytes=100_000, chunk_bytes=30_000, combiner=False)
+
+    assert state.is_completed(), state.message
+    assert query(warehouse, "select splits, partitions, combiner from wordcount.runs") == [(32, 7, False)]
+    assert_matches_independent_computation(corpus_files(source), warehouse)
+
+
+def test_the_command_line_explains_a_missing_folder_and_a_remote_cluster_without_a_server(tmp_path):
+    environment = {key: value for key, value in os.environ.items() if key != "PREFECT_API_URL"}
+    command = [sys.executable, "flows/word_count.py", "--warehouse", str(tmp_path / "w.duckdb")]
+
+    missing = subprocess.run(
+        [*command, "--source", str(tmp_path / "nowhere")],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    remote = subprocess.run(
+        [*command, "--dask-address", "tcp://127.0.0.1:1"],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert remote.returncode == 2 and "need a Prefect server" in remote.stderr and "PREFECT_API_URL" in remote.stderr
+
+
+@pytest.mark.slow
+def test_a_local_dask_cluster_of_two_workers_gives_the_same_warehouse_as_threads(tmp_path):
+    source = copy_corpus(tmp_path / "corpus")
+    split = ("--split-mb", "1", "--reducers", "3")
+    on_threads = run_flow_process(source, tmp_path / "threads" / "warehouse.duckdb", *split, flow="word_count")
+    assert on_threads.returncode == 0, on_threads.stderr
+
+    on_dask = run_flow_process(
+        source, tmp_path / "dask" / "warehouse.duckdb", *split, "--dask-workers", "2", flow="word_count"
+    )
+
+    assert on_dask.returncode == 0, on_dask.stderr
+    assert "LocalCluster" in on_dask.stderr  # the tasks did go to Dask
+    assert snapshot(tmp_path / "dask" / "warehouse.duckdb", SCHEMAS) == snapshot(
+        tmp_path / "threads" / "warehouse.duckdb", SCHEMAS
+    )
+    assert_matches_independent_computation(corpus_files(source), tmp_path / "dask" / "warehouse.duckdb")
+
+
+@pytest.mark.slow
+def test_a_run_killed_at_any_moment_then_rerun_equals_one_clean_run(tmp_path):
+    source = tmp_path / "corpus"
+    subprocess.run(
+        [
+            sys.executable,
+            "data/generate_corpus.py",
+            "--out",
+            str(source),
+            "--size-mb",
+            "12",
+            "--seed",
+            "9",
+            "--files",
+            "4",
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    small = ("--split-mb", "1", "--chunk-mb", "1", "--no-combiner")  # many maps and spills, so a kill lands mid-way
+    started = time.monotonic()
+    clean = run_flow_process(source, tmp_path / "clean" / "warehouse.duckdb", *small, flow="word_count")
+    clean_seconds = time.monotonic() - started
+    assert clean.returncode == 0, clean.stderr
+    expected = snapshot(tmp_path / "clean" / "warehouse.duckdb", SCHEMAS)
+
+    for point in (0.45, 0.7, 0.9):
+        warehouse = tmp_path / f"killed-at-{point}" / "warehouse.duckdb"
+        running = start_flow(source, warehouse, *small, flow="word_count")
+        time.sleep(clean_seconds * point)
+        running.send_signal(signal.SIGKILL)
+        running.wait()
+
+        rerun = run_flow_process(source, warehouse, *small, flow="word_count")
+
+        assert rerun.returncode == 0, f"killed at {point:.0%} of a run: {rerun.stderr}"
+        assert snapshot(warehouse, SCHEMAS) == expected, f"killed at {point:.0%} of a run"
