@@ -161,8 +161,8 @@ def normalized_counts(token_counts: pl.DataFrame) -> pl.DataFrame:
 
 
 def polars_query(source: Path) -> pl.DataFrame:
-    # scan_lines reads .txt.gz too, splits at "\n" only and keeps empty lines (null-free): the pipeline's lines,
-    # but for the CR of a CRLF, which is no word character.
+    # scan_lines reads .txt.gz too and splits at "\n" only, keeping empty lines and lone CRs: the pipeline's lines,
+    # but that it drops the CR of a CRLF, which is no word character anyway.
     token_counts = (
         pl.scan_lines(corpus_files(source), name="raw")
         .select(tokens_of(pl.col("raw")))
@@ -285,6 +285,8 @@ class Row:
     counts: pl.DataFrame | None = None  # sorted by word
     note: str = ""
     verdict: str = ""
+    counters: dict | None = None  # a pipeline run's Hadoop counters
+    profile: dict | None = None  # a pipeline run's task timings
 
     @property
     def ok(self) -> bool:
@@ -416,6 +418,82 @@ def summary_rows(rows: list[Row], corpus: str) -> list[list[str]]:
 # ------------------------------------------------------------------------------------------------ main
 
 
+def report_markdown(title: str, rows: list[Row], fixed_cost: dict[str, RunResult], server_started_in: float) -> str:
+    header = ["contender", "seconds", "vs Polars query", "MiB/s", "peak RSS MiB", "distinct words", "total words"]
+    report = [title, "", markdown_table([*header, "counts vs Polars query"], summary_rows(rows, "full"))]
+    scaling = sorted(
+        (r for r in rows if r.contender in ("pipeline", "polars query") and r.run is not None),
+        key=lambda r: (r.contender, r.input_bytes),
+    )
+    if any(r.corpus == "subset" for r in scaling):
+        body = [
+            [r.contender, f"{r.input_bytes / 2**20:.0f}", f"{r.run.seconds:.2f}", f"{r.run.peak_rss_bytes / 2**20:.0f}"]
+            for r in scaling
+        ]
+        report += ["", "## Peak RSS against corpus size", ""]
+        report.append(markdown_table(["contender", "corpus MiB", "seconds", "peak RSS MiB"], body))
+    report += ["", "## Fixed cost of a pipeline run (a tiny corpus)", ""]
+    report.append(
+        markdown_table(["Prefect", "seconds"], [[name, f"{r.seconds:.2f}"] for name, r in fixed_cost.items()])
+    )
+    report += [
+        "",
+        f"`prefect server start` took {server_started_in:.1f} s to become healthy (in none of the times above).",
+    ]
+    for row in rows:
+        if not row.profile or row.corpus != "full":
+            continue
+        body = [
+            [
+                phase,
+                str(entry["tasks"]),
+                f"{entry['run_seconds']:.2f}",
+                "n/a" if entry["starts_after_s"] is None else f"{entry['starts_after_s']:.2f}",
+                "n/a" if entry["span_s"] is None else f"{entry['span_s']:.2f}",
+            ]
+            for phase, entry in row.profile["phases"].items()
+        ]
+        report += [
+            "",
+            f"## Where the time of {row.contender} ({row.note}) went: flow run {row.profile['flow_run_seconds']:.2f} s "
+            f"of the process's {row.run.seconds:.2f} s",
+            "",
+            markdown_table(["phase", "task runs", "summed run s", "starts after flow start s", "wall span s"], body),
+        ]
+    counted = next((r for r in rows if r.contender == "pipeline" and r.corpus == "full" and r.counters), None)
+    if counted:
+        report += ["", "Hadoop counters (wordcount.runs):", "", "```", json.dumps(counted.counters, indent=1), "```"]
+    return "\n".join(report)
+
+
+def write_results(args: argparse.Namespace, text: str, rows: list[Row], fixed_cost: dict[str, RunResult]) -> Path:
+    """The markdown report, and beside it the raw numbers as JSON."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"word_count_{args.size_mb:g}mb_{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    stem.with_suffix(".md").write_text(text + "\n")
+    raw = {
+        "args": vars(args),
+        "rows": [
+            {
+                "contender": r.contender,
+                "note": r.note,
+                "corpus": r.corpus,
+                "input_bytes": r.input_bytes,
+                "verdict": r.verdict,
+                "distinct_words": None if r.counts is None else r.counts.height,
+                "total_words": None if r.counts is None else int(r.counts.get_column("count").sum()),
+                "run": None if r.run is None else asdict(r.run),
+                "counters": r.counters,
+                "profile": r.profile,
+            }
+            for r in rows
+        ],
+        "fixed_cost": {name: asdict(run) for name, run in fixed_cost.items()},
+    }
+    stem.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
+    return stem.with_suffix(".md")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=float, default=1000, help="MiB of uncompressed text to generate (1000)")
@@ -448,16 +526,15 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     server: PrefectServer | None = None
     rows: list[Row] = []
-    profile: dict = {}
-    counters: dict = {}
     fixed_cost: dict[str, RunResult] = {}
     try:
         how = prepare_corpus(corpus, args.size_mb, args.seed, args.files, args.gzip_share)
         files = corpus_files(corpus)
         input_bytes = uncompressed_bytes(files)
+        gzipped = sum(p.name.endswith(".gz") for p in files)
         print(
-            f"corpus: {corpus} ({how}): {len(files)} files ({sum(p.name.endswith('.gz') for p in files)} gzipped), "
-            f"{input_bytes / 2**20:.1f} MiB uncompressed, {sum(p.stat().st_size for p in files) / 2**20:.1f} MiB on disk",
+            f"corpus: {corpus} ({how}): {len(files)} files ({gzipped} gzipped), {input_bytes / 2**20:.1f} MiB "
+            f"uncompressed, {sum(p.stat().st_size for p in files) / 2**20:.1f} MiB on disk",
             flush=True,
         )
         corpora = [("full", corpus, input_bytes)]
@@ -473,11 +550,11 @@ def main(argv: list[str] | None = None) -> int:
         plain_env = _base_env(server.home)
         flow_env = {**plain_env, "PREFECT_API_URL": server.api_url}
 
-        def measure(label: str, corpus_name: str, source: Path, size: int, cmd: list[str], env: dict) -> Row:
-            slug = re.sub(r"\W+", "_", f"{label}_{corpus_name}").strip("_")
-            print(f"{label} ({corpus_name}): {' '.join(cmd[1:])}", flush=True)
-            row = Row(label, corpus_name, size)
-            row.run = run_measured(cmd, env, runs_dir / f"{slug}.log", args.timeout)
+        def measure(row: Row, cmd: list[str], env: dict[str, str]) -> bool:
+            print(f"{row.contender} ({row.corpus}): {' '.join(cmd[1:])}", flush=True)
+            log = runs_dir / (re.sub(r"\W+", "_", f"{row.contender}_{row.corpus}") + ".log")
+            row.run = run_measured(cmd, env, log, args.timeout)
+            rows.append(row)
             print(
                 f"  exit {row.run.returncode} after {row.run.seconds:.2f} s, "
                 f"peak RSS {row.run.peak_rss_bytes / 2**20:.0f} MiB",
@@ -485,42 +562,33 @@ def main(argv: list[str] | None = None) -> int:
             )
             if row.run.returncode != 0:
                 print(f"  FAILED, last lines of {row.run.log}:\n{tail(row.run.log)}")
-            rows.append(row)
-            return row
+            return row.run.returncode == 0
 
         for corpus_name, source, size in corpora:
-            output = runs_dir / f"polars_{corpus_name}.parquet"
-            row = measure(
-                "polars query", corpus_name, source, size, contender_command("polars", source, output), plain_env
-            )
-            if row.run.returncode == 0:
-                row.counts = read_counts(output)
-
+            contenders = [("polars query", "polars", "")]
             if corpus_name == "full":
-                output = runs_dir / "multiprocessing.parquet"
-                cmd = contender_command("multiprocessing", source, output)
-                row = measure("multiprocessing MapReduce", corpus_name, source, size, cmd, plain_env)
-                row.note = f"{os.cpu_count()} processes"
-                if row.run.returncode == 0:
+                contenders.append(("multiprocessing MapReduce", "multiprocessing", f"{os.cpu_count()} processes"))
+            for label, name, note in contenders:
+                output = runs_dir / f"{name}_{corpus_name}.parquet"
+                row = Row(label, corpus_name, size, note=note)
+                if measure(row, contender_command(name, source, output), plain_env):
                     row.counts = read_counts(output)
 
-            variants = [("pipeline", 0)]
-            if corpus_name == "full" and not args.skip_dask:
-                variants.append(("pipeline on Dask", DASK_WORKERS))
-            for label, dask_workers in variants:
+            variants = [0] if corpus_name != "full" or args.skip_dask else [0, DASK_WORKERS]
+            for dask_workers in variants:
+                label = "pipeline on Dask" if dask_workers else "pipeline"
+                note = f"{REDUCERS} reducers" + (f", {dask_workers} Dask workers" if dask_workers else "")
+                row = Row(label, corpus_name, size, note=note)
                 warehouse = runs_dir / re.sub(r"\W+", "_", f"{label}_{corpus_name}") / "warehouse.duckdb"
                 warehouse.parent.mkdir()
-                row = measure(label, corpus_name, source, size, flow_command(source, warehouse, dask_workers), flow_env)
-                row.note = f"{REDUCERS} reducers" + (f", {dask_workers} Dask workers" if dask_workers else "")
-                if row.run.returncode != 0:
+                if not measure(row, flow_command(source, warehouse, dask_workers), flow_env):
                     continue
                 row.counts = read_pipeline_counts(warehouse)
-                if corpus_name == "full" and not dask_workers:
-                    counters = read_pipeline_counters(warehouse)
-                    try:
-                        profile = task_phases(server.api_url, counters["flow_run_id"])
-                    except (OSError, ValueError, KeyError) as error:
-                        print(f"  (no task timings from the server: {error})")
+                row.counters = read_pipeline_counters(warehouse)
+                try:
+                    row.profile = task_phases(server.api_url, row.counters["flow_run_id"])
+                except (OSError, ValueError, KeyError) as error:
+                    print(f"  (no task timings from the server: {error})")
 
         tiny = runs_dir / "tiny"
         tiny.mkdir()
@@ -536,107 +604,27 @@ def main(argv: list[str] | None = None) -> int:
         fixed_cost["temporary server"] = run_measured(cmd, plain_env, runs_dir / "tiny_temporary.log", args.timeout)
         for name, run in fixed_cost.items():
             print(f"tiny run, {name}: exit {run.returncode} after {run.seconds:.2f} s", flush=True)
+            if run.returncode != 0:
+                print(f"  FAILED, last lines of {run.log}:\n{tail(run.log)}")
 
-        # compare and report
         if any(not r.ok for r in rows) or any(r.returncode != 0 for r in fixed_cost.values()):
             status = 2
         status = max(status, compare_rows(rows))
-        header = ["contender", "seconds", "vs Polars query", "MiB/s", "peak RSS MiB", "distinct words", "total words"]
-        header.append("counts vs Polars query")
-        report = [
-            f"# word count benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        title = [
+            f"# Word count benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             "",
             "`" + " ".join(["python bench/word_count.py", *(sys.argv[1:] if argv is None else argv)]) + "`",
             "",
-            f"Corpus: {len(files)} files ({sum(p.name.endswith('.gz') for p in files)} .txt.gz), "
-            f"{input_bytes / 2**20:.1f} MiB uncompressed, data/generate_corpus.py --size-mb {args.size_mb:g} "
-            f"--seed {args.seed} --files {args.files} --gzip-share {args.gzip_share:g}. "
-            f"Machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
-            f"Python {platform.python_version()}, Polars {pl.__version__}, DuckDB {duckdb.__version__}.",
-            "",
-            markdown_table(header, summary_rows(rows, "full")),
+            f"Corpus: {len(files)} files ({gzipped} .txt.gz), {input_bytes / 2**20:.1f} MiB uncompressed, from "
+            f"`data/generate_corpus.py --size-mb {args.size_mb:g} --seed {args.seed} --files {args.files} "
+            f"--gzip-share {args.gzip_share:g}`. Machine: {os.cpu_count()} cores, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
+            f"Polars {pl.__version__}, DuckDB {duckdb.__version__}.",
         ]
-        if len(corpora) > 1:
-            report += [
-                "",
-                "## Peak RSS against corpus size",
-                "",
-                markdown_table(
-                    ["contender", "corpus MiB", "seconds", "peak RSS MiB"],
-                    [
-                        [
-                            r.contender,
-                            f"{r.input_bytes / 2**20:.0f}",
-                            f"{r.run.seconds:.2f}",
-                            f"{r.run.peak_rss_bytes / 2**20:.0f}",
-                        ]
-                        for r in sorted(rows, key=lambda r: (r.contender, r.input_bytes))
-                        if r.contender in ("pipeline", "polars query") and r.run is not None
-                    ],
-                ),
-            ]
-        report += [
-            "",
-            "## Fixed cost of a pipeline run (a tiny corpus)",
-            "",
-            markdown_table(["Prefect", "seconds"], [[name, f"{run.seconds:.2f}"] for name, run in fixed_cost.items()]),
-            "",
-            f"`prefect server start` took {server_started_in:.1f} s to become healthy (not in any time above).",
-        ]
-        if profile:
-            phases = [
-                [
-                    phase,
-                    str(entry["tasks"]),
-                    f"{entry['run_seconds']:.2f}",
-                    "n/a" if entry["starts_after_s"] is None else f"{entry['starts_after_s']:.2f}",
-                    "n/a" if entry["span_s"] is None else f"{entry['span_s']:.2f}",
-                ]
-                for phase, entry in profile["phases"].items()
-            ]
-            report += [
-                "",
-                f"## Where the pipeline's time went (full corpus; flow run {profile['flow_run_seconds']:.2f} s of the "
-                f"process's {next(r.run.seconds for r in rows if r.contender == 'pipeline' and r.corpus == 'full'):.2f} s)",
-                "",
-                markdown_table(
-                    ["phase", "task runs", "summed run s", "starts after flow start s", "wall span s"], phases
-                ),
-            ]
-        if counters:
-            report += ["", "Hadoop counters (wordcount.runs):", "", "```", json.dumps(counters, indent=1), "```"]
-        text = "\n".join(report)
+        text = report_markdown("\n".join(title), rows, fixed_cost, server_started_in)
         print("\n" + text)
-
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        stem = RESULTS / f"word_count_{args.size_mb:g}mb_{datetime.now(UTC):%Y%m%dT%H%M%S}"
-        stem.with_suffix(".md").write_text(text + "\n")
-        raw = {
-            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-            "input_bytes": input_bytes,
-            "rows": [
-                {
-                    "contender": r.contender,
-                    "note": r.note,
-                    "corpus": r.corpus,
-                    "input_bytes": r.input_bytes,
-                    "verdict": r.verdict,
-                    "distinct_words": None if r.counts is None else r.counts.height,
-                    "total_words": None if r.counts is None else int(r.counts.get_column("count").sum()),
-                    **(
-                        {}
-                        if r.run is None
-                        else {k: str(v) if isinstance(v, Path) else v for k, v in asdict(r.run).items()}
-                    ),
-                }
-                for r in rows
-            ],
-            "fixed_cost_seconds": {name: run.seconds for name, run in fixed_cost.items()},
-            "pipeline_profile": profile,
-            "pipeline_counters": counters,
-        }
-        stem.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n")
-        print(f"\nwritten: {stem.with_suffix('.md').relative_to(REPO)} and .json")
+        written = write_results(args, text, rows, fixed_cost)
+        print(f"\nwritten: {written.relative_to(REPO)} and {written.with_suffix('.json').name}")
     finally:
         if server is not None:
             server.stop()

@@ -9,14 +9,14 @@ from datetime import date
 from pathlib import Path
 
 from prefect import allow_failure, flow, unmapped
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.batches import list_source_files
-from tasks.cli import exit_process, positive_int
+from tasks.cli import add_cluster_arguments, exit_process, positive_int
 from tasks.discovery import SourceUnavailable, check_source, select_files
 from tasks.reporting import RunSummary, final_state, follow_progress
-from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS, TASK_THREADS
+from tasks.runners import DaskNeedsAServer, prefect_server_for_workers, task_runner
+from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS
 from tasks.steps import (
     announce_completion,
     discover_batches,
@@ -36,7 +36,7 @@ from tasks.warehouse import (
 REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_column="day")
 
 
-@flow(name="access-logs", task_runner=ThreadPoolTaskRunner(max_workers=TASK_THREADS))
+@flow(name="access-logs", task_runner=task_runner())
 def access_logs(
     source: Path = SAMPLE_ACCESS_LOGS,
     warehouse: Path = DEFAULT_WAREHOUSE,
@@ -91,25 +91,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reload", action="store_true", help="load the files even if their content is loaded (e.g. after a parser fix)"
     )
+    add_cluster_arguments(parser)
     args = parser.parse_args(argv)
     try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started
         check_source(args.source)
         listed = list_source_files(args.source, ACCESS_LOG_FILES)
         select_files(listed, args.files, args.source, ACCESS_LOG_FILES, args.first_day, args.last_day)
         prepare_warehouse(args.warehouse)
-    except (SourceUnavailable, WarehouseUnavailable) as error:
+        with prefect_server_for_workers(args.dask_address, args.dask_workers):
+            state = access_logs.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(
+                source=args.source,
+                warehouse=args.warehouse,
+                chunk_bytes=args.chunk_mb << 20,
+                files=args.files,
+                reload=args.reload,
+                first_day=args.first_day,
+                last_day=args.last_day,
+                return_state=True,
+            )
+    except (SourceUnavailable, WarehouseUnavailable, DaskNeedsAServer) as error:
         print(f"access-logs: {error}", file=sys.stderr)
         return 2
-    state = access_logs(
-        source=args.source,
-        warehouse=args.warehouse,
-        chunk_bytes=args.chunk_mb << 20,
-        files=args.files,
-        reload=args.reload,
-        first_day=args.first_day,
-        last_day=args.last_day,
-        return_state=True,
-    )
     print(describe_warehouse(args.warehouse, schema="logs", pipeline=ACCESS_LOG_FORMAT.pipeline))
     if not state.is_completed():
         print(f"access-logs: {state.message}", file=sys.stderr)

@@ -10,14 +10,12 @@ from pathlib import Path
 from prefect import flow, unmapped
 
 from tasks.batches import list_source_files
-from tasks.cli import exit_process, positive_int
+from tasks.cli import add_cluster_arguments, exit_process, positive_int
 from tasks.discovery import SourceUnavailable, check_source, select_files
 from tasks.reporting import RunSummary, final_state, follow_maps
 from tasks.runners import DaskNeedsAServer, prefect_server_for_workers, task_runner
 from tasks.settings import (
     CHUNK_BYTES,
-    DASK_ADDRESS,
-    DASK_WORKERS,
     DEFAULT_WAREHOUSE,
     REDUCERS,
     SAMPLE_CORPUS,
@@ -101,17 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         help="count only this file of the source folder (repeat)",
     )
     parser.add_argument("--reload", action="store_true", help="count the files again even if their content is loaded")
-    cluster = parser.add_mutually_exclusive_group()
-    cluster.add_argument(
-        "--dask-address", default=DASK_ADDRESS, metavar="tcp://HOST:PORT", help="run the tasks on this Dask cluster"
-    )
-    cluster.add_argument(
-        "--dask-workers",
-        type=int,
-        default=DASK_WORKERS,
-        metavar="N",
-        help="run the tasks on a local Dask cluster of N processes",
-    )
+    add_cluster_arguments(parser)
     args = parser.parse_args(argv)
     try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started
         check_source(args.source)

@@ -6,6 +6,8 @@ import os
 import sys
 import threading
 
+from tasks.settings import DASK_ADDRESS, DASK_WORKERS
+
 
 def exit_process(code: int) -> None:
     """Run the exit hooks (Prefect drains its workers and stops its temporary server), then leave without teardown.
@@ -27,3 +29,18 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dask-address / --dask-workers: where the flow's tasks run (see tasks/runners.py); defaults from settings."""
+    cluster = parser.add_mutually_exclusive_group()
+    cluster.add_argument(
+        "--dask-address", default=DASK_ADDRESS, metavar="tcp://HOST:PORT", help="run the tasks on this Dask cluster"
+    )
+    cluster.add_argument(
+        "--dask-workers",
+        type=int,
+        default=DASK_WORKERS,
+        metavar="N",
+        help="run the tasks on a local Dask cluster of N processes",
+    )

@@ -127,6 +127,10 @@ def stage_file_batch(batch: Batch, source_format: SourceFormat, warehouse: Path,
 def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTable, warehouse: Path) -> BatchOutcome:
     """Load one staged batch into the warehouse in one transaction; or record in the ledger why it could not be
     staged (`staged` is then the staging task's exception, after its retries) or read."""
+    if isinstance(staged, tuple):
+        # prefect-dask 0.3.7 hands an allow_failure()-wrapped argument to a Dask worker as a 1-tuple: Dask rebuilds
+        # the annotation, a namedtuple, as a plain tuple around the value
+        (staged,) = staged
     with open_warehouse(warehouse) as connection:
         if isinstance(staged, BaseException):
             error = f"{type(staged).__name__}: {staged}"

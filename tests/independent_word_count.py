@@ -10,6 +10,11 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from warehouse_snapshot import query
+
+from tasks.audit import run_checks, warehouse_checks
+from tasks.warehouse import open_warehouse
+
 APOSTROPHES = "'’"
 
 
@@ -61,3 +66,26 @@ def document_frequency(paths: list[Path]) -> Counter:
 
 def corpus_files(folder: Path) -> list[Path]:
     return sorted([*folder.glob("*.txt"), *folder.glob("*.txt.gz")])
+
+
+def assert_matches_independent_computation(files: list[Path], warehouse: Path) -> None:
+    """word_counts, doc_freq, the documents and the ledger equal the independent computation over `files`."""
+    assert Counter(dict(query(warehouse, "select word, count from wordcount.word_counts"))) == count_words(files)
+    assert Counter(dict(query(warehouse, "select word, documents from wordcount.doc_freq"))) == document_frequency(
+        files
+    )
+    assert query(warehouse, "select count(*) from wordcount.word_counts where count <= 0") == [(0,)]
+    expected_documents = sorted(
+        (str(path.resolve()), len(lines_of(path)), sum(count_words([path]).values())) for path in files
+    )
+    assert (
+        query(warehouse, "select source, lines, words from wordcount.documents order by source") == expected_documents
+    )
+    assert query(
+        warehouse,
+        "select source, rows_in, rows_loaded, rows_rejected from meta.batches "
+        "where pipeline = 'word_count' and status = 'loaded' order by source",
+    ) == [(source, lines, lines, 0) for source, lines, _ in expected_documents]
+    with open_warehouse(warehouse) as connection:
+        failed = [result for result in run_checks(connection, warehouse_checks()) if not result.passed]
+    assert failed == []

@@ -1,0 +1,44 @@
+"""The flows on a Dask cluster (prefect-dask's DaskTaskRunner on a LocalCluster of two worker processes), run as
+commands against the session's Prefect server: the same warehouse as on threads."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from flow_process import run_flow_process
+from independent_word_count import assert_matches_independent_computation, corpus_files
+from warehouse_snapshot import snapshot
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+
+
+def test_word_count_on_two_dask_workers_gives_the_same_warehouse_as_on_threads(tmp_path):
+    source = shutil.copytree(PROJECT_ROOT / "data" / "sample_corpus", tmp_path / "corpus")
+    settings = ("--split-mb", "1", "--reducers", "3")
+    on_threads = run_flow_process(source, tmp_path / "threads" / "warehouse.duckdb", *settings, flow="word_count")
+    assert on_threads.returncode == 0, on_threads.stderr
+
+    on_dask = run_flow_process(
+        source, tmp_path / "dask" / "warehouse.duckdb", *settings, "--dask-workers", "2", flow="word_count"
+    )
+
+    assert on_dask.returncode == 0, on_dask.stderr
+    assert "LocalCluster" in on_dask.stderr  # the tasks did go to Dask
+    schemas = ("wordcount", "meta")
+    dask_warehouse = tmp_path / "dask" / "warehouse.duckdb"
+    assert snapshot(dask_warehouse, schemas) == snapshot(tmp_path / "threads" / "warehouse.duckdb", schemas)
+    assert_matches_independent_computation(corpus_files(source), dask_warehouse)
+
+
+def test_access_logs_on_two_dask_workers_give_the_same_warehouse_as_on_threads(tmp_path):
+    source = PROJECT_ROOT / "data" / "sample_logs"
+    on_threads = run_flow_process(source, tmp_path / "threads" / "warehouse.duckdb")
+    assert on_threads.returncode == 0, on_threads.stderr
+
+    on_dask = run_flow_process(source, tmp_path / "dask" / "warehouse.duckdb", "--dask-workers", "2")
+
+    assert on_dask.returncode == 0, on_dask.stderr
+    assert "LocalCluster" in on_dask.stderr
+    assert snapshot(tmp_path / "dask" / "warehouse.duckdb") == snapshot(tmp_path / "threads" / "warehouse.duckdb")
