@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from independent_word_count import corpus_files, count_words, document_frequency, lines_of, words_of_line
 
+from tasks import settings
 from tasks.batches import make_batch
 from tasks.mapreduce import (
     MapCounters,
@@ -254,3 +255,16 @@ def test_compressed_files_are_one_split_and_large_plain_files_many():
         expected = 1 if batch.path.name.endswith(".gz") else -(-batch.size_bytes // 100_000)
         assert by_file[batch.path.name] == expected
     assert MapCounters(1, 2) + MapCounters(3, 4) == MapCounters(4, 6)
+
+
+def test_a_shared_staging_folder_keeps_one_folder_per_warehouse(monkeypatch, tmp_path):
+    monkeypatch.setattr(settings, "STAGING", str(tmp_path / "shared"))
+
+    first = settings.staging_root_for(tmp_path / "a" / "warehouse.duckdb")
+    second = settings.staging_root_for(tmp_path / "b" / "warehouse.duckdb")
+
+    assert first.parent == second.parent == tmp_path / "shared"
+    assert first != second
+    assert first == settings.staging_root_for(tmp_path / "a" / ".." / "a" / "warehouse.duckdb")
+    monkeypatch.setattr(settings, "STAGING", None)
+    assert settings.staging_root_for(tmp_path / "a" / "warehouse.duckdb") == tmp_path / "a" / "staging"
