@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -277,6 +278,32 @@ def flow_command(source: Path, warehouse: Path, dask_workers: int = 0) -> list[s
 
 
 @dataclass
+class CpuUse:
+    own_seconds: float  # user + system time of the run's process tree: it and every child it waited for
+    machine_seconds: float  # busy time of every core meanwhile: the run, the Prefect server, the RSS sampling, others
+
+    @property
+    def other_seconds(self) -> float:
+        return max(0.0, self.machine_seconds - self.own_seconds)
+
+
+def _machine_busy_seconds() -> float:
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq + getattr(times, "steal", 0.0)
+
+
+def run_with_cpu(cmd: list[str], env: dict[str, str], log: Path, timeout: float) -> tuple[RunResult, CpuUse]:
+    """run_measured, and the CPU time the run used and the whole machine used meanwhile: on a shared machine, a
+    slow run next to a busy machine was disturbed, not slow."""
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_before = _machine_busy_seconds()
+    run = run_measured(cmd, env, log, timeout)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = (children_after.ru_utime + children_after.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    return run, CpuUse(own, _machine_busy_seconds() - machine_before)
+
+
+@dataclass
 class Row:
     contender: str
     corpus: str  # "full" or "subset"
@@ -285,6 +312,7 @@ class Row:
     counts: pl.DataFrame | None = None  # sorted by word
     note: str = ""
     verdict: str = ""
+    cpu: CpuUse | None = None
     counters: dict | None = None  # a pipeline run's Hadoop counters
     profile: dict | None = None  # a pipeline run's task timings
 
@@ -408,10 +436,12 @@ def summary_rows(rows: list[Row], corpus: str) -> list[list[str]]:
         ratio = "n/a" if run is None or reference is None else f"{run.seconds / reference.run.seconds:.2f}x"
         throughput = "n/a" if run is None else f"{row.input_bytes / 2**20 / run.seconds:.1f}"
         rss = "n/a" if run is None else f"{run.peak_rss_bytes / 2**20:.0f}"
+        cpu = "n/a" if row.cpu is None else f"{row.cpu.own_seconds:.1f}"
+        other_cpu = "n/a" if row.cpu is None else f"{row.cpu.other_seconds:.1f}"
         distinct = "n/a" if row.counts is None else f"{row.counts.height:,}"
         total = "n/a" if row.counts is None else f"{row.counts.get_column('count').sum():,}"
         name = row.contender + (f" ({row.note})" if row.note else "")
-        body.append([name, seconds, ratio, throughput, rss, distinct, total, row.verdict])
+        body.append([name, seconds, ratio, throughput, rss, cpu, other_cpu, distinct, total, row.verdict])
     return body
 
 
@@ -419,8 +449,15 @@ def summary_rows(rows: list[Row], corpus: str) -> list[list[str]]:
 
 
 def report_markdown(title: str, rows: list[Row], fixed_cost: dict[str, RunResult], server_started_in: float) -> str:
-    header = ["contender", "seconds", "vs Polars query", "MiB/s", "peak RSS MiB", "distinct words", "total words"]
-    report = [title, "", markdown_table([*header, "counts vs Polars query"], summary_rows(rows, "full"))]
+    header = ["contender", "seconds", "vs Polars query", "MiB/s", "peak RSS MiB", "CPU s", "other CPU s"]
+    header += ["distinct words", "total words", "counts vs Polars query"]
+    report = [title, "", markdown_table(header, summary_rows(rows, "full"))]
+    report += [
+        "",
+        f"CPU s: user + system time of the contender's process tree ({os.cpu_count()} cores: at most "
+        f"{os.cpu_count()}x seconds). Other CPU s: what the rest of the machine used meanwhile, the Prefect server, "
+        "this script's RSS sampling and anything else running: a large value means the run was disturbed.",
+    ]
     scaling = sorted(
         (r for r in rows if r.contender in ("pipeline", "polars query") and r.run is not None),
         key=lambda r: (r.contender, r.input_bytes),
@@ -483,6 +520,7 @@ def write_results(args: argparse.Namespace, text: str, rows: list[Row], fixed_co
                 "distinct_words": None if r.counts is None else r.counts.height,
                 "total_words": None if r.counts is None else int(r.counts.get_column("count").sum()),
                 "run": None if r.run is None else asdict(r.run),
+                "cpu": None if r.cpu is None else asdict(r.cpu),
                 "counters": r.counters,
                 "profile": r.profile,
             }
@@ -553,11 +591,12 @@ def main(argv: list[str] | None = None) -> int:
         def measure(row: Row, cmd: list[str], env: dict[str, str]) -> bool:
             print(f"{row.contender} ({row.corpus}): {' '.join(cmd[1:])}", flush=True)
             log = runs_dir / (re.sub(r"\W+", "_", f"{row.contender}_{row.corpus}") + ".log")
-            row.run = run_measured(cmd, env, log, args.timeout)
+            row.run, row.cpu = run_with_cpu(cmd, env, log, args.timeout)
             rows.append(row)
             print(
                 f"  exit {row.run.returncode} after {row.run.seconds:.2f} s, "
-                f"peak RSS {row.run.peak_rss_bytes / 2**20:.0f} MiB",
+                f"peak RSS {row.run.peak_rss_bytes / 2**20:.0f} MiB, CPU {row.cpu.own_seconds:.1f} s "
+                f"(the rest of the machine: {row.cpu.other_seconds:.1f} s)",
                 flush=True,
             )
             if row.run.returncode != 0:

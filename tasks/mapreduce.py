@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
@@ -23,8 +24,12 @@ import polars as pl
 
 from tasks.batches import Batch
 from tasks.reading import BatchDataError, read_line_chunks
+from tasks.settings import PARSE_WORKERS
 
 MANIFEST = "manifest.json"
+# Splits mapped at once in a process, however many task threads there are: a map is CPU-bound (Polars uses every
+# core within it) and holds a chunk's worth of memory, so more at once only costs memory.
+_map_slots = threading.BoundedSemaphore(PARSE_WORKERS)
 SPILL_COMPRESSION = "lz4"  # spills are read once, by one reducer: writing fast matters more than size
 
 
@@ -53,8 +58,8 @@ class MapReduceJob:
     """What a MapReduce computes, as functions of Polars frames.
 
     `map_lines` turns a chunk of lines (`line_number`, `raw`) of one split into rows of `map_schema`, whose `key`
-    column decides their partition; `combine`, optional per chunk, aggregates rows of one key without changing their
-    meaning; each reducer turns all rows of one partition into output rows. `version` must change whenever any of
+    column decides their partition; `combine`, optional, aggregates a chunk's rows (all from one split) of one key
+    without changing their meaning; each reducer turns all rows of one partition into output rows. `version` must change whenever any of
     these does.
     """
 
@@ -169,25 +174,10 @@ def run_map(
         return done
     scratch = directory.with_name(f"{directory.name}.partial-{uuid.uuid4().hex[:8]}")
     scratch.mkdir(parents=True)
-    counters = MapCounters()
     error = None
     try:
-        chunks = read_line_chunks(split.batch.path, chunk_bytes, split.start, split.end)
-        for chunk_number, chunk in enumerate(chunks):
-            mapped = job.map_lines(chunk.lines, split).select(
-                pl.col(name).cast(dtype, strict=True) for name, dtype in job.map_schema.items()
-            )
-            spilled = job.combine(mapped) if combine else mapped
-            spilled_bytes = _spill(spilled, job.key, partitions, scratch, chunk_number)
-            counters += MapCounters(
-                records_read=chunk.lines.height,
-                bytes_read=chunk.bytes_read,
-                map_output_records=mapped.height,
-                combine_input_records=mapped.height if combine else 0,
-                combine_output_records=spilled.height if combine else 0,
-                spilled_records=spilled.height,
-                spilled_bytes=spilled_bytes,
-            )
+        with _map_slots:
+            counters = _map_chunks(split, job, scratch, partitions, combine, chunk_bytes)
     except BatchDataError as bad_content:
         where = "" if split.end is None else f" (in the lines from byte {split.start:,}, counted from there)"
         error = f"{bad_content}{where}"
@@ -200,6 +190,28 @@ def run_map(
     output = MapOutput(split=split, directory=str(directory), counters=counters, error=error)
     _write_manifest(scratch, _map_manifest(output))
     return _publish(scratch, directory, output)
+
+
+def _map_chunks(
+    split: Split, job: MapReduceJob, scratch: Path, partitions: int, combine: bool, chunk_bytes: int
+) -> MapCounters:
+    counters = MapCounters()
+    for chunk_number, chunk in enumerate(read_line_chunks(split.batch.path, chunk_bytes, split.start, split.end)):
+        mapped = job.map_lines(chunk.lines, split).select(
+            pl.col(name).cast(dtype, strict=True) for name, dtype in job.map_schema.items()
+        )
+        spilled = job.combine(mapped) if combine else mapped
+        spilled_bytes = _spill(spilled, job.key, partitions, scratch, chunk_number)
+        counters += MapCounters(
+            records_read=chunk.lines.height,
+            bytes_read=chunk.bytes_read,
+            map_output_records=mapped.height,
+            combine_input_records=mapped.height if combine else 0,
+            combine_output_records=spilled.height if combine else 0,
+            spilled_records=spilled.height,
+            spilled_bytes=spilled_bytes,
+        )
+    return counters
 
 
 def _spill(frame: pl.DataFrame, key: str, partitions: int, scratch: Path, chunk_number: int) -> int:
