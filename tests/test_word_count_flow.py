@@ -3,6 +3,7 @@ computation, re-runs, changed and unreadable files, a file cut into many splits,
 command line."""
 
 import gzip
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 from flow_process import run_flow_process, start_flow
 from independent_word_count import assert_matches_independent_computation, corpus_files, count_words, lines_of
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from warehouse_snapshot import query, snapshot
 
 from flows.word_count import word_count
@@ -204,3 +207,29 @@ def test_a_run_killed_at_any_moment_then_rerun_equals_one_clean_run(tmp_path):
 
         assert rerun.returncode == 0, f"killed at {point:.0%} of a run: {rerun.stderr}"
         assert snapshot(warehouse, SCHEMAS) == expected, f"killed at {point:.0%} of a run"
+
+
+def test_a_run_publishes_hadoop_s_counters_its_summary_and_progress_as_artifacts(tmp_path):
+    state, summary = run_flow(SAMPLE_CORPUS, tmp_path / "warehouse.duckdb", reducers=2)
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+        )
+    by_key = {artifact.key: artifact for artifact in artifacts if artifact.key}
+    assert set(by_key) == {"word-count-counters", "word-count-batches", "word-count-summary"}
+    counters = by_key["word-count-counters"].data
+    counters = {
+        row["counter"]: row["value"] for row in (json.loads(counters) if isinstance(counters, str) else counters)
+    }
+    expected = count_words(corpus_files(SAMPLE_CORPUS))
+    assert counters["Map input records"] == summary.rows_in
+    assert counters["Map output records"] == counters["Combine input records"] == sum(expected.values())
+    assert counters["Reduce input groups"] == counters["Reduce output records (word_counts)"] == len(expected)
+    assert counters["Reduce input records"] == counters["Spilled records"] == counters["Combine output records"]
+    assert (
+        counters["Reduce output records (postings)"]
+        == query(tmp_path / "warehouse.duckdb", "select count(*) from wordcount.postings")[0][0]
+    )
+    progress = [artifact for artifact in artifacts if artifact.type == "progress"]
+    assert progress and all(artifact.data == 100.0 for artifact in progress)
