@@ -448,6 +448,26 @@ def summary_rows(rows: list[Row], corpus: str) -> list[list[str]]:
 # ------------------------------------------------------------------------------------------------ main
 
 
+def code_version() -> str:
+    """The commit measured, and whether the code the runs import differed from it: results of other code are not
+    comparable."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "tasks", "flows", "bench/word_count.py"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    changed = [line[3:] for line in changed if line.strip()]
+    return commit + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
+
+
 def report_markdown(title: str, rows: list[Row], fixed_cost: dict[str, RunResult], server_started_in: float) -> str:
     header = ["contender", "seconds", "vs Polars query", "MiB/s", "peak RSS MiB", "CPU s", "other CPU s"]
     header += ["distinct words", "total words", "counts vs Polars query"]
@@ -503,13 +523,16 @@ def report_markdown(title: str, rows: list[Row], fixed_cost: dict[str, RunResult
     return "\n".join(report)
 
 
-def write_results(args: argparse.Namespace, text: str, rows: list[Row], fixed_cost: dict[str, RunResult]) -> Path:
+def write_results(
+    args: argparse.Namespace, version: str, text: str, rows: list[Row], fixed_cost: dict[str, RunResult]
+) -> Path:
     """The markdown report, and beside it the raw numbers as JSON."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"word_count_{args.size_mb:g}mb_{datetime.now(UTC):%Y%m%dT%H%M%S}"
     stem.with_suffix(".md").write_text(text + "\n")
     raw = {
         "args": vars(args),
+        "code": version,
         "rows": [
             {
                 "contender": r.contender,
@@ -554,6 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.contender:
         return run_contender(args.contender, args.source, args.output)
     subset_files = max(1, args.files // 4) if args.subset_files is None else args.subset_files
+    version = code_version()  # before the runs: others may commit while they go on
 
     work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="bench_word_count_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -658,11 +682,11 @@ def main(argv: list[str] | None = None) -> int:
             f"`data/generate_corpus.py --size-mb {args.size_mb:g} --seed {args.seed} --files {args.files} "
             f"--gzip-share {args.gzip_share:g}`. Machine: {os.cpu_count()} cores, "
             f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
-            f"Polars {pl.__version__}, DuckDB {duckdb.__version__}.",
+            f"Polars {pl.__version__}, DuckDB {duckdb.__version__}. Code: {version}.",
         ]
         text = report_markdown("\n".join(title), rows, fixed_cost, server_started_in)
         print("\n" + text)
-        written = write_results(args, text, rows, fixed_cost)
+        written = write_results(args, version, text, rows, fixed_cost)
         print(f"\nwritten: {written.relative_to(REPO)} and {written.with_suffix('.json').name}")
     finally:
         if server is not None:

@@ -1,5 +1,5 @@
 """The flows on a Dask cluster (prefect-dask's DaskTaskRunner on a LocalCluster of two worker processes), run as
-commands against the session's Prefect server: the same warehouse as on threads."""
+commands against the session's Prefect server: the same warehouse as the flow on threads, in this process."""
 
 import shutil
 from pathlib import Path
@@ -9,6 +9,9 @@ from flow_process import run_flow_process
 from independent_word_count import assert_matches_independent_computation, corpus_files
 from warehouse_snapshot import snapshot
 
+from flows.access_logs import access_logs
+from flows.word_count import word_count
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
@@ -17,8 +20,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 def test_word_count_on_two_dask_workers_gives_the_same_warehouse_as_on_threads(tmp_path):
     source = shutil.copytree(PROJECT_ROOT / "data" / "sample_corpus", tmp_path / "corpus")
     settings = ("--split-mb", "1", "--reducers", "3")
-    on_threads = run_flow_process(source, tmp_path / "threads" / "warehouse.duckdb", *settings, flow="word_count")
-    assert on_threads.returncode == 0, on_threads.stderr
+    on_threads = word_count(source, tmp_path / "threads" / "warehouse.duckdb", 3, 1 << 20, return_state=True)
+    assert on_threads.is_completed(), on_threads.message
 
     on_dask = run_flow_process(
         source, tmp_path / "dask" / "warehouse.duckdb", *settings, "--dask-workers", "2", flow="word_count"
@@ -34,8 +37,8 @@ def test_word_count_on_two_dask_workers_gives_the_same_warehouse_as_on_threads(t
 
 def test_access_logs_on_two_dask_workers_give_the_same_warehouse_as_on_threads(tmp_path):
     source = PROJECT_ROOT / "data" / "sample_logs"
-    on_threads = run_flow_process(source, tmp_path / "threads" / "warehouse.duckdb")
-    assert on_threads.returncode == 0, on_threads.stderr
+    on_threads = access_logs(source, tmp_path / "threads" / "warehouse.duckdb", return_state=True)
+    assert on_threads.is_completed(), on_threads.message
 
     on_dask = run_flow_process(source, tmp_path / "dask" / "warehouse.duckdb", "--dask-workers", "2")
 
