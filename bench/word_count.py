@@ -20,7 +20,8 @@ One run:
    temporary server) to show the fixed cost of a run;
 5. compares every contender's full (word, count) table with the Polars query's, prints where the pipeline's time
    went (its task runs, from the server's API, and its Hadoop counters from wordcount.runs), a markdown summary,
-   and writes it with the raw numbers to bench/results/.
+   and writes it with the raw numbers to bench/results/. Each run's CPU time, and the rest of the machine's meanwhile,
+   are reported too: on a shared machine a run next to someone's test suite is marked DISTURBED.
 
 Every contender applies the word rule of tasks/word_count.py (WORD and normalize_word) per line, so their counts
 must be equal. The CR of a CRLF line end, a lone CR and the BOM are not word characters, so whether a reader keeps
@@ -78,6 +79,7 @@ SPLIT_BYTES = 64 << 20
 CHUNK_BYTES = 16 << 20
 TINY_TEXT = "The quick brown fox — don't panic!\r\nL’homme et la STRASSE, Straße.\n\n東京大学 mp3 snake_case\n"
 COUNT_SCHEMA = {"word": pl.String, "count": pl.Int64}
+DISTURBED_CORES = 0.25
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -286,6 +288,12 @@ class CpuUse:
     def other_seconds(self) -> float:
         return max(0.0, self.machine_seconds - self.own_seconds)
 
+    def disturbed(self, wall_seconds: float) -> bool:
+        """Whether something else kept more than a quarter of a core busy on average (the Prefect server's own
+        background work stays well below, but for a second or so after it starts), so that the run's time is not its
+        own."""
+        return self.other_seconds > max(DISTURBED_CORES * wall_seconds, 2.0)
+
 
 def _machine_busy_seconds() -> float:
     times = psutil.cpu_times()
@@ -396,7 +404,8 @@ def task_phases(api_url: str, flow_run_id: str) -> dict:
     return {
         "flow_run_seconds": flow_run.get("total_run_time"),
         "flow_run_state": (flow_run.get("state") or {}).get("type"),
-        "phases": phases,
+        # in the order they started: tasks are created in the flow's order, not always started in it
+        "phases": dict(sorted(phases.items(), key=lambda item: item[1]["starts_after_s"] or 0.0)),
     }
 
 
@@ -438,6 +447,8 @@ def summary_rows(rows: list[Row], corpus: str) -> list[list[str]]:
         rss = "n/a" if run is None else f"{run.peak_rss_bytes / 2**20:.0f}"
         cpu = "n/a" if row.cpu is None else f"{row.cpu.own_seconds:.1f}"
         other_cpu = "n/a" if row.cpu is None else f"{row.cpu.other_seconds:.1f}"
+        if row.cpu is not None and row.cpu.disturbed(run.seconds):
+            other_cpu += " DISTURBED"
         distinct = "n/a" if row.counts is None else f"{row.counts.height:,}"
         total = "n/a" if row.counts is None else f"{row.counts.get_column('count').sum():,}"
         name = row.contender + (f" ({row.note})" if row.note else "")
@@ -476,7 +487,8 @@ def report_markdown(title: str, rows: list[Row], fixed_cost: dict[str, RunResult
         "",
         f"CPU s: user + system time of the contender's process tree ({os.cpu_count()} cores: at most "
         f"{os.cpu_count()}x seconds). Other CPU s: what the rest of the machine used meanwhile, the Prefect server, "
-        "this script's RSS sampling and anything else running: a large value means the run was disturbed.",
+        "this script's RSS sampling and anything else running; DISTURBED: more than "
+        f"{DISTURBED_CORES:g} of a core on average, so the run's time is not its own.",
     ]
     scaling = sorted(
         (r for r in rows if r.contender in ("pipeline", "polars query") and r.run is not None),
@@ -484,11 +496,19 @@ def report_markdown(title: str, rows: list[Row], fixed_cost: dict[str, RunResult
     )
     if any(r.corpus == "subset" for r in scaling):
         body = [
-            [r.contender, f"{r.input_bytes / 2**20:.0f}", f"{r.run.seconds:.2f}", f"{r.run.peak_rss_bytes / 2**20:.0f}"]
+            [
+                r.contender,
+                f"{r.input_bytes / 2**20:.0f}",
+                f"{r.run.seconds:.2f}",
+                f"{r.run.peak_rss_bytes / 2**20:.0f}",
+                f"{r.cpu.own_seconds:.1f}",
+                f"{r.cpu.other_seconds:.1f}" + (" DISTURBED" if r.cpu.disturbed(r.run.seconds) else ""),
+            ]
             for r in scaling
         ]
         report += ["", "## Peak RSS against corpus size", ""]
-        report.append(markdown_table(["contender", "corpus MiB", "seconds", "peak RSS MiB"], body))
+        header = ["contender", "corpus MiB", "seconds", "peak RSS MiB", "CPU s", "other CPU s"]
+        report.append(markdown_table(header, body))
     report += ["", "## Fixed cost of a pipeline run (a tiny corpus)", ""]
     report.append(
         markdown_table(["Prefect", "seconds"], [[name, f"{r.seconds:.2f}"] for name, r in fixed_cost.items()])
