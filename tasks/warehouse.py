@@ -201,11 +201,6 @@ def load_staged_batch(
                 f"{batch.source}: {staged.rows_in} rows in, but {rows_loaded} loaded + {rows_rejected} rejected "
                 f"(staging said {staged.rows_parsed} parsed + {staged.rows_rejected} rejected)"
             )
-        connection.execute(
-            "update meta.batches set status = 'replaced' "
-            "where pipeline = ? and source = ? and status = 'loaded' and batch_id <> ?",
-            [batch.pipeline, batch.source, batch.batch_id],
-        )
         outcome = BatchOutcome(
             batch_id=batch.batch_id,
             source=batch.source,
@@ -216,7 +211,7 @@ def load_staged_batch(
             bytes_read=staged.bytes_read,
             seconds=(staged.finished_at - staged.started_at) + (time.time() - started),
         )
-        _record_in_ledger(connection, batch, outcome, staged.parser_version, staged.started_at, flow_run_id)
+        _record_loaded(connection, batch, outcome, staged.parser_version, staged.started_at, flow_run_id)
         connection.execute("commit")
     except BaseException:
         connection.execute("rollback")
@@ -247,11 +242,6 @@ def merge_mapreduce_run(
         finished = time.time()
         for batch in shuffled.complete:
             lines, bytes_read, _ = _document_counts(shuffled, batch.batch_id)
-            connection.execute(
-                "update meta.batches set status = 'replaced' "
-                "where pipeline = ? and source = ? and status = 'loaded' and batch_id <> ?",
-                [batch.pipeline, batch.source, batch.batch_id],
-            )
             outcome = BatchOutcome(
                 batch_id=batch.batch_id,
                 source=batch.source,
@@ -262,7 +252,7 @@ def merge_mapreduce_run(
                 bytes_read=bytes_read,
                 seconds=finished - started_at,
             )
-            _record_in_ledger(connection, batch, outcome, version, started_at, flow_run_id)
+            _record_loaded(connection, batch, outcome, version, started_at, flow_run_id)
             outcomes.append(outcome)
         for batch, error in shuffled.failed:
             outcome = _failed_outcome(batch, error, started_at)
@@ -363,6 +353,23 @@ def _mark_dirty_partitions(connection: duckdb.DuckDBPyConnection, target: FactTa
         f"from {target.table} where {where}",
         [target.pipeline, value],
     )
+
+
+def _record_loaded(
+    connection: duckdb.DuckDBPyConnection,
+    batch: Batch,
+    outcome: BatchOutcome,
+    parser_version: str | None,
+    started_at: float,
+    flow_run_id: str | None,
+) -> None:
+    """Record `batch` as loaded, and its source's earlier loaded versions as replaced by it."""
+    connection.execute(
+        "update meta.batches set status = 'replaced' "
+        "where pipeline = ? and source = ? and status = 'loaded' and batch_id <> ?",
+        [batch.pipeline, batch.source, batch.batch_id],
+    )
+    _record_in_ledger(connection, batch, outcome, parser_version, started_at, flow_run_id)
 
 
 def _record_in_ledger(

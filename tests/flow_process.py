@@ -68,6 +68,27 @@ def generate_logs(out: Path, size_mb: float, seed: int, *extra: str) -> Path:
     return out
 
 
+def generate_corpus(out: Path, size_mb: float, seed: int, files: int) -> Path:
+    subprocess.run(
+        [
+            sys.executable,
+            "data/generate_corpus.py",
+            "--out",
+            str(out),
+            "--size-mb",
+            str(size_mb),
+            "--seed",
+            str(seed),
+            "--files",
+            str(files),
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
 def peak_rss_while_running(process: subprocess.Popen, every_seconds: float = 0.1) -> int:
     """Wait for `process`, sampling the resident memory of it and its children; return the peak in bytes."""
     watched = psutil.Process(process.pid)

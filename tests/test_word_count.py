@@ -1,13 +1,12 @@
 """The word rule and the MapReduce step, as plain functions: no Prefect server, no warehouse."""
 
 import random
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import polars as pl
 import pytest
+from flow_process import generate_corpus
 from independent_word_count import corpus_files, count_words, document_frequency, lines_of, words_of_line
 
 from tasks import settings
@@ -100,23 +99,7 @@ def mapreduce(files, work_root, partitions=3, combine=True, split_bytes=1 << 30,
 def one_large_file(tmp_path_factory):
     """One ~2 MiB generated file (with a BOM, CRLF lines and no final newline), to be cut into many splits."""
     folder = tmp_path_factory.mktemp("large")
-    subprocess.run(
-        [
-            sys.executable,
-            "data/generate_corpus.py",
-            "--out",
-            str(folder),
-            "--size-mb",
-            "2",
-            "--seed",
-            "11",
-            "--files",
-            "1",
-        ],
-        cwd=PROJECT_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    generate_corpus(folder, 2, 11, 1)
     return corpus_files(folder)
 
 

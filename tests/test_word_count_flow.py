@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from flow_process import run_flow_process, start_flow
+from flow_process import generate_corpus, run_flow_process, start_flow
 from independent_word_count import assert_matches_independent_computation, corpus_files, count_words, lines_of
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -120,23 +120,7 @@ def test_a_file_that_is_not_utf8_fails_alone_and_the_rest_are_counted(tmp_path):
 
 def test_one_large_file_cut_into_many_splits_with_seven_reducers_and_no_combiner(tmp_path):
     source = tmp_path / "corpus"
-    subprocess.run(
-        [
-            sys.executable,
-            "data/generate_corpus.py",
-            "--out",
-            str(source),
-            "--size-mb",
-            "3",
-            "--seed",
-            "5",
-            "--files",
-            "1",
-        ],
-        cwd=PROJECT_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    generate_corpus(source, 3, 5, 1)
     warehouse = tmp_path / "warehouse.duckdb"
 
     state, _ = run_flow(source, warehouse, reducers=7, split_bytes=100_000, chunk_bytes=30_000, combiner=False)
@@ -172,23 +156,7 @@ def test_the_command_line_explains_a_missing_folder_and_a_remote_cluster_without
 @pytest.mark.slow
 def test_a_run_killed_at_any_moment_then_rerun_equals_one_clean_run(tmp_path):
     source = tmp_path / "corpus"
-    subprocess.run(
-        [
-            sys.executable,
-            "data/generate_corpus.py",
-            "--out",
-            str(source),
-            "--size-mb",
-            "6",
-            "--seed",
-            "9",
-            "--files",
-            "4",
-        ],
-        cwd=PROJECT_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    generate_corpus(source, 6, 9, 4)
     small = ("--split-mb", "1", "--chunk-mb", "1", "--no-combiner")  # many maps and spills, so a kill lands mid-way
     started = time.monotonic()
     clean = run_flow_process(source, tmp_path / "clean" / "warehouse.duckdb", *small, flow="word_count")
