@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,10 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from warehouse_snapshot import query, snapshot
 
 from flows.word_count import word_count
+from tasks.batches import make_batch
+from tasks.mapreduce import counters_of_run, job_directory, plan_splits, run_map, run_reducers, shuffle
+from tasks.warehouse import merge_mapreduce_run, open_warehouse
+from tasks.word_count import PIPELINE, WORD_COUNT_JOB
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = PROJECT_ROOT / "data" / "sample_corpus"
@@ -201,3 +206,21 @@ def test_a_run_publishes_hadoop_s_counters_its_summary_and_progress_as_artifacts
     )
     progress = [artifact for artifact in artifacts if artifact.type == "progress"]
     assert progress and all(artifact.data == 100.0 for artifact in progress)
+
+
+def test_a_merge_retried_after_it_committed_leaves_the_warehouse_as_one_merge(tmp_path):
+    files = corpus_files(SAMPLE_CORPUS)
+    warehouse = tmp_path / "warehouse.duckdb"
+    batches = [make_batch(PIPELINE, path) for path in files]
+    outputs = [run_map(split, WORD_COUNT_JOB, tmp_path, 2, True, 1 << 20) for split in plan_splits(batches, 1 << 20)]
+    shuffled = shuffle(outputs, job_directory(tmp_path, WORD_COUNT_JOB, 2, True), 2)
+    reduced = [output for partition in (0, 1) for output in run_reducers(WORD_COUNT_JOB, partition, shuffled)]
+    counters = {"flow_run_id": "run-1", "loaded_at": datetime.now(UTC), "combiner": True}
+    counters |= counters_of_run(shuffled, reduced)
+
+    for _attempt in range(2):
+        with open_warehouse(warehouse) as connection:
+            merge_mapreduce_run(connection, PIPELINE, "v1", shuffled, reduced, counters, time.time(), "run-1")
+
+    assert_matches_independent_computation(files, warehouse)
+    assert query(warehouse, "select count(*) from wordcount.runs") == [(1,)]

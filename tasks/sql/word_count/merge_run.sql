@@ -75,5 +75,8 @@ drop table replaced_postings;
 drop table word_changes;
 drop table merged_words;
 
+-- A retried merge (its first attempt committed, then the task failed) replaces its run's row.
+delete from wordcount.runs where flow_run_id in (select flow_run_id from run_counters);
+
 insert into wordcount.runs by name
 select * from run_counters;
