@@ -49,43 +49,17 @@ def run_flow_process(
 
 
 def generate_logs(out: Path, size_mb: float, seed: int, *extra: str) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            "data/generate_access_logs.py",
-            "--out",
-            str(out),
-            "--size-mb",
-            str(size_mb),
-            "--seed",
-            str(seed),
-            *extra,
-        ],
-        cwd=PROJECT_ROOT,
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return _generate("data/generate_access_logs.py", out, size_mb, seed, *extra)
 
 
 def generate_corpus(out: Path, size_mb: float, seed: int, files: int) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            "data/generate_corpus.py",
-            "--out",
-            str(out),
-            "--size-mb",
-            str(size_mb),
-            "--seed",
-            str(seed),
-            "--files",
-            str(files),
-        ],
-        cwd=PROJECT_ROOT,
-        check=True,
-        capture_output=True,
-    )
+    return _generate("data/generate_corpus.py", out, size_mb, seed, "--files", str(files))
+
+
+def _generate(script: str, out: Path, size_mb: float, seed: int, *extra: str) -> Path:
+    """Run one of the project's data generators, which are commands rather than modules."""
+    command = [sys.executable, script, "--out", str(out), "--size-mb", str(size_mb), "--seed", str(seed), *extra]
+    subprocess.run(command, cwd=PROJECT_ROOT, check=True, capture_output=True)
     return out
 
 
