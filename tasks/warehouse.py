@@ -28,7 +28,7 @@ from tasks.staging import StagedBatch
 
 SQL_DIR = Path(__file__).parent / "sql"
 # Components whose DDL every warehouse gets, in dependency order; each has numbered migrations NNN_name.sql.
-COMPONENTS = ("meta", "access_logs", "word_count")
+COMPONENTS = ("meta", "access_logs", "word_count", "sales", "migrate")
 
 
 class AccountingError(Exception):
