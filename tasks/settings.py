@@ -10,6 +10,7 @@ DATA_DIR = PROJECT_ROOT / "data"
 DEFAULT_WAREHOUSE = Path(os.environ.get("BATCHYARD_WAREHOUSE", DATA_DIR / "warehouse.duckdb"))
 SAMPLE_ACCESS_LOGS = DATA_DIR / "sample_logs"
 SAMPLE_CORPUS = DATA_DIR / "sample_corpus"
+SAMPLE_SALES = DATA_DIR / "sample_sales"
 LANDING = Path(os.environ.get("BATCHYARD_LANDING", DATA_DIR / "landing"))
 
 # The Prefect global concurrency limit (of one slot) that runs queue on for their load phase when a Prefect server

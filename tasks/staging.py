@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ import polars as pl
 from tasks.batches import Batch
 from tasks.reading import BatchDataError, LineChunk, read_line_chunks
 from tasks.settings import PARSE_WORKERS
+from tasks.validation import REJECT_SCHEMA
 
 MANIFEST = "manifest.json"
 # One batch is parsed at a time in a process, with every core on its chunks: memory stays bounded by the chunk
@@ -45,11 +46,16 @@ class ParsedChunk:
 
 @dataclass(frozen=True)
 class SourceFormat:
-    """How one kind of source file becomes rows: its pipeline, its chunk parser, and that parser's code version."""
+    """How one kind of source file becomes rows: its pipeline, how it is read in chunks (of lines, by default),
+    the chunk parser, that parser's code version, and the columns that must be unique within a batch (checked
+    across all its chunks once they are staged: rows sharing a key are all rejected, since which is right cannot be
+    known)."""
 
     pipeline: str
     parse: Callable[[pl.DataFrame], ParsedChunk]
     version: str
+    read: Callable[[Path, int], Iterator[LineChunk]] = read_line_chunks
+    unique_key: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,7 @@ def stage_batch(
                 counts.update(parsed_chunk.result())
                 on_progress(min(1.0, stored_position / max(batch.size_bytes, 1)))
 
-            for part, chunk in enumerate(read_line_chunks(batch.path, chunk_bytes)):
+            for part, chunk in enumerate(source_format.read(batch.path, chunk_bytes)):
                 in_flight.append(
                     (pool.submit(_stage_chunk, chunk, part, scratch, source_format), chunk.stored_position)
                 )
@@ -127,6 +133,9 @@ def stage_batch(
                     collect_oldest()
             while in_flight:
                 collect_oldest()
+        if source_format.unique_key:
+            moved = reject_duplicate_keys(scratch, source_format.unique_key)
+            counts.update(rows_parsed=-moved, rows_rejected=moved)
         on_progress(1.0)
     except BatchDataError as bad_content:
         error = str(bad_content)
@@ -158,6 +167,51 @@ def _stage_chunk(chunk: LineChunk, part: int, scratch: Path, source_format: Sour
         rows_rejected=parsed.rejects.height,
         bytes_read=chunk.bytes_read,
     )
+
+
+# Lines of a duplicated key a reject's reason lists; the others are counted.
+LINES_LISTED = 10
+
+
+def reject_duplicate_keys(scratch: Path, key: tuple[str, ...]) -> int:
+    """Move the staged rows whose `key` occurs more than once in the batch to its rejects, each with a reason
+    naming the key and where it occurs; returns how many rows moved. Only the key columns are scanned unless a
+    duplicate exists, so a clean batch costs one columnar pass."""
+    rows = pl.scan_parquet(scratch / "rows-*.parquet")
+    duplicates = (
+        rows.group_by(key)
+        .agg(pl.len().alias("occurrences"), pl.col("line_number").sort().alias("lines"))
+        .filter(pl.col("occurrences") > 1)
+        .collect(engine="streaming")
+    )
+    if not duplicates.height:
+        return 0
+    listed = pl.col("lines").list.head(LINES_LISTED).cast(pl.List(pl.String)).list.join(", ")
+    more = pl.when(pl.col("occurrences") > LINES_LISTED).then(pl.lit(", ...")).otherwise(pl.lit(""))
+    described_key = pl.concat_str(
+        [pl.format("{} '{}'", pl.lit(column), pl.col(column).cast(pl.String)) for column in key], separator=", "
+    )
+    reasons = duplicates.select(
+        *key,
+        pl.format("{} occurs {} times in this file (lines {}{})", described_key, "occurrences", listed, more).alias(
+            "reason"
+        ),
+    )
+    moved = 0
+    for part_file in sorted(scratch.glob("rows-*.parquet")):
+        part = pl.read_parquet(part_file)
+        rejected = part.join(reasons, on=key, how="inner", nulls_equal=True)
+        if not rejected.height:
+            continue
+        part.join(reasons, on=key, how="anti", nulls_equal=True).write_parquet(
+            part_file, compression=STAGING_COMPRESSION
+        )
+        rejected.select(*REJECT_SCHEMA).write_parquet(
+            part_file.with_name(part_file.name.replace("rows-", "rejects-duplicates-")),
+            compression=STAGING_COMPRESSION,
+        )
+        moved += rejected.height
+    return moved
 
 
 def _publish(scratch: Path, directory: Path, staged: StagedBatch) -> StagedBatch:

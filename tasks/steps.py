@@ -37,9 +37,11 @@ from tasks.reporting import (
     completion_event,
     publish_audit,
     publish_counters,
+    publish_model_summary,
     publish_summary,
     summarize,
 )
+from tasks.sales import ExportPlan, ModelSummary, plan_exports, summarize_model
 from tasks.settings import staging_root_for
 from tasks.staging import (
     SourceFormat,
@@ -149,6 +151,22 @@ def rebuild_marts(pipeline: str, warehouse: Path) -> int:
     """Rebuild the pipeline's marts for the days whose facts changed; returns how many days."""
     with open_warehouse(warehouse) as connection:
         return refresh_marts(connection, pipeline)
+
+
+@task(name="plan-exports")
+def plan_sales_exports(discovery: Discovery) -> ExportPlan:
+    """Which format stages each export file, and which staging table loads it, by the file's kind."""
+    return plan_exports(discovery.to_load)
+
+
+@task(name="report-sales-model", **RETRIES)
+def report_sales_model(warehouse: Path) -> ModelSummary:
+    """Publish what the star schema holds and waits for (inferred customers, orders without lines, missing FX
+    rates) as a Prefect artifact and log lines; returns it."""
+    with open_warehouse(warehouse) as connection:
+        summary = summarize_model(connection)
+    publish_model_summary(summary)
+    return summary
 
 
 @task(name="plan-splits")
