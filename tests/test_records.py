@@ -1,0 +1,177 @@
+"""Reading export files as records: RFC 4180 quoting across lines, CRLF and BOM, malformed records kept with a
+problem, chunking that never changes the result, gzip and Parquet."""
+
+import gzip
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import tasks.records
+from tasks.reading import BatchDataError
+from tasks.records import read_export_records
+
+
+def records(path: Path, chunk_bytes: int = 1 << 20) -> list[dict]:
+    chunks = list(read_export_records(path, chunk_bytes))
+    return pl.concat([chunk.lines for chunk in chunks], how="diagonal_relaxed").drop("export_date").to_dicts()
+
+
+TRICKY_CSV = (
+    b"\xef\xbb\xbfID, Name ,note\r\n"
+    b'1,"Smith, J.","said ""hi"""\r\n'
+    b'2,"two\nlines",x\n'
+    b"\n"
+    b"3,too,many,fields\n"
+    b"4,,\n"
+    b'5,"three\r\nline\nfield",end'  # no final newline
+)
+
+
+def test_quoted_separators_quotes_and_newlines_crlf_and_a_bom_are_read_as_written(tmp_path):
+    path = tmp_path / "customers_2026-10-01.csv"
+    path.write_bytes(TRICKY_CSV)
+
+    assert records(path) == [
+        {
+            "line_number": 2,
+            "raw": '1,"Smith, J.","said ""hi"""',
+            "record_problem": None,
+            "id": "1",
+            "name": "Smith, J.",
+            "note": 'said "hi"',
+        },
+        {
+            "line_number": 3,
+            "raw": '2,"two\nlines",x',
+            "record_problem": None,
+            "id": "2",
+            "name": "two\nlines",
+            "note": "x",
+        },
+        {"line_number": 5, "raw": "", "record_problem": "blank line", "id": None, "name": None, "note": None},
+        {
+            "line_number": 6,
+            "raw": "3,too,many,fields",
+            "record_problem": "has 4 fields, the header has 3",
+            "id": None,
+            "name": None,
+            "note": None,
+        },
+        {"line_number": 7, "raw": "4,,", "record_problem": None, "id": "4", "name": None, "note": None},
+        # a CR inside a quoted field is part of the value; only line ends lose theirs
+        {
+            "line_number": 8,
+            "raw": '5,"three\nline\nfield",end',
+            "record_problem": None,
+            "id": "5",
+            "name": "three\nline\nfield",
+            "note": "end",
+        },
+    ]
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 7, 64, 1 << 20], ids=["1-byte", "7-bytes", "64-bytes", "1-MiB"])
+def test_the_chunk_size_never_changes_the_records(tmp_path, chunk_bytes):
+    path = tmp_path / "orders_2026-10-01.csv"
+    path.write_bytes(TRICKY_CSV)
+
+    assert records(path, chunk_bytes) == records(path)
+
+
+def test_gzip_is_read_like_the_plain_file(tmp_path):
+    plain = tmp_path / "orders_2026-10-01.csv"
+    plain.write_bytes(TRICKY_CSV)
+    packed = tmp_path / "orders_2026-10-02.csv.gz"
+    packed.write_bytes(gzip.compress(TRICKY_CSV))
+
+    assert records(packed, 16) == records(plain)
+
+
+def test_a_quote_left_open_at_the_end_of_the_file_is_one_record_with_its_problem(tmp_path):
+    path = tmp_path / "orders_2026-10-01.csv"
+    path.write_text('a,b\n1,2\n3,"never closed\n4,5\n')
+
+    assert [(row["line_number"], row["raw"], row["record_problem"]) for row in records(path)] == [
+        (2, "1,2", None),
+        (3, '3,"never closed\n4,5', "a quoted field is not closed before the end of the file"),
+    ]
+
+
+def test_a_stray_quote_costs_its_own_line_once_a_record_grows_too_long(tmp_path, monkeypatch):
+    monkeypatch.setattr(tasks.records, "MAX_LINES_PER_RECORD", 3)
+    path = tmp_path / "orders_2026-10-01.csv"
+    path.write_text('a,b\n1,5" screen\n2,x\n3,y\n4,z\n5,w\n')
+
+    assert [(row["line_number"], row["record_problem"], row["a"]) for row in records(path, 8)] == [
+        (2, "a quote opened on this line is not closed within 3 lines", None),
+        (3, None, "2"),
+        (4, None, "3"),
+        (5, None, "4"),
+        (6, None, "5"),
+    ]
+
+
+def test_repeated_and_reserved_header_names_become_unexpected_columns(tmp_path):
+    path = tmp_path / "fx_rates_2026-10-01.csv"
+    path.write_text("day,Day,raw\n1,2,3\n")
+
+    assert records(path) == [
+        {
+            "line_number": 2,
+            "raw": "1,2,3",
+            "record_problem": None,
+            "day": "1",
+            "day (repeated 2)": "2",
+            "raw (repeated 2)": "3",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("orders_2026-10-01.csv", b"", "has no header line"),
+        ("orders.csv", b"a\n1\n", "carries no export date"),
+        ("orders_2026-10-01.csv", b"a,b\n\xff\xfe,1\n", "not UTF-8"),
+        ("orders_2026-10-01.parquet", b"PAR1 not really", "not a readable Parquet file"),
+    ],
+    ids=["empty", "no-date-in-name", "not-utf8", "corrupt-parquet"],
+)
+def test_unreadable_files_are_batch_data_errors(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    with pytest.raises(BatchDataError, match=message):
+        records(path)
+
+
+def test_parquet_rows_become_text_with_instants_in_iso_form_and_raw_json(tmp_path):
+    path = tmp_path / "orders_2026-10-01.parquet"
+    table = pa.table(
+        {
+            "Order_ID": ["O1", "O2", None],
+            "order_ts": pa.array([datetime(2026, 10, 1, 8, 30, tzinfo=UTC)] * 3, pa.timestamp("us", "UTC")),
+            "amount": pa.array([Decimal("1.50"), Decimal("2.00"), None], pa.decimal128(10, 2)),
+            "lines": [1, 2, 3],
+        }
+    )
+    pq.write_table(table, path, row_group_size=2)
+
+    rows = records(path, chunk_bytes=1)
+
+    assert [row["line_number"] for row in rows] == [1, 2, 3]
+    assert rows[0] == {
+        "order_id": "O1",
+        "order_ts": "2026-10-01T08:30:00+00:00",
+        "amount": "1.50",
+        "lines": "1",
+        "line_number": 1,
+        "raw": '{"order_id":"O1","order_ts":"2026-10-01T08:30:00+00:00","amount":"1.50","lines":"1"}',
+        "record_problem": None,
+    }
+    assert rows[2]["order_id"] is None
