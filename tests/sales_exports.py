@@ -41,3 +41,58 @@ def load_exports(paths: list[Path], warehouse: Path, chunk_bytes: int = 1 << 20)
             load_staged_batch(connection, staged, table, flow_run_id=None)
     with open_warehouse(warehouse) as connection:
         refresh_marts(connection, PIPELINE)
+
+
+def customer(customer_id: str, country: str, updated_at: str, name: str = "Alice") -> list[str]:
+    return [customer_id, name, f"{customer_id.lower()}@example.com", country, "consumer", updated_at]
+
+
+def mixed_exports(folder: Path) -> list[Path]:
+    """Files whose outcome depends on the rules, not on when each arrived."""
+    return [
+        write_export(
+            folder,
+            "customers_2026-10-01.csv",
+            [customer("C1", "DE", "2026-10-01T00:00:00Z"), customer("C2", "US", "2026-10-01T00:00:00Z")],
+        ),
+        write_export(
+            folder,
+            "customers_2026-10-03.csv",
+            [customer("C1", "AT", "2026-10-03T00:00:00Z"), customer("C3", "JP", "2026-10-03T00:00:00Z")],
+        ),
+        write_export(folder, "customers_2026-10-04.csv", [customer("C1", "FR", "2026-10-02T00:00:00Z")]),
+        write_export(
+            folder,
+            "orders_2026-10-02.csv",
+            [
+                ["O1", "C1", "2026-10-02T10:00:00Z", "placed", "EUR", "2026-10-02T10:00:00Z"],
+                ["O2", "C3", "2026-10-02T23:30:00-02:00", "paid", "JPY", "2026-10-02T10:00:00Z"],
+                ["O3", "C4", "2026-10-02T12:00:00Z", "completed", "USD", "2026-10-02T12:00:00Z"],
+            ],
+        ),
+        write_export(
+            folder,
+            "orders_2026-10-03.csv",
+            [
+                ["O1", "C1", "2026-10-02T10:00:00Z", "completed", "EUR", "2026-10-03T10:00:00Z"],
+                ["O2", "C3", "2026-10-02T23:30:00-02:00", "shipped", "JPY", "2026-10-03T10:00:00Z"],
+            ],
+        ),
+        write_export(
+            folder,
+            "orders_2026-10-04.csv",
+            [["O1", "C1", "2026-10-02T10:00:00Z", "paid", "EUR", "2026-10-02T11:00:00Z"]],
+        ),
+        write_export(
+            folder,
+            "order_lines_2026-10-02.csv",
+            [["O1", "1", "A", "2", "3.50"], ["O2", "1", "B", "1", "1200"], ["O3", "1", "C", "4", "0.25"]],
+        ),
+        write_export(
+            folder, "order_lines_2026-10-03.csv", [["O1", "1", "A", "1", "3.50"], ["O1", "2", "B", "1", "0.99"]]
+        ),
+        write_export(
+            folder, "fx_rates_2026-10-02.csv", [["2026-10-02", "EUR", "1.08"], ["2026-10-03", "JPY", "0.0067"]]
+        ),
+        write_export(folder, "fx_rates_2026-10-05.csv", [["2026-10-02", "EUR", "1.0805"]]),
+    ]

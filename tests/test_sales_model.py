@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sales_exports import load_exports, write_export
+from sales_exports import customer, load_exports, mixed_exports, write_export
 from warehouse_snapshot import query, snapshot
 
 BEGINNING = datetime(1900, 1, 1, tzinfo=UTC)
@@ -27,10 +27,6 @@ def dim_customer(warehouse: Path) -> list[tuple]:
         "select customer_key, customer_id, version, name, country, valid_from, valid_to, is_current, is_inferred, "
         "updated_at from sales.dim_customer order by customer_id, version",
     )
-
-
-def customer(customer_id: str, country: str, updated_at: str, name: str = "Alice") -> list[str]:
-    return [customer_id, name, f"{customer_id.lower()}@example.com", country, "consumer", updated_at]
 
 
 def test_a_changed_attribute_opens_a_version_and_an_identical_redelivery_does_not(tmp_path):
@@ -291,57 +287,6 @@ def test_a_rate_arriving_later_fills_in_the_missing_usd_revenue(tmp_path):
         "select lifetime_revenue_usd, orders_without_rate from sales.customer_lifetime where customer_id = 'C2'",
     ) == [(Decimal("9.92"), 0)]
     assert query(warehouse, "select count(*) from sales.missing_fx_rates") == [(0,)]
-
-
-def mixed_exports(folder: Path) -> list[Path]:
-    """Files whose outcome depends on the rules, not on when each arrived."""
-    return [
-        write_export(
-            folder,
-            "customers_2026-10-01.csv",
-            [customer("C1", "DE", "2026-10-01T00:00:00Z"), customer("C2", "US", "2026-10-01T00:00:00Z")],
-        ),
-        write_export(
-            folder,
-            "customers_2026-10-03.csv",
-            [customer("C1", "AT", "2026-10-03T00:00:00Z"), customer("C3", "JP", "2026-10-03T00:00:00Z")],
-        ),
-        write_export(folder, "customers_2026-10-04.csv", [customer("C1", "FR", "2026-10-02T00:00:00Z")]),
-        write_export(
-            folder,
-            "orders_2026-10-02.csv",
-            [
-                ["O1", "C1", "2026-10-02T10:00:00Z", "placed", "EUR", "2026-10-02T10:00:00Z"],
-                ["O2", "C3", "2026-10-02T23:30:00-02:00", "paid", "JPY", "2026-10-02T10:00:00Z"],
-                ["O3", "C4", "2026-10-02T12:00:00Z", "completed", "USD", "2026-10-02T12:00:00Z"],
-            ],
-        ),
-        write_export(
-            folder,
-            "orders_2026-10-03.csv",
-            [
-                ["O1", "C1", "2026-10-02T10:00:00Z", "completed", "EUR", "2026-10-03T10:00:00Z"],
-                ["O2", "C3", "2026-10-02T23:30:00-02:00", "shipped", "JPY", "2026-10-03T10:00:00Z"],
-            ],
-        ),
-        write_export(
-            folder,
-            "orders_2026-10-04.csv",
-            [["O1", "C1", "2026-10-02T10:00:00Z", "paid", "EUR", "2026-10-02T11:00:00Z"]],
-        ),
-        write_export(
-            folder,
-            "order_lines_2026-10-02.csv",
-            [["O1", "1", "A", "2", "3.50"], ["O2", "1", "B", "1", "1200"], ["O3", "1", "C", "4", "0.25"]],
-        ),
-        write_export(
-            folder, "order_lines_2026-10-03.csv", [["O1", "1", "A", "1", "3.50"], ["O1", "2", "B", "1", "0.99"]]
-        ),
-        write_export(
-            folder, "fx_rates_2026-10-02.csv", [["2026-10-02", "EUR", "1.08"], ["2026-10-03", "JPY", "0.0067"]]
-        ),
-        write_export(folder, "fx_rates_2026-10-05.csv", [["2026-10-02", "EUR", "1.0805"]]),
-    ]
 
 
 def test_the_order_in_which_files_arrive_does_not_change_the_warehouse(tmp_path):
