@@ -4,16 +4,13 @@ python flows/word_count.py --source DIR --warehouse PATH --reducers R [--dask-wo
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from prefect import flow, unmapped
 
-from tasks.batches import list_source_files
-from tasks.cli import add_cluster_arguments, exit_process, positive_int
-from tasks.discovery import SourceUnavailable, check_source, select_files
+from tasks.cli import add_file_source_arguments, exit_process, positive_int, run_file_flow
 from tasks.reporting import RunSummary, final_state, follow_maps
-from tasks.runners import DaskNeedsAServer, prefect_server_for_workers, task_runner
+from tasks.runners import task_runner
 from tasks.settings import (
     CHUNK_BYTES,
     DEFAULT_WAREHOUSE,
@@ -31,7 +28,7 @@ from tasks.steps import (
     report_run,
     shuffle_map_output,
 )
-from tasks.warehouse import WarehouseUnavailable, describe_warehouse, prepare_warehouse, server_write_turn
+from tasks.warehouse import server_write_turn
 from tasks.word_count import CORPUS_FILES, PIPELINE, WORD_COUNT_JOB
 
 
@@ -73,8 +70,7 @@ def word_count(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=word_count.description)
-    parser.add_argument("--source", type=Path, default=SAMPLE_CORPUS, help="folder of *.txt / *.txt.gz files")
-    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
+    add_file_source_arguments(parser, SAMPLE_CORPUS, "*.txt / *.txt.gz files", day_filter=False)
     parser.add_argument("--reducers", type=positive_int, default=REDUCERS, help="reduce partitions (and tasks)")
     parser.add_argument(
         "--split-mb",
@@ -83,48 +79,22 @@ def main(argv: list[str] | None = None) -> int:
         help="MiB of a file per map task (larger files are cut)",
     )
     parser.add_argument(
-        "--chunk-mb", type=positive_int, default=CHUNK_BYTES >> 20, help="MiB of text mapped at once; bounds memory"
-    )
-    parser.add_argument(
         "--no-combiner",
         dest="combiner",
         action="store_false",
         help="spill every (word, 1) pair as Hadoop does without one",
     )
-    parser.add_argument(
-        "--file",
-        dest="files",
-        action="append",
-        metavar="NAME",
-        help="count only this file of the source folder (repeat)",
-    )
-    parser.add_argument("--reload", action="store_true", help="count the files again even if their content is loaded")
-    add_cluster_arguments(parser)
     args = parser.parse_args(argv)
-    try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started
-        check_source(args.source)
-        select_files(list_source_files(args.source, CORPUS_FILES), args.files, args.source, CORPUS_FILES)
-        prepare_warehouse(args.warehouse)
-        with prefect_server_for_workers(args.dask_address, args.dask_workers):
-            state = word_count.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(
-                source=args.source,
-                warehouse=args.warehouse,
-                reducers=args.reducers,
-                split_bytes=args.split_mb << 20,
-                chunk_bytes=args.chunk_mb << 20,
-                combiner=args.combiner,
-                files=args.files,
-                reload=args.reload,
-                return_state=True,
-            )
-    except (SourceUnavailable, WarehouseUnavailable, DaskNeedsAServer) as error:
-        print(f"word-count: {error}", file=sys.stderr)
-        return 2
-    print(describe_warehouse(args.warehouse, schema="wordcount", pipeline=PIPELINE))
-    if not state.is_completed():
-        print(f"word-count: {state.message}", file=sys.stderr)
-        return 1
-    return 0
+    return run_file_flow(
+        word_count,
+        args,
+        CORPUS_FILES,
+        schema="wordcount",
+        pipeline=PIPELINE,
+        reducers=args.reducers,
+        split_bytes=args.split_mb << 20,
+        combiner=args.combiner,
+    )
 
 
 if __name__ == "__main__":

@@ -5,8 +5,16 @@ import atexit
 import os
 import sys
 import threading
+from datetime import date
+from pathlib import Path
 
-from tasks.settings import DASK_ADDRESS, DASK_WORKERS
+from prefect import Flow
+
+from tasks.batches import list_source_files
+from tasks.discovery import SourceUnavailable, check_source, select_files
+from tasks.runners import DaskNeedsAServer, prefect_server_for_workers, task_runner
+from tasks.settings import CHUNK_BYTES, DASK_ADDRESS, DASK_WORKERS, DEFAULT_WAREHOUSE
+from tasks.warehouse import WarehouseUnavailable, describe_warehouse, prepare_warehouse
 
 
 def exit_process(code: int) -> None:
@@ -44,3 +52,67 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="run the tasks on a local Dask cluster of N processes",
     )
+
+
+def add_file_source_arguments(parser: argparse.ArgumentParser, source: Path, files: str, day_filter: bool) -> None:
+    """The arguments of a flow over a folder of files: --source (default `source`, holding `files`), --warehouse,
+    --chunk-mb, --file, --reload, optionally --first-day/--last-day, and the cluster's."""
+    parser.add_argument("--source", type=Path, default=source, help=f"folder of {files}")
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
+    parser.add_argument(
+        "--chunk-mb", type=positive_int, default=CHUNK_BYTES >> 20, help="MiB of text parsed at once; bounds memory"
+    )
+    parser.add_argument(
+        "--file",
+        dest="files",
+        action="append",
+        metavar="NAME",
+        help="load only this file of the source folder (repeat for more); default: every file in it",
+    )
+    if day_filter:
+        parser.add_argument(
+            "--first-day",
+            type=date.fromisoformat,
+            metavar="YYYY-MM-DD",
+            help="load only files whose name carries this day or a later one (a backfill; add --reload to redo loaded ones)",
+        )
+        parser.add_argument(
+            "--last-day", type=date.fromisoformat, metavar="YYYY-MM-DD", help="... and this day or an earlier one"
+        )
+    parser.add_argument(
+        "--reload", action="store_true", help="load the files even if their content is loaded (e.g. after a parser fix)"
+    )
+    add_cluster_arguments(parser)
+
+
+def run_file_flow(
+    flow: Flow, args: argparse.Namespace, patterns: tuple[str, ...], schema: str, pipeline: str, **parameters: object
+) -> int:
+    """Run `flow` over the files `args` select, on the task runner they ask for, and print the warehouse's state.
+    Exit code 2 with a one-line message for a bad source, warehouse or cluster (checked here before a Prefect server
+    starts, and again inside the flow), 1 when the run failed, else 0."""
+    first_day, last_day = getattr(args, "first_day", None), getattr(args, "last_day", None)
+    days = {"first_day": first_day, "last_day": last_day} if hasattr(args, "first_day") else {}
+    try:
+        check_source(args.source)
+        select_files(list_source_files(args.source, patterns), args.files, args.source, patterns, first_day, last_day)
+        prepare_warehouse(args.warehouse)
+        with prefect_server_for_workers(args.dask_address, args.dask_workers):
+            state = flow.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(
+                source=args.source,
+                warehouse=args.warehouse,
+                chunk_bytes=args.chunk_mb << 20,
+                files=args.files,
+                reload=args.reload,
+                **days,
+                **parameters,
+                return_state=True,
+            )
+    except (SourceUnavailable, WarehouseUnavailable, DaskNeedsAServer) as error:
+        print(f"{flow.name}: {error}", file=sys.stderr)
+        return 2
+    print(describe_warehouse(args.warehouse, schema=schema, pipeline=pipeline))
+    if not state.is_completed():
+        print(f"{flow.name}: {state.message}", file=sys.stderr)
+        return 1
+    return 0
