@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sales_exports import customer, load_exports, mixed_exports, write_export
+from sales_exports import customer, load_exports, mixed_exports, money_exports, write_export
 from warehouse_snapshot import query, snapshot
 
 BEGINNING = datetime(1900, 1, 1, tzinfo=UTC)
@@ -215,39 +215,6 @@ def test_a_later_delivery_of_an_orders_lines_replaces_the_whole_set(tmp_path):
 
 
 MODEL_SUMMARY = (Path(__file__).resolve().parent.parent / "tasks/sql/sales/model_summary.sql").read_text()
-
-
-def money_exports(folder: Path) -> list[Path]:
-    """Orders whose USD amounts hit the half-way cases, a day without a EUR rate, and statuses without revenue."""
-    return [
-        write_export(
-            folder,
-            "orders_2026-10-02.csv",
-            [
-                ["E1", "C1", "2026-10-02T09:00:00Z", "completed", "EUR", "2026-10-02T09:00:00Z"],
-                ["E2", "C1", "2026-10-02T10:00:00Z", "shipped", "EUR", "2026-10-02T10:00:00Z"],
-                ["E3", "C2", "2026-10-02T11:00:00Z", "cancelled", "EUR", "2026-10-02T11:00:00Z"],
-                ["U1", "C2", "2026-10-03T09:00:00Z", "completed", "USD", "2026-10-03T09:00:00Z"],
-                ["U2", "C2", "2026-10-03T10:00:00Z", "completed", "usd", "2026-10-03T10:00:00Z"],
-                ["U3", "C2", "2026-10-03T11:00:00Z", "placed", "USD", "2026-10-03T11:00:00Z"],
-                ["E4", "C2", "2026-10-04T11:00:00Z", "completed", "EUR", "2026-10-04T11:00:00Z"],
-            ],
-        ),
-        write_export(
-            folder,
-            "order_lines_2026-10-02.csv",
-            [
-                ["E1", "1", "A", "1", "10.00"],  # 10.00 at 1.0125 = 10.125 -> 10.13 (half away from zero)
-                ["E2", "1", "B", "3", "0.3333"],  # 0.9999 at 1.0125 = 1.01239875 -> 1.01
-                ["E3", "1", "C", "1", "99"],
-                ["U1", "1", "D", "1", "0.0050"],  # 0.005 -> 0.01: each order is rounded, then summed
-                ["U2", "1", "D", "1", "0.0050"],
-                ["U3", "1", "E", "7", "1"],
-                ["E4", "1", "F", "2", "4.5"],
-            ],
-        ),
-        write_export(folder, "fx_rates_2026-10-02.csv", [["2026-10-02", "EUR", "1.0125"], ["2026-10-03", "USD", "1"]]),
-    ]
 
 
 def test_money_is_exact_decimal_converted_per_order_and_rounded_half_away_from_zero(tmp_path):
