@@ -20,11 +20,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from tasks.batches import Batch
 from tasks.reading import BatchDataError, LineChunk, read_line_chunks
-from tasks.settings import PARSE_WORKERS
+from tasks.settings import PARSE_WORKERS, WAREHOUSE_MEMORY_LIMIT
 from tasks.validation import REJECT_SCHEMA
 
 MANIFEST = "manifest.json"
@@ -175,15 +176,24 @@ LINES_LISTED = 10
 
 def reject_duplicate_keys(scratch: Path, key: tuple[str, ...]) -> int:
     """Move the staged rows whose `key` occurs more than once in the batch to its rejects, each with a reason
-    naming the key and where it occurs; returns how many rows moved. Only the key columns are scanned unless a
-    duplicate exists, so a clean batch costs one columnar pass."""
-    rows = pl.scan_parquet(scratch / "rows-*.parquet")
-    duplicates = (
-        rows.group_by(key)
-        .agg(pl.len().alias("occurrences"), pl.col("line_number").sort().alias("lines"))
-        .filter(pl.col("occurrences") > 1)
-        .collect(engine="streaming")
-    )
+    naming the key and where it occurs; returns how many rows moved.
+
+    The keys of a large file do not fit in memory, so DuckDB (in memory, not the warehouse) counts them: its
+    aggregation spills to disk under a memory limit, where Polars' holds every key. Only the key columns are read
+    unless a duplicate exists, so a clean batch costs one columnar pass."""
+    rows = str(scratch / "rows-*.parquet")
+    columns = ", ".join(f'"{column}"' for column in key)  # column names from code, never from the file
+    spill = scratch / ".duplicates-spill"
+    with duckdb.connect(config={"memory_limit": WAREHOUSE_MEMORY_LIMIT, "temp_directory": str(spill)}) as engine:
+        duplicates = engine.sql(
+            f"with counted as (select {columns}, count(*) as occurrences from read_parquet(?) "
+            f"group by all having count(*) > 1) "
+            f"select {columns}, occurrences, list(line_number order by line_number) as lines "
+            f"from read_parquet(?) join counted using ({columns}) "
+            f"group by all",
+            params=[rows, rows],
+        ).pl()
+    shutil.rmtree(spill, ignore_errors=True)
     if not duplicates.height:
         return 0
     listed = pl.col("lines").list.head(LINES_LISTED).cast(pl.List(pl.String)).list.join(", ")
