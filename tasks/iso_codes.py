@@ -12,9 +12,9 @@ _COUNTRY_CODES = """
 """
 
 # ISO 4217 currencies in circulation: fund codes (BOV, CHE, ...), precious metals, special drawing rights and the
-# test codes are left out, since goods are not priced in them; withdrawn codes (HRK, ANG, SLL, ZWL, ...) too.
+# test codes are left out, since goods are not priced in them; withdrawn codes (HRK, ANG, SLL, ZWL, and BGN since Bulgaria joined the euro in 2026) too.
 _CURRENCY_CODES = """
-    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP
+    AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP
     CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF
     IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD
     MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB

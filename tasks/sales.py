@@ -32,12 +32,16 @@ EXPORT_FILES = tuple(
 STATUSES = ("placed", "paid", "shipped", "completed", "cancelled", "refunded")
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 # ISO 8601 with a UTC offset, as exports write it: T or a space, seconds and a fraction optional, Z or ±hh[:mm].
+# Offsets in use on Earth run from -12:00 to +14:00.
 TIMESTAMP = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-](?:0[0-9]|1[0-4])(?::?[0-5][0-9])?)$"
 )
 TIMESTAMP_WITHOUT_OFFSET = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?$"
 FIRST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
 END_OF_RANGE = datetime(2200, 1, 1, tzinfo=UTC)
+LARGEST_INTEGER = 2**31 - 1  # DuckDB INTEGER, the type of line_no
+LARGEST_BIGINT = 2**63 - 1
 UtcTimestamp = Annotated[pl.Datetime, "us", "UTC"]
 
 
@@ -82,13 +86,19 @@ def _timestamp(column: str) -> tuple[pl.Expr, pl.Expr]:
     return typed, reason
 
 
-def _whole_number(column: str) -> tuple[pl.Expr, pl.Expr]:
+def _whole_number(column: str, maximum: int) -> tuple[pl.Expr, pl.Expr]:
+    """A whole number from 1 to `maximum` (what its warehouse column holds)."""
     text = written(column)
+    too_large = pl.format("{}: {} is larger than {}", pl.lit(column), _quoted(column), pl.lit(maximum))
     typed = pl.when(text.str.contains("^-?[0-9]{1,18}$")).then(text.cast(pl.Int64, strict=False)).alias(column)
     reason = _missing_or(
         column,
-        pl.when(pl.col(column).is_not_null())
+        pl.when(pl.col(column) > maximum)
+        .then(too_large)
+        .when(pl.col(column).is_not_null())
         .then(pl.format("{}: {} must be at least 1", pl.lit(column), _quoted(column)))
+        .when(text.str.contains("^[0-9]+$"))
+        .then(too_large)
         .otherwise(pl.format("{}: {} is not a whole number", pl.lit(column), _quoted(column))),
     )
     return typed, reason
@@ -98,7 +108,7 @@ def _decimal(column: str, integer_digits: int, decimals: int, rule: str) -> tupl
     """A decimal written with at most `integer_digits` before the point and `decimals` after: never rounded, since
     a silently rounded price or rate is money changed without anyone noticing."""
     text = written(column)
-    fits = f"^-?[0-9]{{1,{integer_digits}}}(?:\\.[0-9]{{1,{decimals}}})?$"
+    fits = f"^-?0*[0-9]{{1,{integer_digits}}}(?:\\.[0-9]{{1,{decimals}}})?$"  # leading zeros are not digits
     typed = (
         pl.when(text.str.contains(fits))
         .then(text.cast(pl.Decimal(integer_digits + decimals, decimals), strict=False))
@@ -167,7 +177,7 @@ class OrderLineExport(pa.DataFrameModel):
     """A row of order_lines_<date>: one line of an order, as delivered in that file."""
 
     order_id: pl.String = pa.Field(nullable=False)
-    line_no: pl.Int64 = pa.Field(nullable=False, ge=1)
+    line_no: pl.Int64 = pa.Field(nullable=False, ge=1, le=LARGEST_INTEGER)
     sku: pl.String = pa.Field(nullable=False)
     quantity: pl.Int64 = pa.Field(nullable=False, ge=1)
     unit_price: Annotated[pl.Decimal, 18, 4] = pa.Field(nullable=False, ge=0)
@@ -253,9 +263,9 @@ ORDER_LINES = ExportKind(
     model=OrderLineExport,
     fields={
         "order_id": _text("order_id"),
-        "line_no": _whole_number("line_no"),
+        "line_no": _whole_number("line_no", LARGEST_INTEGER),
         "sku": _text("sku"),
-        "quantity": _whole_number("quantity"),
+        "quantity": _whole_number("quantity", LARGEST_BIGINT),
         "unit_price": _decimal("unit_price", 14, 4, "must not be negative"),
     },
     key=("order_id", "line_no"),

@@ -63,7 +63,7 @@ def test_quoted_separators_quotes_and_newlines_crlf_and_a_bom_are_read_as_writte
             "note": None,
         },
         {"line_number": 7, "raw": "4,,", "record_problem": None, "id": "4", "name": None, "note": None},
-        # a CR inside a quoted field is part of the value; only line ends lose theirs
+        # a CRLF inside a quoted field is a line end too: read as \n, like every line end
         {
             "line_number": 8,
             "raw": '5,"three\nline\nfield",end',

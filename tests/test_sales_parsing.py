@@ -48,6 +48,11 @@ ORDER = ["O1", "C1", "2026-10-01T10:00:00+02:00", "paid", "EUR", "2026-10-01T10:
             "order_ts: '2026-10-01T25:00:00Z' is not an ISO 8601 date and time with a UTC offset",
         ),
         ("order_ts", "1899-12-31T10:00:00Z", "order_ts: '1899-12-31T10:00:00Z' is outside the years 1900-2199"),
+        (
+            "order_ts",
+            "2026-10-01T10:00:00+15:00",
+            "order_ts: '2026-10-01T10:00:00+15:00' is not an ISO 8601 date and time with a UTC offset",
+        ),
         ("status", "lost", "status: 'lost' is not one of placed, paid, shipped, completed, cancelled, refunded"),
         ("currency", "XYZ", "currency: 'XYZ' is not an ISO 4217 currency code"),
         ("currency", "XAU", "currency: 'XAU' is not an ISO 4217 currency code"),
@@ -60,6 +65,7 @@ ORDER = ["O1", "C1", "2026-10-01T10:00:00+02:00", "paid", "EUR", "2026-10-01T10:
         "not-iso",
         "hour-25",
         "before-1900",
+        "offset-beyond-14-hours",
         "unknown-status",
         "unknown-currency",
         "gold-is-not-money",
@@ -138,6 +144,8 @@ def test_a_customer_failing_several_rules_gets_every_reason(tmp_path):
         ("unit_price", "1.23456", "unit_price: '1.23456' has more than 4 decimal places or 14 digits before the point"),
         ("unit_price", "1,50", "unit_price: '1,50' is not a decimal number like 12.50"),
         ("sku", " ", "sku: missing"),
+        ("line_no", "2147483648", "line_no: '2147483648' is larger than 2147483647"),
+        ("quantity", "99999999999999999999", "quantity: '99999999999999999999' is larger than 9223372036854775807"),
     ],
     ids=[
         "negative-quantity",
@@ -148,6 +156,8 @@ def test_a_customer_failing_several_rules_gets_every_reason(tmp_path):
         "price-too-precise",
         "decimal-comma",
         "blank-sku",
+        "line-no-beyond-integer",
+        "quantity-beyond-bigint",
     ],
 )
 def test_a_bad_order_line_is_rejected_with_its_reason(tmp_path, column, value, reason):
