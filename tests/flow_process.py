@@ -49,16 +49,21 @@ def run_flow_process(
 
 
 def generate_logs(out: Path, size_mb: float, seed: int, *extra: str) -> Path:
-    return _generate("data/generate_access_logs.py", out, size_mb, seed, *extra)
+    return _generate("data/generate_access_logs.py", out, seed, "--size-mb", str(size_mb), *extra)
 
 
 def generate_corpus(out: Path, size_mb: float, seed: int, files: int) -> Path:
-    return _generate("data/generate_corpus.py", out, size_mb, seed, "--files", str(files))
+    return _generate("data/generate_corpus.py", out, seed, "--size-mb", str(size_mb), "--files", str(files))
 
 
-def _generate(script: str, out: Path, size_mb: float, seed: int, *extra: str) -> Path:
+def generate_sales(out: Path, days: int, customers: int, orders_per_day: int, seed: int) -> Path:
+    sizes = ("--days", str(days), "--customers", str(customers), "--orders-per-day", str(orders_per_day))
+    return _generate("data/generate_sales.py", out, seed, *sizes)
+
+
+def _generate(script: str, out: Path, seed: int, *arguments: str) -> Path:
     """Run one of the project's data generators, which are commands rather than modules."""
-    command = [sys.executable, script, "--out", str(out), "--size-mb", str(size_mb), "--seed", str(seed), *extra]
+    command = [sys.executable, script, "--out", str(out), "--seed", str(seed), *arguments]
     subprocess.run(command, cwd=PROJECT_ROOT, check=True, capture_output=True)
     return out
 

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from flow_process import generate_sales
+from independent_sales import assert_sales_match_independent_computation
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from sales_exports import mixed_exports, money_exports, write_export
@@ -115,3 +117,26 @@ def test_the_command_line_refuses_a_missing_folder_with_a_message(tmp_path):
 
     assert done.returncode == 2
     assert done.stderr.strip() == f"sales: source folder {tmp_path / 'nowhere'} does not exist"
+
+
+SAMPLE_SALES = PROJECT_ROOT / "data" / "sample_sales"
+
+
+def test_the_bundled_sample_agrees_with_an_independent_computation(tmp_path):
+    state, summary = run_flow(SAMPLE_SALES, tmp_path / "warehouse.duckdb")
+
+    assert state.is_completed(), state.message
+    assert summary.rows_in == summary.rows_loaded + summary.rows_rejected
+    assert summary.rows_rejected > 0
+    assert_sales_match_independent_computation(SAMPLE_SALES, tmp_path / "warehouse.duckdb")
+
+
+@pytest.mark.slow
+def test_generated_exports_in_small_chunks_agree_with_an_independent_computation(tmp_path):
+    exports = generate_sales(tmp_path / "exports", days=8, customers=2_000, orders_per_day=1_500, seed=7)
+
+    state, summary = run_flow(exports, tmp_path / "warehouse.duckdb", chunk_bytes=64 * 1024)
+
+    assert state.is_completed(), state.message
+    assert summary.rows_in > 30_000 and summary.rows_rejected > 0
+    assert_sales_match_independent_computation(exports, tmp_path / "warehouse.duckdb")
