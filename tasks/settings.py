@@ -54,3 +54,10 @@ def staging_root_for(warehouse: Path) -> Path:
     if STAGING:
         return Path(STAGING) / hashlib.sha256(str(warehouse.resolve()).encode()).hexdigest()[:12]
     return warehouse.parent / "staging"
+
+
+# Migration (flows/migrate.py): the bundled operational database it copies by default, and the rows read from the
+# source, converted and committed with their checkpoint at once. Memory is a small multiple of one batch; a killed
+# run redoes at most one batch per table.
+SAMPLE_SHOP = DATA_DIR / "sample_shop.sqlite"
+MIGRATION_BATCH_ROWS = int(os.environ.get("BATCHYARD_MIGRATION_BATCH_ROWS", 50_000))

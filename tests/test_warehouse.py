@@ -148,7 +148,14 @@ def test_migrations_apply_once_and_are_recorded(warehouse):
         migrate(connection)
         migrate(connection)
         versions = connection.execute("select component, version from meta.schema_versions order by all").fetchall()
-    assert versions == [("access_logs", 1), ("meta", 1), ("meta", 2), ("word_count", 1)]  # tasks/sql/<component>/
+    assert versions == [
+        ("access_logs", 1),
+        ("meta", 1),
+        ("meta", 2),
+        ("migrate", 1),
+        ("sales", 1),
+        ("word_count", 1),
+    ]  # tasks/sql/<component>/
 
 
 def test_the_write_lock_makes_a_second_writer_wait(warehouse):

@@ -1,0 +1,115 @@
+"""Migrate: copy tables out of an operational database (a SQLite file, or PostgreSQL) into the warehouse.
+
+python flows/migrate.py --source URL --tables a,b --warehouse PATH
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from prefect import allow_failure, flow, unmapped
+
+from tasks.cli import exit_process, positive_int
+from tasks.migration import PIPELINE, MigrationRefused, SourceError, inspect_source, redact, url_without_password
+from tasks.reporting import RunSummary, final_state
+from tasks.runners import task_runner
+from tasks.settings import DEFAULT_WAREHOUSE, MIGRATION_BATCH_ROWS, SAMPLE_SHOP
+from tasks.steps import (
+    announce_completion,
+    copy_table,
+    follow_tables,
+    inspect_migration_source,
+    report_migration,
+    verify_table,
+)
+from tasks.warehouse import WarehouseUnavailable, describe_warehouse, prepare_warehouse, server_write_turn
+
+
+@flow(name="migrate", task_runner=task_runner())
+def migrate(
+    source: str = str(SAMPLE_SHOP),
+    tables: list[str] | None = None,
+    warehouse: Path = DEFAULT_WAREHOUSE,
+    target_schema: str = "raw",
+    batch_rows: int = MIGRATION_BATCH_ROWS,
+    key: list[str] | None = None,
+) -> RunSummary:
+    """Copy `tables` (default: all) of the database at `source` (a SQLite file or a postgresql:// URL; keep the
+    password in PGPASSWORD rather than the URL) into the warehouse's `target_schema`, in checkpointed batches ordered by
+    primary key (or `key`: TABLE=COL[,COL]), verify each table against the source, and record it in the ledger."""
+    plan = inspect_migration_source(source, tables, target_schema, key)
+    with server_write_turn():
+        copied = copy_table.map(unmapped(source), plan.tables, unmapped(warehouse), unmapped(batch_rows))
+        # allow_failure: a table whose copy failed after its retries still reaches the ledger, with its error
+        verified = verify_table.map(
+            allow_failure(copied), unmapped(source), plan.tables, unmapped(warehouse), unmapped(batch_rows)
+        )
+        outcomes = follow_tables(verified, plan.tables)
+    summary = report_migration(plan, warehouse, outcomes)
+    announce_completion(summary)
+    return final_state(summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=migrate.description)
+    parser.add_argument(
+        "--source",
+        default=str(SAMPLE_SHOP),
+        metavar="URL",
+        help="sqlite:///PATH, a SQLite file, or postgresql://USER@HOST:PORT/DB (a password in it is moved to "
+        "PGPASSWORD and never shown); default: the bundled sample",
+    )
+    parser.add_argument(
+        "--tables", type=_names, metavar="A,B", help="tables to copy (schema.table for PostgreSQL); default: all"
+    )
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
+    parser.add_argument("--schema", default="raw", help="warehouse schema the tables go to (default: raw)")
+    parser.add_argument(
+        "--batch-rows",
+        type=positive_int,
+        default=MIGRATION_BATCH_ROWS,
+        help="rows per batch: read, converted and committed with its checkpoint at once; bounds memory",
+    )
+    parser.add_argument(
+        "--key",
+        action="append",
+        metavar="[TABLE=]COL[,COL]",
+        help="key columns (unique, never NULL) for a table without a primary key; without TABLE=, for every such table",
+    )
+    args = parser.parse_args(argv)
+    # the password goes to libpq through the environment, so that the flow run's parameters never hold it
+    source, password = url_without_password(args.source)
+    if password is not None:
+        os.environ["PGPASSWORD"] = password
+    try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started
+        inspect_source(source, args.tables, args.schema, args.key)
+        prepare_warehouse(args.warehouse)
+        state = migrate(
+            source=source,
+            tables=args.tables,
+            warehouse=args.warehouse,
+            target_schema=args.schema,
+            batch_rows=args.batch_rows,
+            key=args.key,
+            return_state=True,
+        )
+    except (MigrationRefused, SourceError, WarehouseUnavailable) as error:
+        print(f"migrate: {redact(str(error), args.source)}", file=sys.stderr)
+        return 2
+    print(describe_warehouse(args.warehouse, schema=args.schema, pipeline=PIPELINE))
+    if not state.is_completed():
+        print(f"migrate: {redact(state.message or 'failed', args.source)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("names no table")
+    return names
+
+
+if __name__ == "__main__":
+    exit_process(main())
