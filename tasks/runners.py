@@ -7,7 +7,6 @@ from contextlib import contextmanager
 
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from prefect_dask import DaskTaskRunner
 
 from tasks.settings import DASK_ADDRESS, DASK_WORKERS, TASK_THREADS
 
@@ -20,14 +19,21 @@ def task_runner(dask_address: str | None = DASK_ADDRESS, dask_workers: int = DAS
     """The Dask cluster at `dask_address`; or a local one of `dask_workers` processes; or, with neither, a capped
     thread pool (Polars and DuckDB run threads of their own)."""
     if dask_address:
-        return DaskTaskRunner(address=dask_address)
+        return _dask_task_runner(address=dask_address)
     if dask_workers:
-        return DaskTaskRunner(
+        return _dask_task_runner(
             cluster_class="distributed.LocalCluster",
             # one task per process at a time: Polars already uses every core of the machine within a task
             cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1, "dashboard_address": ":0"},
         )
     return ThreadPoolTaskRunner(max_workers=TASK_THREADS)
+
+
+def _dask_task_runner(**options: object) -> TaskRunner:
+    # imported only when asked for: prefect_dask and distributed add ~0.9 s to every command's start-up
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(**options)
 
 
 @contextmanager
