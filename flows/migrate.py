@@ -12,13 +12,12 @@ from prefect import allow_failure, flow, unmapped
 
 from tasks.cli import exit_process, positive_int
 from tasks.migration import PIPELINE, MigrationRefused, SourceError, inspect_source, redact, url_without_password
-from tasks.reporting import RunSummary, final_state
+from tasks.reporting import RunSummary, final_state, follow_tables
 from tasks.runners import task_runner
 from tasks.settings import DEFAULT_WAREHOUSE, MIGRATION_BATCH_ROWS, SAMPLE_SHOP
 from tasks.steps import (
     announce_completion,
     copy_table,
-    follow_tables,
     inspect_migration_source,
     report_migration,
     verify_table,

@@ -20,6 +20,9 @@ from tasks.audit import CheckResult
 from tasks.batches import Batch
 from tasks.discovery import Discovery
 from tasks.mapreduce import MapCounters, MapOutput, Split
+from tasks.migration import PIPELINE as MIGRATION
+from tasks.migration import MigrationPlan, TableOutcome, TablePlan
+from tasks.migration import report_rows as migration_report_rows
 from tasks.sales import ModelSummary
 from tasks.warehouse import BatchOutcome
 
@@ -152,6 +155,104 @@ def follow_maps(futures: Sequence[PrefectFuture], splits: Sequence[Split], what:
             get_run_logger().error("%s could not be mapped after its retries: %s", split.description, error)
             outputs.append(MapOutput(split, "", MapCounters(), error=f"{type(error).__name__}: {error}"))
     return outputs
+
+
+class CopyProgress:
+    """One table's copy progress: a Prefect progress artifact on its task run (created at the first report, which
+    says where a resumed copy starts), and a log line every 10%."""
+
+    def __init__(self, plan: TablePlan):
+        self.plan = plan
+        self.artifact_id = None
+        self.logged_tenths = 0
+
+    def report(self, rows_read: int, total_rows: int) -> None:
+        fraction = min(rows_read / max(total_rows, 1), 1.0)
+        tenths = int(fraction * 10)
+        if self.artifact_id is None:
+            self.artifact_id = create_progress_artifact(
+                100.0 * fraction, description=f"copying {self.plan.description}"
+            )
+            self.logged_tenths = tenths
+            return
+        update_progress_artifact(self.artifact_id, 100.0 * fraction)
+        if tenths > self.logged_tenths and fraction < 1.0:
+            self.logged_tenths = tenths
+            get_run_logger().info("%s: %d%% copied (%s rows)", self.plan.description, tenths * 10, f"{rows_read:,}")
+
+
+def follow_tables(futures: list[PrefectFuture], plans: list[TablePlan]) -> list[TableOutcome]:
+    """Wait for each table's verification (one future per plan, in order), showing progress and logging verdicts."""
+    logger = get_run_logger()
+    plan_of = {id(future): plan for future, plan in zip(futures, plans, strict=True)}
+    outcomes = []
+    for future in completed_in_turn(futures, "migrate", "tables"):
+        plan = plan_of[id(future)]
+        try:
+            outcome = future.result()
+        except Exception as error:  # noqa: BLE001 - one failed table must not stop the others being followed
+            outcome = TableOutcome(
+                plan.source_table, plan.target_table, "failed", 0, 0, 0, 0.0, f"{type(error).__name__}: {error}"
+            )
+        if outcome.error:
+            logger.error("%s failed: %s", plan.description, outcome.error)
+        else:
+            logger.info(
+                "%s: %s, %s rows in, %s loaded, %s rejected",
+                plan.description,
+                outcome.verdict,
+                f"{outcome.rows_in:,}",
+                f"{outcome.rows_loaded:,}",
+                f"{outcome.rows_rejected:,}",
+            )
+        outcomes.append(outcome)
+    return sorted(outcomes, key=lambda outcome: outcome.table)
+
+
+def summarize_migration(plan: MigrationPlan, warehouse: str, outcomes: list[TableOutcome]) -> RunSummary:
+    """The run's summary, one batch per table copied or failed; unchanged tables count as already loaded."""
+    return RunSummary(
+        pipeline=MIGRATION,
+        source=plan.source,
+        warehouse=warehouse,
+        batches=[
+            BatchOutcome(
+                "",
+                f"{plan.source}#{outcome.table}",
+                "failed" if outcome.error else "loaded",
+                outcome.rows_in,
+                outcome.rows_loaded,
+                outcome.rows_rejected,
+                0,
+                outcome.seconds,
+                outcome.error,
+            )
+            for outcome in outcomes
+            if outcome.verdict != "unchanged"
+        ],
+        already_loaded=sum(outcome.verdict == "unchanged" for outcome in outcomes),
+        marts_refreshed_days=None,
+        seconds=time.time() - plan.started_at,
+        failures=[f"{outcome.table}: {outcome.error}" for outcome in outcomes if outcome.error],
+    )
+
+
+def publish_migration(plan: MigrationPlan, summary: RunSummary, outcomes: list[TableOutcome]) -> None:
+    """A table artifact with one row per table, and a log line."""
+    create_table_artifact(
+        migration_report_rows(outcomes), key="migrate-tables", description=f"migrate: tables from {plan.source}"
+    )
+    get_run_logger().info(
+        "migrate %s: %d table(s) copied, %d unchanged, %d failed; %s rows in, %s loaded, %s rejected; %.1f s",
+        plan.source,
+        sum(outcome.verdict == "copied" for outcome in outcomes),
+        summary.already_loaded,
+        len(summary.failures),
+        f"{summary.rows_in:,}",
+        f"{summary.rows_loaded:,}",
+        f"{summary.rows_rejected:,}",
+        summary.seconds,
+    )
 
 
 def summarize(

@@ -2,15 +2,12 @@
 
 import hashlib
 import time
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import task
-from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.context import TaskRunContext
 from prefect.events import emit_event
-from prefect.futures import PrefectFuture
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import State
@@ -34,37 +31,28 @@ from tasks.mapreduce import (
     shuffle,
 )
 from tasks.migration import (
-    PIPELINE,
     MigrationPlan,
     MigrationRefused,
     TableCopy,
     TableOutcome,
     TablePlan,
     VerificationFailed,
-    compare_checksums,
-    connected,
-    decode_key,
-    encode_key,
-    fingerprint,
     inspect_source,
-    read_pages,
-    redact,
-    report_rows,
-    source_checksum,
-    warehouse_checksum,
 )
 from tasks.reading import BatchDataError
 from tasks.reporting import (
     BatchProgress,
+    CopyProgress,
     FollowedBatches,
     RunSummary,
-    completed_in_turn,
     completion_event,
     publish_audit,
     publish_counters,
+    publish_migration,
     publish_model_summary,
     publish_summary,
     summarize,
+    summarize_migration,
 )
 from tasks.sales import ExportPlan, ModelSummary, plan_exports, summarize_model
 from tasks.settings import staging_root_for
@@ -75,6 +63,7 @@ from tasks.staging import (
     stage_batch,
     staging_epoch,
 )
+from tasks.table_copy import copy_table_in_batches, record_failed_copy, verify_and_swap_in
 from tasks.validation import SchemaMismatch
 from tasks.warehouse import (
     AccountingError,
@@ -82,18 +71,11 @@ from tasks.warehouse import (
     FactTable,
     MigrationConflict,
     WarehouseUnavailable,
-    fail_migration,
-    finish_migration,
     load_staged_batch,
-    loaded_migration_fingerprint,
     merge_mapreduce_run,
-    migration_copy_contents,
     open_warehouse,
-    read_migration_checkpoint,
     record_failed_batch,
     refresh_marts,
-    start_migration_copy,
-    write_migration_batch,
 )
 
 
@@ -310,8 +292,6 @@ def retry_unless_migration_refused(task: Task, task_run: object, state: State) -
 
 
 MIGRATION_RETRIES = {**RETRIES, "retry_condition_fn": retry_unless_migration_refused}
-# How long a table's copy keeps the warehouse open over consecutive batches before letting other writers in.
-WAREHOUSE_HOLD_SECONDS = 1.0
 
 
 @task(name="inspect-source", **MIGRATION_RETRIES)
@@ -322,81 +302,13 @@ def inspect_migration_source(
     return inspect_source(source, tables, schema, key)
 
 
-class CopyProgress:
-    """One table's copy progress: a Prefect progress artifact on its task run, and a log line every 10%."""
-
-    def __init__(self, plan: TablePlan, total_rows: int, rows_read: int):
-        self.plan = plan
-        self.total_rows = max(total_rows, 1)
-        self.artifact_id = create_progress_artifact(
-            100.0 * min(rows_read / self.total_rows, 1.0), description=f"copying {plan.description}"
-        )
-        self.logged_tenths = int(10 * rows_read / self.total_rows)
-
-    def report(self, rows_read: int) -> None:
-        fraction = min(rows_read / self.total_rows, 1.0)
-        update_progress_artifact(self.artifact_id, 100.0 * fraction)
-        tenths = int(fraction * 10)
-        if tenths > self.logged_tenths and fraction < 1.0:
-            self.logged_tenths = tenths
-            get_run_logger().info("%s: %d%% copied (%s rows)", self.plan.description, tenths * 10, f"{rows_read:,}")
-
-
 @task(name="copy-table", task_run_name="copy {plan.source_table}", **MIGRATION_RETRIES)
 def copy_table(source: str, plan: TablePlan, warehouse: Path, batch_rows: int) -> TableCopy:
     """Copy one table in keyset batches, each committed with its checkpoint, after the last batch an earlier run
     committed; a table whose verified copy still matches the source is left as it is. Returns what it did."""
-    started = time.time()
-    logger = get_run_logger()
-    run_id = flow_run.get_id()
-    with connected(source) as database:
-        with open_warehouse(warehouse) as connection:
-            checkpoint = read_migration_checkpoint(connection, plan)
-            loaded_fingerprint = loaded_migration_fingerprint(connection, plan)
-        if checkpoint is not None and checkpoint.status == "done" and loaded_fingerprint is not None:
-            current = fingerprint(plan, source_checksum(database, plan, batch_rows))
-            if current == loaded_fingerprint:
-                logger.info("%s: unchanged since its verified copy, left as it is", plan.description)
-                return TableCopy(
-                    plan, "unchanged", checkpoint.rows_copied, checkpoint.rows_rejected, 0, 0, time.time() - started
-                )
-        resuming = checkpoint is not None and checkpoint.status == "copying" and checkpoint.plan_version == plan.version
-        if resuming:
-            logger.info(
-                "%s: resuming after %s rows copied by an earlier run", plan.description, f"{checkpoint.rows_read:,}"
-            )
-        else:
-            with open_warehouse(warehouse) as connection:
-                checkpoint = start_migration_copy(connection, plan, run_id)
-        progress = CopyProgress(plan, database.count_rows(plan), checkpoint.rows_read)
-        rows_read = checkpoint.rows_read
-        copied, rejected = checkpoint.rows_copied, checkpoint.rows_rejected
-        with ExitStack() as held:
-            # every batch commits on its own, but opening and closing DuckDB costs ~50 ms (it checkpoints its log on
-            # close), so the warehouse is held for a few batches at a time and handed back between them
-            connection, opened_at = None, 0.0
-            for page in read_pages(database, plan, decode_key(checkpoint.last_key), batch_rows, rows_read):
-                if connection is None:
-                    connection, opened_at = held.enter_context(open_warehouse(warehouse)), time.monotonic()
-                rejects = [(reject.position, reject.raw, reject.reason) for reject in page.rejects]
-                write_migration_batch(
-                    connection, plan, page.arrow_table(plan), rejects, encode_key(page.last_key), rows_read, run_id
-                )
-                rows_read += page.rows_read
-                copied += len(page.rows)
-                rejected += len(page.rejects)
-                progress.report(rows_read)
-                if time.monotonic() - opened_at > WAREHOUSE_HOLD_SECONDS:
-                    held.close()
-                    connection = None
-    return TableCopy(
-        plan,
-        "copied",
-        copied,
-        rejected,
-        rows_read - checkpoint.rows_read,
-        checkpoint.rows_read if resuming else 0,
-        time.time() - started,
+    progress = CopyProgress(plan)
+    return copy_table_in_batches(
+        source, plan, warehouse, batch_rows, flow_run.get_id(), get_run_logger(), on_progress=progress.report
     )
 
 
@@ -404,135 +316,20 @@ def copy_table(source: str, plan: TablePlan, warehouse: Path, batch_rows: int) -
 def verify_table(
     copied: TableCopy | BaseException, source: str, plan: TablePlan, warehouse: Path, batch_rows: int
 ) -> TableOutcome:
-    """Check the copy against the source (row count and checksum, both sides read again) and, if they match, swap it
-    in with its rejects and ledger entry in one transaction; otherwise record the table as failed, and why. A copy
-    that failed after its retries (`copied` is then its exception) is recorded as failed too."""
+    """Check the copy against the source and, if they match, swap it in with its rejects and ledger entry in one
+    transaction; otherwise record the table as failed, and why. A copy that failed after its retries (`copied` is
+    then its exception) is recorded as failed too."""
     if isinstance(copied, tuple):  # prefect-dask hands allow_failure()-wrapped arguments over as a 1-tuple
         (copied,) = copied
-    started = time.time()
-    run_id = flow_run.get_id()
     if isinstance(copied, BaseException):
-        error = redact(f"{type(copied).__name__}: {copied}", source)
-        batch = Batch(PIPELINE, plan.source, Path(plan.source_table), f"copy failed plan={plan.version}", 0)
-        with open_warehouse(warehouse) as connection:
-            fail_migration(connection, plan, batch, error, started, run_id)
-        return TableOutcome(plan.source_table, plan.target_table, "failed", 0, 0, 0, time.time() - started, error)
-    if copied.status == "unchanged":
-        rows_in = copied.rows_copied + copied.rows_rejected
-        return TableOutcome(
-            plan.source_table,
-            plan.target_table,
-            "unchanged",
-            rows_in,
-            copied.rows_copied,
-            copied.rows_rejected,
-            copied.seconds,
-        )
-    with connected(source) as database:
-        in_source = source_checksum(database, plan, batch_rows)
-    batch = Batch(PIPELINE, plan.source, Path(plan.source_table), fingerprint(plan, in_source), 0)
-    with open_warehouse(warehouse) as connection:
-        checkpoint = read_migration_checkpoint(connection, plan)
-        rows, rejects = migration_copy_contents(connection, plan, batch_rows)
-        in_warehouse = warehouse_checksum(rows, rejects)
-        copy_started = checkpoint.started_at.timestamp()
-        try:
-            compare_checksums(plan, in_source, in_warehouse, checkpoint.rows_copied, checkpoint.rows_rejected)
-        except VerificationFailed as failure:
-            fail_migration(connection, plan, batch, str(failure), copy_started, run_id)
-            seconds = copied.seconds + time.time() - started
-            return TableOutcome(plan.source_table, plan.target_table, "failed", 0, 0, 0, seconds, str(failure))
-        seconds = copied.seconds + time.time() - started
-        outcome = BatchOutcome(
-            batch_id=batch.batch_id,
-            source=plan.source,
-            status="loaded",
-            rows_in=in_source.rows,
-            rows_loaded=checkpoint.rows_copied,
-            rows_rejected=checkpoint.rows_rejected,
-            bytes_read=0,
-            seconds=seconds,
-        )
-        finish_migration(connection, plan, batch, outcome, copy_started, run_id)
-    return TableOutcome(
-        plan.source_table,
-        plan.target_table,
-        "copied",
-        in_source.rows,
-        checkpoint.rows_copied,
-        checkpoint.rows_rejected,
-        seconds,
-    )
-
-
-def follow_tables(futures: list[PrefectFuture], plans: list[TablePlan]) -> list[TableOutcome]:
-    """Wait for each table's verification (one future per plan, in order), showing progress and logging verdicts."""
-    logger = get_run_logger()
-    plan_of = {id(future): plan for future, plan in zip(futures, plans, strict=True)}
-    outcomes = []
-    for future in completed_in_turn(futures, "migrate", "tables"):
-        plan = plan_of[id(future)]
-        try:
-            outcome = future.result()
-        except Exception as error:  # noqa: BLE001 - one failed table must not stop the others being followed
-            outcome = TableOutcome(
-                plan.source_table, plan.target_table, "failed", 0, 0, 0, 0.0, f"{type(error).__name__}: {error}"
-            )
-        if outcome.error:
-            logger.error("%s failed: %s", plan.description, outcome.error)
-        else:
-            logger.info(
-                "%s: %s, %s rows in, %s loaded, %s rejected",
-                plan.description,
-                outcome.verdict,
-                f"{outcome.rows_in:,}",
-                f"{outcome.rows_loaded:,}",
-                f"{outcome.rows_rejected:,}",
-            )
-        outcomes.append(outcome)
-    return sorted(outcomes, key=lambda outcome: outcome.table)
+        return record_failed_copy(copied, source, plan, warehouse, flow_run.get_id())
+    return verify_and_swap_in(copied, source, plan, warehouse, batch_rows, flow_run.get_id())
 
 
 @task(name="report-migration")
 def report_migration(plan: MigrationPlan, warehouse: Path, outcomes: list[TableOutcome]) -> RunSummary:
     """Publish the run's table artifact (table, rows in / loaded / rejected, seconds, rows/s, verdict) and a log
     line; returns the run's summary."""
-    create_table_artifact(
-        report_rows(outcomes), key="migrate-tables", description=f"migrate: tables from {plan.source}"
-    )
-    summary = RunSummary(
-        pipeline=PIPELINE,
-        source=plan.source,
-        warehouse=str(warehouse),
-        batches=[
-            BatchOutcome(
-                "",
-                f"{plan.source}#{outcome.table}",
-                "failed" if outcome.error else "loaded",
-                outcome.rows_in,
-                outcome.rows_loaded,
-                outcome.rows_rejected,
-                0,
-                outcome.seconds,
-                outcome.error,
-            )
-            for outcome in outcomes
-            if outcome.verdict != "unchanged"
-        ],
-        already_loaded=sum(outcome.verdict == "unchanged" for outcome in outcomes),
-        marts_refreshed_days=None,
-        seconds=time.time() - plan.started_at,
-        failures=[f"{outcome.table}: {outcome.error}" for outcome in outcomes if outcome.error],
-    )
-    get_run_logger().info(
-        "migrate %s: %d table(s) copied, %d unchanged, %d failed; %s rows in, %s loaded, %s rejected; %.1f s",
-        plan.source,
-        sum(outcome.verdict == "copied" for outcome in outcomes),
-        summary.already_loaded,
-        len(summary.failures),
-        f"{summary.rows_in:,}",
-        f"{summary.rows_loaded:,}",
-        f"{summary.rows_rejected:,}",
-        summary.seconds,
-    )
+    summary = summarize_migration(plan, str(warehouse), outcomes)
+    publish_migration(plan, summary, outcomes)
     return summary
