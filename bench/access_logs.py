@@ -82,37 +82,45 @@ def _log_files(directory: Path) -> list[Path]:
 
 def prepare_data(directory: Path, size_mb: float, seed: int, days: int | None) -> str:
     """Make sure directory holds the generated logs; return "reused" or "generated"."""
-    generator = hashlib.sha256(GENERATOR.read_bytes()).hexdigest() if GENERATOR.is_file() else None
-    wanted = {"size_mb": size_mb, "seed": seed, "days": days, "generator_sha256": generator}
-    marker = directory / MARKER
-    previous = None
-    if marker.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            previous = json.loads(marker.read_text())
-    present = {p.name: p.stat().st_size for p in _log_files(directory)}
-    if previous and previous.get("args") == wanted and previous.get("files") == present:
-        return "reused"
-    # Regenerate only over files a previous run of this script generated; refuse to mix with anything else.
-    ours = set(previous.get("files", {})) if previous else set()
-    others = [p for p in _log_files(directory) if p.name not in ours]
-    if others:
-        raise SystemExit(
-            f"{directory} already holds log files this benchmark did not generate "
-            f"({', '.join(p.name for p in others[:3])}...); use an empty or new --data-dir"
-        )
-    for name in ours:
-        with contextlib.suppress(FileNotFoundError):
-            (directory / name).unlink()
-    marker.unlink(missing_ok=True)
     if not GENERATOR.is_file():
         raise SystemExit(f"{GENERATOR} does not exist yet")
     cmd = [PYTHON, str(GENERATOR), "--out", str(directory), "--size-mb", str(size_mb), "--seed", str(seed)]
     if days is not None:
         cmd += ["--days", str(days)]
-    print("generating:", " ".join(cmd[1:]), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO)
-    files = {p.name: p.stat().st_size for p in _log_files(directory)}
-    marker.write_text(json.dumps({"args": wanted, "files": files}, indent=1))
+    wanted = {"size_mb": size_mb, "seed": seed, "days": days}
+    return prepare_generated(directory, GENERATOR, wanted, cmd, _log_files, directory / MARKER)
+
+
+def prepare_generated(
+    directory: Path, generator: Path, wanted: dict, command: list[str], list_files, marker: Path
+) -> str:
+    """Make sure `directory` holds what `command` (running `generator`) generates for the arguments `wanted`;
+    return "reused" or "generated". A marker file records the arguments, the generator's hash and the files, so a
+    later run reuses them; only files a run of this script generated are ever replaced, since anything else in the
+    folder would be read by the contenders too."""
+    wanted = {**wanted, "generator_sha256": hashlib.sha256(generator.read_bytes()).hexdigest()}
+    previous = None
+    if marker.is_file():
+        with contextlib.suppress(ValueError, OSError):
+            previous = json.loads(marker.read_text())
+    present = {p.name: p.stat().st_size for p in list_files(directory)}
+    if previous and previous.get("args") == wanted and previous.get("files") == present:
+        return "reused"
+    ours = set(previous.get("files", {})) if previous else set()
+    others = [p.name for p in list_files(directory) if p.name not in ours]
+    if others:
+        raise SystemExit(
+            f"{directory} holds input files this benchmark did not generate ({', '.join(others[:3])}...); "
+            "use an empty or new folder"
+        )
+    for name in ours:
+        (directory / name).unlink(missing_ok=True)
+    marker.unlink(missing_ok=True)
+    print("generating:", " ".join(command[1:]), flush=True)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
+    print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
+    marker.write_text(json.dumps({"args": wanted, "files": {p.name: p.stat().st_size for p in list_files(directory)}}))
     return "generated"
 
 

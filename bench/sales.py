@@ -32,9 +32,7 @@ Exit status: 0 when everything matches, 1 on differences, 2 when a run failed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
-import hashlib
 import json
 import os
 import platform
@@ -43,7 +41,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,7 +61,7 @@ MARKER = ".bench_sales.json"
 sys.path.insert(0, str(REPO / "bench"))
 # The process plumbing (run_with_cpu wraps run_measured) and the CPU accounting are the other benchmarks', so that
 # all of them measure alike.
-from access_logs import PrefectServer, RunResult, _base_env, _frame_differences, tail  # noqa: E402
+from access_logs import PrefectServer, RunResult, _base_env, _frame_differences, prepare_generated, tail  # noqa: E402
 from word_count import DISTURBED_CORES, CpuUse, markdown_table, run_with_cpu, task_phases  # noqa: E402
 
 # Generator arguments per size. "full" is about 400 MiB of CSV (uncompressed); "small" is a smoke run of seconds.
@@ -161,33 +158,9 @@ def generator_command(directory: Path, size: dict, seed: int) -> list[str]:
 
 def prepare_exports(directory: Path, size: dict, seed: int) -> str:
     """Make sure directory holds the exports for these arguments; return "reused" or "generated"."""
-    generator = hashlib.sha256(GENERATOR.read_bytes()).hexdigest()
-    wanted = {**size, "seed": seed, "bad_share": 0, "generator": generator}
-    marker = directory / MARKER
-    previous = None
-    if marker.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            previous = json.loads(marker.read_text())
-    present = {p.name: p.stat().st_size for p in export_files(directory)}
-    if previous and previous.get("args") == wanted and previous.get("files") == present:
-        return "reused"
-    # Only files this script generated are replaced: anything else in the folder would be loaded too.
-    ours = set(previous.get("files", {})) if previous else set()
-    others = [p.name for p in export_files(directory) if p.name not in ours]
-    if others:
-        raise SystemExit(f"{directory} holds export files this benchmark did not generate ({', '.join(others[:3])}...)")
-    for name in ours:
-        (directory / name).unlink(missing_ok=True)
-    marker.unlink(missing_ok=True)
-    cmd = generator_command(directory, size, seed)
-    print("generating:", " ".join(cmd[1:]), flush=True)
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO)
-    print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
-    marker.write_text(
-        json.dumps({"args": wanted, "files": {p.name: p.stat().st_size for p in export_files(directory)}})
-    )
-    return "generated"
+    wanted = {**size, "seed": seed, "bad_share": 0}
+    command = generator_command(directory, size, seed)
+    return prepare_generated(directory, GENERATOR, wanted, command, export_files, directory / MARKER)
 
 
 def csv_bytes(files: list[Path]) -> int:

@@ -34,9 +34,7 @@ Uses only the standard library, duckdb, polars and psutil.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
-import hashlib
 import json
 import multiprocessing
 import os
@@ -47,7 +45,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -68,7 +65,15 @@ MARKER = ".bench_word_count.json"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 # The process plumbing (measured runs, the Prefect server) is the access-log benchmark's, so both measure alike.
-from access_logs import PrefectServer, RunResult, _base_env, _frame_differences, run_measured, tail  # noqa: E402
+from access_logs import (  # noqa: E402
+    PrefectServer,
+    RunResult,
+    _base_env,
+    _frame_differences,
+    prepare_generated,
+    run_measured,
+    tail,
+)
 
 from tasks.word_count import WORD, normalize_word  # noqa: E402
 
@@ -92,34 +97,10 @@ def corpus_files(directory: Path) -> list[Path]:
 
 def prepare_corpus(directory: Path, size_mb: float, seed: int, files: int, gzip_share: float) -> str:
     """Make sure directory holds the corpus for these arguments; return "reused" or "generated"."""
-    generator = hashlib.sha256(GENERATOR.read_bytes()).hexdigest()
-    wanted = {"size_mb": size_mb, "seed": seed, "files": files, "gzip_share": gzip_share, "generator": generator}
-    marker = directory / MARKER
-    previous = None
-    if marker.is_file():
-        with contextlib.suppress(ValueError, OSError):
-            previous = json.loads(marker.read_text())
-    present = {p.name: p.stat().st_size for p in corpus_files(directory)}
-    if previous and previous.get("args") == wanted and previous.get("files") == present:
-        return "reused"
-    # Only files this script generated are replaced: anything else in the folder would be counted too.
-    ours = set(previous.get("files", {})) if previous else set()
-    others = [p.name for p in corpus_files(directory) if p.name not in ours]
-    if others:
-        raise SystemExit(f"{directory} holds text files this benchmark did not generate ({', '.join(others[:3])}...)")
-    for name in ours:
-        (directory / name).unlink(missing_ok=True)
-    marker.unlink(missing_ok=True)
     cmd = [PYTHON, str(GENERATOR), "--out", str(directory), "--size-mb", str(size_mb), "--seed", str(seed)]
     cmd += ["--files", str(files), "--gzip-share", str(gzip_share)]
-    print("generating:", " ".join(cmd[1:]), flush=True)
-    started = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
-    print(f"generated in {time.perf_counter() - started:.0f} s", flush=True)
-    marker.write_text(
-        json.dumps({"args": wanted, "files": {p.name: p.stat().st_size for p in corpus_files(directory)}})
-    )
-    return "generated"
+    wanted = {"size_mb": size_mb, "seed": seed, "files": files, "gzip_share": gzip_share}
+    return prepare_generated(directory, GENERATOR, wanted, cmd, corpus_files, directory / MARKER)
 
 
 def link_subset(corpus: Path, subset: Path, count: int) -> list[Path]:
