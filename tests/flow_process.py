@@ -4,11 +4,16 @@ server."""
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 from prefect.settings import PREFECT_API_URL
+
+T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,3 +85,25 @@ def peak_rss_while_running(process: subprocess.Popen, every_seconds: float = 0.1
             pass
         time.sleep(every_seconds)
     return peak
+
+
+def rss_growth_while(work: Callable[[], T], every_seconds: float = 0.02) -> tuple[T, int]:
+    """Run `work` in this process, sampling its resident memory meanwhile; return its result and how far the
+    memory rose above where it started, in bytes."""
+    process = psutil.Process()
+    baseline = peak = process.memory_info().rss
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(every_seconds):
+            peak = max(peak, process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = work()
+    finally:
+        done.set()
+        sampler.join()
+    return result, peak - baseline

@@ -1,10 +1,8 @@
 """Bounded memory: staging an export file holds a few chunks, not the file, however large the file is."""
 
-import threading
-
 import polars as pl
-import psutil
 import pytest
+from flow_process import rss_growth_while
 
 from tasks.batches import make_batch
 from tasks.sales import PIPELINE, SOURCE_FORMATS
@@ -34,26 +32,12 @@ def test_staging_a_256_mib_export_holds_a_few_chunks_not_the_file(tmp_path):
     write_orders(path, FILE_BYTES // 95)
     assert path.stat().st_size > FILE_BYTES * 0.9
     batch = make_batch(PIPELINE, path)
-    process = psutil.Process()
-    baseline = process.memory_info().rss
-    peak = baseline
-    done = threading.Event()
 
-    def sample() -> None:
-        nonlocal peak
-        while not done.wait(0.02):
-            peak = max(peak, process.memory_info().rss)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        staged = stage_batch(batch, SOURCE_FORMATS["orders"], tmp_path / "staging", CHUNK_BYTES)
-    finally:
-        done.set()
-        sampler.join()
+    staged, growth = rss_growth_while(
+        lambda: stage_batch(batch, SOURCE_FORMATS["orders"], tmp_path / "staging", CHUNK_BYTES)
+    )
 
     assert staged.error is None
     assert (staged.rows_in, staged.rows_rejected) == (FILE_BYTES // 95, 0)
-    growth = peak - baseline
     print(f"{path.stat().st_size / 1024**2:.0f} MiB export in 4 MiB chunks: RSS grew {growth / 1024**2:.0f} MiB")
     assert growth < FILE_BYTES

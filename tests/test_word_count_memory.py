@@ -1,9 +1,7 @@
 """Bounded memory: a map's memory follows its chunk size, not the size of its split."""
 
-import threading
-
-import psutil
 import pytest
+from flow_process import rss_growth_while
 
 from tasks.batches import make_batch
 from tasks.mapreduce import plan_splits, run_map
@@ -22,26 +20,10 @@ def test_mapping_a_256_mib_split_holds_a_few_chunks_not_the_split(tmp_path):
         for _ in range(-(-SPLIT_BYTES // len(block))):
             big.write(block)
     [split] = plan_splits([make_batch(PIPELINE, path)], SPLIT_BYTES * 2)
-    process = psutil.Process()
-    baseline = process.memory_info().rss
-    peak = baseline
-    done = threading.Event()
 
-    def sample() -> None:
-        nonlocal peak
-        while not done.wait(0.02):
-            peak = max(peak, process.memory_info().rss)
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        output = run_map(split, WORD_COUNT_JOB, tmp_path / "work", 4, True, CHUNK_BYTES)
-    finally:
-        done.set()
-        sampler.join()
+    output, growth = rss_growth_while(lambda: run_map(split, WORD_COUNT_JOB, tmp_path / "work", 4, True, CHUNK_BYTES))
 
     assert output.error is None and output.counters.bytes_read == path.stat().st_size
-    growth = peak - baseline
     print(f"256 MiB split in 4 MiB chunks: RSS grew {growth / 1024**2:.0f} MiB")
     # Less than the split's text alone; with 128 MiB chunks this run grew by 1.8 GiB.
     assert growth < SPLIT_BYTES
