@@ -12,13 +12,13 @@ from prefect import allow_failure, flow, unmapped
 from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
-from tasks.sales import EXPORT_FILES, PIPELINE
+from tasks.sales import PIPELINE, SALES_EXPORTS
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_SALES
 from tasks.steps import (
     announce_completion,
     discover_batches,
     load_batch,
-    plan_sales_exports,
+    plan_export_batches,
     rebuild_marts,
     report_run,
     report_sales_model,
@@ -41,8 +41,10 @@ def sales(
     or .parquet; all, or the named `files`, or those exported from `first_day` to `last_day`) into the warehouse's
     sales schema, and rebuild its star schema and marts. Files loaded before with the same content are skipped
     unless `reload` is set; a changed file replaces its earlier rows."""
-    discovery = discover_batches(source, EXPORT_FILES, PIPELINE, warehouse, files, reload, first_day, last_day)
-    exports = plan_sales_exports(discovery)
+    discovery = discover_batches(
+        source, SALES_EXPORTS.patterns, PIPELINE, warehouse, files, reload, first_day, last_day
+    )
+    exports = plan_export_batches(discovery, SALES_EXPORTS)
     staged = stage_file_batch.map(exports.batches, exports.formats, unmapped(warehouse), unmapped(chunk_bytes))
     with server_write_turn():
         # allow_failure: a file whose staging failed after its retries still reaches the ledger, with its error
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         parser, SAMPLE_SALES, "export files (customers_, orders_, order_lines_, fx_rates_<date>)", day_filter=True
     )
     args = parser.parse_args(argv)
-    return run_file_flow(sales, args, EXPORT_FILES, schema="sales", pipeline=PIPELINE)
+    return run_file_flow(sales, args, SALES_EXPORTS.patterns, schema="sales", pipeline=PIPELINE)
 
 
 if __name__ == "__main__":

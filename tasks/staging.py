@@ -48,15 +48,14 @@ class ParsedChunk:
 @dataclass(frozen=True)
 class SourceFormat:
     """How one kind of source file becomes rows: its pipeline, how it is read in chunks (of lines, by default),
-    the chunk parser, that parser's code version, and the columns that must be unique within a batch (checked
-    across all its chunks once they are staged: rows sharing a key are all rejected, since which is right cannot be
-    known)."""
+    the chunk parser, that parser's code version, and checks across the whole batch once its chunks are staged (keys
+    unique within a file, ...), each moving the rows it rejects to the batch's rejects and returning how many."""
 
     pipeline: str
     parse: Callable[[pl.DataFrame], ParsedChunk]
     version: str
     read: Callable[[Path, int], Iterator[LineChunk]] = read_line_chunks
-    unique_key: tuple[str, ...] = ()
+    batch_checks: tuple[Callable[[Path], int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,8 +133,8 @@ def stage_batch(
                     collect_oldest()
             while in_flight:
                 collect_oldest()
-        if source_format.unique_key:
-            moved = reject_duplicate_keys(scratch, source_format.unique_key)
+        for check in source_format.batch_checks:
+            moved = check(scratch)
             counts.update(rows_parsed=-moved, rows_rejected=moved)
         on_progress(1.0)
     except BatchDataError as bad_content:

@@ -16,6 +16,7 @@ from prefect.tasks import Task, exponential_backoff
 from tasks.audit import CheckResult, audit_warehouse
 from tasks.batches import Batch
 from tasks.discovery import Discovery, SourceUnavailable, discover
+from tasks.exports import ExportFamily, ExportPlan
 from tasks.mapreduce import (
     MapOutput,
     MapReduceJob,
@@ -54,7 +55,7 @@ from tasks.reporting import (
     summarize,
     summarize_migration,
 )
-from tasks.sales import ExportPlan, ModelSummary, plan_exports, summarize_model
+from tasks.sales import ModelSummary, summarize_model
 from tasks.settings import staging_root_for
 from tasks.staging import (
     SourceFormat,
@@ -169,9 +170,9 @@ def rebuild_marts(pipeline: str, warehouse: Path) -> int:
 
 
 @task(name="plan-exports")
-def plan_sales_exports(discovery: Discovery) -> ExportPlan:
+def plan_export_batches(discovery: Discovery, family: ExportFamily) -> ExportPlan:
     """Which format stages each export file, and which staging table loads it, by the file's kind."""
-    return plan_exports(discovery.to_load)
+    return family.plan(discovery.to_load)
 
 
 @task(name="report-sales-model", **RETRIES)

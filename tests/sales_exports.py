@@ -4,7 +4,7 @@ import csv
 from pathlib import Path
 
 from tasks.batches import make_batch
-from tasks.sales import PIPELINE, plan_exports
+from tasks.sales import PIPELINE, SALES_EXPORTS
 from tasks.settings import staging_root_for
 from tasks.staging import stage_batch
 from tasks.warehouse import load_staged_batch, open_warehouse, refresh_marts
@@ -32,7 +32,7 @@ def write_export(folder: Path, name: str, rows: list[list[str]], header: list[st
 def load_exports(paths: list[Path], warehouse: Path, chunk_bytes: int = 1 << 20) -> None:
     """Stage and load `paths` in this order, each in its own transaction, then rebuild the star schema: what one
     flow run does, without Prefect."""
-    plan = plan_exports([make_batch(PIPELINE, path) for path in paths])
+    plan = SALES_EXPORTS.plan([make_batch(PIPELINE, path) for path in paths])
     staging_root = staging_root_for(warehouse)
     for batch, source_format, table in zip(plan.batches, plan.formats, plan.tables, strict=True):
         staged = stage_batch(batch, source_format, staging_root, chunk_bytes)

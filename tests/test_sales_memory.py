@@ -5,7 +5,7 @@ import pytest
 from flow_process import rss_growth_while
 
 from tasks.batches import make_batch
-from tasks.sales import PIPELINE, SOURCE_FORMATS
+from tasks.sales import PIPELINE, SALES_EXPORTS
 from tasks.staging import stage_batch
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_staging_a_256_mib_export_holds_a_few_chunks_not_the_file(tmp_path):
     batch = make_batch(PIPELINE, path)
 
     staged, growth = rss_growth_while(
-        lambda: stage_batch(batch, SOURCE_FORMATS["orders"], tmp_path / "staging", CHUNK_BYTES)
+        lambda: stage_batch(batch, SALES_EXPORTS.formats["orders"], tmp_path / "staging", CHUNK_BYTES)
     )
 
     assert staged.error is None

@@ -9,8 +9,9 @@ import pytest
 from sales_exports import write_export
 
 from tasks.batches import make_batch
+from tasks.exports import parse_export_records
 from tasks.records import read_export_records
-from tasks.sales import CUSTOMERS, FX_RATES, ORDER_LINES, ORDERS, PIPELINE, SOURCE_FORMATS, parse_export_records
+from tasks.sales import CUSTOMERS, FX_RATES, ORDER_LINES, ORDERS, PIPELINE, SALES_EXPORTS
 from tasks.staging import stage_batch
 
 
@@ -233,7 +234,7 @@ def test_duplicate_keys_are_rejected_across_chunks_and_every_row_is_accounted_fo
     path = write_export(tmp_path / "exports", "order_lines_2026-10-01.csv", rows)
     batch = make_batch(PIPELINE, path)
 
-    staged = stage_batch(batch, SOURCE_FORMATS["order_lines"], tmp_path / "staging", chunk_bytes=512)
+    staged = stage_batch(batch, SALES_EXPORTS.formats["order_lines"], tmp_path / "staging", chunk_bytes=512)
 
     rejects = pl.read_parquet(staged.reject_files).sort("line_number")
     assert [(row["line_number"], row["reason"]) for row in rejects.to_dicts()] == [
