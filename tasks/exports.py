@@ -44,6 +44,11 @@ def quoted(column: str) -> pl.Expr:
     return pl.format("'{}'", written(column))
 
 
+def given_and_parsed(column: str) -> pl.Expr:
+    """For an optional column: empty, or a value that parsed (the model checks this is true)."""
+    return written(column).is_null() | pl.col(column).is_not_null()
+
+
 def missing_or(column: str, reason: pl.Expr) -> pl.Expr:
     return pl.when(written(column).is_null()).then(pl.lit(f"{column}: missing")).otherwise(reason)
 
@@ -146,7 +151,9 @@ class ExportKind:
     # checks across the whole staged batch, after its chunks (keys unique within a file, ...): each moves the rows it
     # rejects to the batch's rejects and returns how many
     batch_checks: tuple[Callable[[Path], int], ...] = ()
-    check_reasons: dict[str, pl.Expr] = field(default_factory=dict)  # dataframe-wide check -> reason
+    check_reasons: dict[str, pl.Expr] = field(default_factory=dict)  # dataframe-wide or derived check -> reason
+    # columns computed from the typed ones for the model to check (e.g. that an optional value, when given, parsed)
+    derived: dict[str, pl.Expr] = field(default_factory=dict)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -175,7 +182,9 @@ def parse_export_records(records: pl.DataFrame, kind: ExportKind) -> ParsedChunk
         "export_date",
         *(pl.col(column).str.strip_chars().replace("", None).alias(f"{column} as written") for column in kind.columns),
     )
-    typed = as_written.with_columns(typed for typed, _ in kind.fields.values())
+    typed = as_written.with_columns(typed for typed, _ in kind.fields.values()).with_columns(
+        expression.alias(name) for name, expression in kind.derived.items()
+    )
     reasons = {column: reason for column, (_, reason) in kind.fields.items()} | kind.check_reasons
     valid, invalid = split_valid_rows(typed, kind.model, reasons)
     rejects = pl.concat(

@@ -173,9 +173,10 @@ def _stage_chunk(chunk: LineChunk, part: int, scratch: Path, source_format: Sour
 LINES_LISTED = 10
 
 
-def reject_duplicate_keys(scratch: Path, key: tuple[str, ...]) -> int:
+def reject_duplicate_keys(scratch: Path, key: tuple[str, ...], keep_first: bool = False) -> int:
     """Move the staged rows whose `key` occurs more than once in the batch to its rejects, each with a reason
-    naming the key and where it occurs; returns how many rows moved.
+    naming the key and where it occurs; or, with `keep_first`, all but the first row of each key (for deliveries
+    that repeat the same event). Returns how many rows moved.
 
     The keys of a large file do not fit in memory, so DuckDB (in memory, not the warehouse) counts them: its
     aggregation spills to disk under a memory limit, where Polars' holds every key. Only the key columns are read
@@ -195,28 +196,42 @@ def reject_duplicate_keys(scratch: Path, key: tuple[str, ...]) -> int:
     shutil.rmtree(spill, ignore_errors=True)
     if not duplicates.height:
         return 0
-    listed = pl.col("lines").list.head(LINES_LISTED).cast(pl.List(pl.String)).list.join(", ")
-    more = pl.when(pl.col("occurrences") > LINES_LISTED).then(pl.lit(", ...")).otherwise(pl.lit(""))
     described_key = pl.concat_str(
         [pl.format("{} '{}'", pl.lit(column), pl.col(column).cast(pl.String)) for column in key], separator=", "
     )
+    if keep_first:
+        repeats = duplicates.with_columns(pl.col("lines").list.first().alias("first_line")).explode("lines")
+        reasons = repeats.filter(pl.col("lines") != pl.col("first_line")).select(
+            *key,
+            pl.col("lines").alias("line_number"),
+            pl.format("{} already on line {}", described_key, "first_line").alias("reason"),
+        )
+        return move_rows_to_rejects(scratch, reasons, on=(*key, "line_number"), name="repeats")
+    listed = pl.col("lines").list.head(LINES_LISTED).cast(pl.List(pl.String)).list.join(", ")
+    more = pl.when(pl.col("occurrences") > LINES_LISTED).then(pl.lit(", ...")).otherwise(pl.lit(""))
     reasons = duplicates.select(
         *key,
         pl.format("{} occurs {} times in this file (lines {}{})", described_key, "occurrences", listed, more).alias(
             "reason"
         ),
     )
+    return move_rows_to_rejects(scratch, reasons, on=key, name="duplicates")
+
+
+def move_rows_to_rejects(scratch: Path, reasons: pl.DataFrame, on: tuple[str, ...], name: str) -> int:
+    """Move the staged rows that match a row of `reasons` on the columns `on` to the batch's rejects, with that
+    row's `reason`, one part file at a time; returns how many rows moved."""
     moved = 0
     for part_file in sorted(scratch.glob("rows-*.parquet")):
         part = pl.read_parquet(part_file)
-        rejected = part.join(reasons, on=key, how="inner", nulls_equal=True)
+        rejected = part.join(reasons, on=list(on), how="inner", nulls_equal=True)
         if not rejected.height:
             continue
-        part.join(reasons, on=key, how="anti", nulls_equal=True).write_parquet(
+        part.join(reasons, on=list(on), how="anti", nulls_equal=True).write_parquet(
             part_file, compression=STAGING_COMPRESSION
         )
         rejected.select(*REJECT_SCHEMA).write_parquet(
-            part_file.with_name(part_file.name.replace("rows-", "rejects-duplicates-")),
+            part_file.with_name(part_file.name.replace("rows-", f"rejects-{name}-")),
             compression=STAGING_COMPRESSION,
         )
         moved += rejected.height

@@ -6,6 +6,7 @@ on a global concurrency limit for their load phase. Parsing never happens here.
 """
 
 import fcntl
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -30,7 +31,7 @@ from tasks.staging import StagedBatch
 
 SQL_DIR = Path(__file__).parent / "sql"
 # Components whose DDL every warehouse gets, in dependency order; each has numbered migrations NNN_name.sql.
-COMPONENTS = ("meta", "access_logs", "word_count", "sales", "migrate")
+COMPONENTS = ("meta", "access_logs", "word_count", "sales", "migrate", "billing")
 
 
 class AccountingError(Exception):
@@ -160,6 +161,21 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> None:
                 "insert into meta.schema_versions values (?, ?, ?)", [component, version, datetime.now(UTC)]
             )
             connection.execute("commit")
+
+
+def execute_script(
+    connection: duckdb.DuckDBPyConnection, script: Path, parameters: dict[str, object], prefix: str = ""
+) -> duckdb.DuckDBPyConnection:
+    """Run a .sql file of several statements with named `$parameters`, which DuckDB binds only for a single
+    statement: each statement gets the parameters it names. `prefix` goes before the first statement (e.g.
+    "insert into t by name"). Returns the connection, holding the last statement's result."""
+    statements = [statement for statement in script.read_text().split(";\n") if statement.strip()]
+    statements[0] = f"{prefix} {statements[0]}" if prefix else statements[0]
+    for statement in statements:
+        code = re.sub(r"--[^\n]*", "", statement)
+        used = {name: value for name, value in parameters.items() if re.search(rf"\${name}\b", code)}
+        connection.execute(statement, used)
+    return connection
 
 
 def loaded_batch_ids(connection: duckdb.DuckDBPyConnection, pipeline: str) -> set[str]:

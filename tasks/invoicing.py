@@ -1,0 +1,181 @@
+"""Invoicing one billing period: the lines of every customer's invoice, late usage of earlier periods as
+adjustments, and the invoices issued one transaction each, numbered without gaps.
+
+Plain functions over a warehouse connection (the billing step opens it under the write lock); the charges
+themselves are SQL in tasks/sql/billing/.
+"""
+
+import calendar
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import duckdb
+
+from tasks.warehouse import SQL_DIR, execute_script
+
+BILLING_SQL = SQL_DIR / "billing"
+
+
+class PeriodInvalid(ValueError):
+    """The period is not a calendar month written YYYY-MM."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month in UTC."""
+
+    name: str  # YYYY-MM
+    first_day: date
+    next_first_day: date
+
+    @property
+    def parameters(self) -> dict[str, object]:
+        return {"period": self.name, "first_day": self.first_day, "next_first_day": self.next_first_day}
+
+
+def parse_period(text: str) -> Period:
+    match = re.fullmatch(r"([0-9]{4})-(0[1-9]|1[0-2])", text)
+    if match is None:
+        raise PeriodInvalid(f"period {text!r} is not a month written YYYY-MM")
+    year, month = int(match[1]), int(match[2])
+    first_day = date(year, month, 1)
+    days = calendar.monthrange(year, month)[1]
+    return Period(text, first_day, date.fromordinal(first_day.toordinal() + days))
+
+
+@dataclass(frozen=True)
+class IssuedInvoice:
+    invoice_id: str
+    customer_id: str
+    currency: str
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class Invoicing:
+    """What invoicing a period did: the invoices this run issued, those issued before, and the exceptions."""
+
+    period: str
+    issued: list[IssuedInvoice]
+    already_issued: int
+    exceptions: int
+    totals_by_currency: dict[str, Decimal]
+
+
+def issue_invoices(
+    connection: duckdb.DuckDBPyConnection, period: Period, issued_at: datetime, flow_run_id: str | None
+) -> Invoicing:
+    """Issue the period's invoices not issued yet, each in its own transaction; record the period's exceptions.
+    Issued invoices are never touched, so a second run issues nothing, and a run after a crash between two invoices
+    issues the rest with the next numbers."""
+    _compute_adjustments(connection, period)
+    execute_script(connection, BILLING_SQL / "period_setup.sql", period.parameters)
+    execute_script(
+        connection,
+        BILLING_SQL / "period_charges.sql",
+        period.parameters,
+        prefix="create or replace temporary table period_lines as",
+    )
+    exceptions = _record_exceptions(connection, period)
+    pending = connection.execute(
+        "select distinct lines.customer_id, lines.currency from period_lines as lines "
+        "anti join billing.invoices as invoices "
+        "on invoices.period = ? and invoices.customer_id = lines.customer_id and invoices.currency = lines.currency "
+        "order by all",
+        [period.name],
+    ).fetchall()
+    issued = [
+        _issue_one(connection, period, customer_id, currency, issued_at, flow_run_id)
+        for customer_id, currency in pending
+    ]
+    already_issued = connection.execute(
+        "select count(*) from billing.invoices where period = ?", [period.name]
+    ).fetchone()[0] - len(issued)
+    totals = dict(
+        connection.execute(
+            "select currency, sum(total) from billing.invoices where period = ? group by currency order by currency",
+            [period.name],
+        ).fetchall()
+    )
+    for table in ("period_lines", "period_adjustments", "period_catalogue", "period_segments"):
+        connection.execute(f"drop table if exists {table}")
+    return Invoicing(period.name, issued, already_issued, exceptions, totals)
+
+
+def _compute_adjustments(connection: duckdb.DuckDBPyConnection, period: Period) -> None:
+    """period_adjustments: for each earlier invoiced period, the usage charges recomputed from today's usage less what
+    its invoices and later adjustments billed, per customer, currency and metric."""
+    connection.execute(
+        "create or replace temporary table period_adjustments ("
+        "customer_id varchar, currency varchar, metric varchar, for_period varchar, amount decimal(38, 3))"
+    )
+    earlier = connection.execute(
+        "select distinct period from billing.invoices where period < ? order by period", [period.name]
+    ).fetchall()
+    for (name,) in earlier:
+        invoiced = parse_period(name)
+        execute_script(connection, BILLING_SQL / "period_setup.sql", invoiced.parameters)
+        execute_script(
+            connection,
+            BILLING_SQL / "period_charges.sql",
+            invoiced.parameters,
+            prefix="create or replace temporary table recomputed as",
+        )
+        execute_script(connection, BILLING_SQL / "adjustments.sql", {"for_period": name})
+    connection.execute("drop table if exists recomputed")
+
+
+def _record_exceptions(connection: duckdb.DuckDBPyConnection, period: Period) -> int:
+    connection.execute("begin transaction")
+    try:
+        connection.execute("delete from billing.exceptions where period = ?", [period.name])
+        execute_script(
+            connection,
+            BILLING_SQL / "period_exceptions.sql",
+            period.parameters,
+            prefix="insert into billing.exceptions by name",
+        )
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    return connection.execute("select count(*) from billing.exceptions where period = ?", [period.name]).fetchone()[0]
+
+
+def _issue_one(
+    connection: duckdb.DuckDBPyConnection,
+    period: Period,
+    customer_id: str,
+    currency: str,
+    issued_at: datetime,
+    flow_run_id: str | None,
+) -> IssuedInvoice:
+    """One invoice, its number the next of its period, and its lines, in one transaction."""
+    connection.execute("begin transaction")
+    try:
+        (issued_before,) = connection.execute(
+            "select count(*) from billing.invoices where period = ?", [period.name]
+        ).fetchone()
+        invoice_id = f"INV-{period.name.replace('-', '')}-{issued_before + 1:06d}"
+        execute_script(
+            connection,
+            BILLING_SQL / "issue_invoice.sql",
+            {
+                "invoice_id": invoice_id,
+                "customer_id": customer_id,
+                "currency": currency,
+                "period": period.name,
+                "issued_at": issued_at,
+                "flow_run_id": flow_run_id,
+            },
+        )
+        (total,) = connection.execute(
+            "select total from billing.invoices where invoice_id = ?", [invoice_id]
+        ).fetchone()
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+    return IssuedInvoice(invoice_id, customer_id, currency, total)

@@ -1,0 +1,12 @@
+-- Rebuild usage_daily from the deduplicated events, then clear the pipeline's dirty list.
+delete from billing.usage_daily;
+insert into billing.usage_daily by name
+select
+    day,
+    customer_id,
+    metric,
+    sum(quantity) as quantity
+from billing.usage_events
+group by day, customer_id, metric;
+
+delete from meta.dirty_partitions where pipeline = 'billing';
