@@ -6,12 +6,15 @@ themselves are SQL in tasks/sql/billing/.
 """
 
 import calendar
+import os
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
+from jinja2 import Environment, FileSystemLoader
 
 from tasks.warehouse import SQL_DIR, execute_script
 
@@ -179,3 +182,62 @@ def _issue_one(
         connection.execute("rollback")
         raise
     return IssuedInvoice(invoice_id, customer_id, currency, total)
+
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def write_invoice_documents(connection: duckdb.DuckDBPyConnection, period: Period, out: Path) -> list[Path]:
+    """One HTML document per invoice of the period under `out/<period>/`, from tasks/templates/invoice.html; a
+    document is written beside its final name and renamed into place, and one already there is kept (an issued
+    invoice never changes, so neither does its document). Returns every document of the period."""
+    template = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True).get_template("invoice.html")
+    folder = out / period.name
+    folder.mkdir(parents=True, exist_ok=True)
+    invoices = connection.sql(
+        "select * from billing.invoices where period = $period order by invoice_id", params={"period": period.name}
+    ).pl()
+    documents = []
+    for invoice in invoices.iter_rows(named=True):
+        path = folder / f"{invoice['invoice_id']}.html"
+        documents.append(path)
+        if path.exists():
+            continue
+        lines = connection.sql(
+            "select * from billing.invoice_lines where invoice_id = $invoice_id order by line_no",
+            params={"invoice_id": invoice["invoice_id"]},
+        ).pl()
+        scratch = path.with_name(f".{path.name}.partial")
+        [(exponent,)] = connection.execute(
+            "select coalesce(max(exponent), 2) from billing.currency_exponents where currency = ?",
+            [invoice["currency"]],
+        ).fetchall()
+        scratch.write_text(
+            template.render(
+                invoice=_displayed(invoice, exponent),
+                lines=[_displayed(line, exponent) for line in lines.iter_rows(named=True)],
+            )
+        )
+        os.replace(scratch, path)
+    return documents
+
+
+MONEY_COLUMNS = {"amount", "subtotal", "total"}
+
+
+def _displayed(row: dict, exponent: int) -> dict:
+    """Values as a person reads them on an invoice: money with the currency's decimals, quantities and prices
+    without trailing zeros, instants in UTC, nothing for a missing value."""
+    shown = {}
+    for name, value in row.items():
+        if value is None:
+            shown[name] = ""
+        elif isinstance(value, Decimal) and name in MONEY_COLUMNS:
+            shown[name] = f"{value:,.{exponent}f}"
+        elif isinstance(value, Decimal):
+            shown[name] = f"{value.normalize():,f}"
+        elif isinstance(value, datetime):
+            shown[name] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        else:
+            shown[name] = value
+    return shown
