@@ -105,21 +105,29 @@ class Subscription(pa.DataFrameModel):
 
 
 def reject_inconsistent_plans(scratch: Path) -> int:
-    """A plan is one currency and one base fee; each of its metrics one included quantity, and tiers with distinct
-    bounds of which exactly one is open-ended (the last). Every row of a plan breaking this is rejected, with why:
-    a plan half loaded would bill wrongly."""
+    """A plan is one currency and one base fee, and either one row without a metric or metered rows; each metric
+    has one included quantity and tiers whose bounds rise in line order, exactly one open-ended, last. Every row of a
+    plan breaking this is rejected, with why: a plan half loaded would bill wrongly."""
     rows = pl.read_parquet(scratch / "rows-*.parquet")  # a catalogue: small
     plans = rows.group_by("plan_id").agg(
         (pl.col("currency").n_unique() > 1).alias("currencies"),
         (pl.col("base_fee").n_unique() > 1).alias("base_fees"),
     )
+    bare_rows = rows.group_by("plan_id").agg(
+        (pl.col("metric").is_null().sum() > 1).alias("several_bare"),
+        (pl.col("metric").is_null().any() & pl.col("metric").is_not_null().any()).alias("bare_and_metered"),
+    )
     metrics = (
         rows.filter(pl.col("metric").is_not_null())
-        .group_by("plan_id", "metric")
+        .sort("line_number")
+        .group_by("plan_id", "metric", maintain_order=True)
         .agg(
             (pl.col("included").fill_null(0).n_unique() > 1).alias("included_values"),
             (pl.col("up_to").is_null().sum() != 1).alias("open_tiers"),
-            (pl.col("up_to").drop_nulls().n_unique() != pl.col("up_to").drop_nulls().len()).alias("repeated_bounds"),
+            # in line order: bounds rise, and the open-ended tier comes last
+            ~(pl.col("up_to").drop_nulls().diff().drop_nulls().gt(0).all() & pl.col("up_to").last().is_null()).alias(
+                "tiers_out_of_order"
+            ),
         )
     )
     problems = [
@@ -131,8 +139,15 @@ def reject_inconsistent_plans(scratch: Path) -> int:
         metrics.filter("open_tiers").select(
             "plan_id", pl.format("needs exactly one open-ended tier (empty up_to) for {}", "metric").alias("problem")
         ),
-        metrics.filter("repeated_bounds").select(
-            "plan_id", pl.format("has two tiers with the same up_to for {}", "metric").alias("problem")
+        metrics.filter("tiers_out_of_order").select(
+            "plan_id",
+            pl.format("needs rising up_to bounds, the open-ended tier last, for {}", "metric").alias("problem"),
+        ),
+        bare_rows.filter("several_bare").select(
+            "plan_id", pl.lit("has more than one row without a metric").alias("problem")
+        ),
+        bare_rows.filter("bare_and_metered").select(
+            "plan_id", pl.lit("has a row without a metric besides its metered rows").alias("problem")
         ),
     ]
     reasons = (
@@ -201,6 +216,7 @@ PLANS = ExportKind(
         "unit_price": decimal_field("unit_price", 12, 6, "must not be negative"),
     },
     table="billing.stg_plans",
+    all_or_none_by="plan_id",  # a plan priced from part of its tiers would bill wrongly
     derived={column + "_parsed": given_and_parsed(column) for column in ("included", "up_to", "unit_price")},
     check_reasons={
         "included_parsed": decimal_field("included", 12, 6, "")[1],

@@ -154,6 +154,9 @@ class ExportKind:
     check_reasons: dict[str, pl.Expr] = field(default_factory=dict)  # dataframe-wide or derived check -> reason
     # columns computed from the typed ones for the model to check (e.g. that an optional value, when given, parsed)
     derived: dict[str, pl.Expr] = field(default_factory=dict)
+    # a column whose rows load all or none: one rejected row (of a plan, say) rejects the others of its value too.
+    # Checked within a chunk, so it suits files that fit one (a catalogue, not a stream of events).
+    all_or_none_by: str | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -187,10 +190,33 @@ def parse_export_records(records: pl.DataFrame, kind: ExportKind) -> ParsedChunk
     )
     reasons = {column: reason for column, (_, reason) in kind.fields.items()} | kind.check_reasons
     valid, invalid = split_valid_rows(typed, kind.model, reasons)
+    if kind.all_or_none_by and invalid.height:
+        valid, invalid = _reject_whole_groups(valid, invalid, as_written, kind.all_or_none_by)
     rejects = pl.concat(
         [malformed.select("line_number", "raw", pl.col(RECORD_PROBLEM).alias("reason")).cast(REJECT_SCHEMA), invalid]
     ).sort("line_number")
     return ParsedChunk(rows=valid.select("export_date", "line_number", "raw", *kind.columns), rejects=rejects)
+
+
+def _reject_whole_groups(
+    valid: pl.DataFrame, invalid: pl.DataFrame, as_written: pl.DataFrame, column: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Move the valid rows that share `column` with a rejected row to the rejects, naming the first rejected line."""
+    failed = (
+        invalid.join(as_written.select("line_number", written(column).alias(column)), on="line_number")
+        .filter(pl.col(column).is_not_null())
+        .group_by(column)
+        .agg(pl.col("line_number").min().alias("failed_line"))
+    )
+    dragged = valid.join(failed, on=column).select(
+        "line_number",
+        "raw",
+        pl.format(
+            "{} '{}' has a rejected row (line {}): none of its rows load", pl.lit(column), column, "failed_line"
+        ).alias("reason"),
+    )
+    kept = valid.join(failed, on=column, how="anti")
+    return kept, pl.concat([invalid, dragged.cast(REJECT_SCHEMA)])
 
 
 def _header_problems(records: pl.DataFrame, kind: ExportKind) -> str:

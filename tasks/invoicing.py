@@ -63,8 +63,8 @@ class Invoicing:
     period: str
     issued: list[IssuedInvoice]
     already_issued: int
-    exceptions: int
-    totals_by_currency: dict[str, Decimal]
+    exceptions: list[tuple[str, str, str, Decimal, str]]  # customer, event, metric, quantity, reason
+    totals_by_currency: dict[str, tuple[int, Decimal]]  # currency -> (invoices, total) of the whole period
 
 
 def issue_invoices(
@@ -82,10 +82,12 @@ def issue_invoices(
         prefix="create or replace temporary table period_lines as",
     )
     exceptions = _record_exceptions(connection, period)
+    # a customer gets an invoice for a subscription in the period, or for late usage of an earlier one alone
     pending = connection.execute(
-        "select distinct lines.customer_id, lines.currency from period_lines as lines "
-        "anti join billing.invoices as invoices "
-        "on invoices.period = ? and invoices.customer_id = lines.customer_id and invoices.currency = lines.currency "
+        "select distinct customer_id, currency from ("
+        "select customer_id, currency from period_lines union all select customer_id, currency from period_adjustments"
+        ") as charged anti join billing.invoices as invoices "
+        "on invoices.period = ? and invoices.customer_id = charged.customer_id and invoices.currency = charged.currency "
         "order by all",
         [period.name],
     ).fetchall()
@@ -96,12 +98,14 @@ def issue_invoices(
     already_issued = connection.execute(
         "select count(*) from billing.invoices where period = ?", [period.name]
     ).fetchone()[0] - len(issued)
-    totals = dict(
-        connection.execute(
-            "select currency, sum(total) from billing.invoices where period = ? group by currency order by currency",
+    totals = {
+        currency: (count, total)
+        for currency, count, total in connection.execute(
+            "select currency, count(*), sum(total) from billing.invoices where period = ? "
+            "group by currency order by currency",
             [period.name],
         ).fetchall()
-    )
+    }
     for table in ("period_lines", "period_adjustments", "period_catalogue", "period_segments"):
         connection.execute(f"drop table if exists {table}")
     return Invoicing(period.name, issued, already_issued, exceptions, totals)
@@ -127,10 +131,13 @@ def _compute_adjustments(connection: duckdb.DuckDBPyConnection, period: Period) 
             prefix="create or replace temporary table recomputed as",
         )
         execute_script(connection, BILLING_SQL / "adjustments.sql", {"for_period": name})
+        _record_exceptions(connection, invoiced)
     connection.execute("drop table if exists recomputed")
 
 
-def _record_exceptions(connection: duckdb.DuckDBPyConnection, period: Period) -> int:
+def _record_exceptions(
+    connection: duckdb.DuckDBPyConnection, period: Period
+) -> list[tuple[str, str, str, Decimal, str]]:
     connection.execute("begin transaction")
     try:
         connection.execute("delete from billing.exceptions where period = ?", [period.name])
@@ -144,7 +151,11 @@ def _record_exceptions(connection: duckdb.DuckDBPyConnection, period: Period) ->
     except BaseException:
         connection.execute("rollback")
         raise
-    return connection.execute("select count(*) from billing.exceptions where period = ?", [period.name]).fetchone()[0]
+    return connection.execute(
+        "select customer_id, event_id, metric, quantity, reason from billing.exceptions where period = ? "
+        "order by customer_id, ts, event_id",
+        [period.name],
+    ).fetchall()
 
 
 def _issue_one(

@@ -4,6 +4,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from prefect.artifacts import (
     create_markdown_artifact,
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tasks.audit import CheckResult
 from tasks.batches import Batch
 from tasks.discovery import Discovery
+from tasks.invoicing import Invoicing
 from tasks.mapreduce import MapCounters, MapOutput, Split
 from tasks.migration import PIPELINE as MIGRATION
 from tasks.migration import MigrationPlan, TableOutcome, TablePlan
@@ -389,6 +391,54 @@ def publish_model_summary(summary: ModelSummary) -> None:
         logger.warning(
             "no %s rate for %s: revenue_usd of %d shipped/completed order(s) is unknown", currency, day, orders
         )
+
+
+def publish_invoicing(invoicing: Invoicing, documents: list[Path]) -> None:
+    """A markdown artifact of the period's invoicing: invoices issued now and before, totals per currency, where the
+    documents are, and the usage that could not be billed; warnings in the log for the exceptions."""
+    lines = [
+        f"# Invoices for {invoicing.period}",
+        "",
+        f"{len(invoicing.issued)} issued by this run, {invoicing.already_issued} issued before; "
+        f"{len(documents)} documents in `{documents[0].parent if documents else '-'}`.",
+        "",
+        "| currency | invoices | total |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {currency} | {count:,} | {total:,} |" for currency, (count, total) in invoicing.totals_by_currency.items()
+    ]
+    if invoicing.exceptions:
+        lines += [
+            "",
+            f"## {len(invoicing.exceptions):,} usage events not billed",
+            "",
+            "| customer | event | metric | quantity | reason |",
+            "|---|---|---|---:|---|",
+        ]
+        lines += [
+            f"| {customer} | {event} | {metric} | {quantity} | {reason} |"
+            for customer, event, metric, quantity, reason in invoicing.exceptions[:EXCEPTIONS_SHOWN]
+        ]
+    create_markdown_artifact(
+        "\n".join(lines), key="billing-invoices", description=f"billing: invoices for {invoicing.period}"
+    )
+    logger = get_run_logger()
+    logger.info(
+        "%s: %d invoices issued, %d issued before; totals %s",
+        invoicing.period,
+        len(invoicing.issued),
+        invoicing.already_issued,
+        ", ".join(f"{currency} {total:,}" for currency, (_, total) in invoicing.totals_by_currency.items()) or "none",
+    )
+    if invoicing.exceptions:
+        logger.warning(
+            "%s: %d usage events not billed (table billing.exceptions)", invoicing.period, len(invoicing.exceptions)
+        )
+
+
+# Exceptions listed in the artifact; the table holds all of them.
+EXCEPTIONS_SHOWN = 50
 
 
 PIPELINE_COMPLETED = "batchyard.pipeline.completed"

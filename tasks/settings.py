@@ -11,6 +11,8 @@ DEFAULT_WAREHOUSE = Path(os.environ.get("BATCHYARD_WAREHOUSE", DATA_DIR / "wareh
 SAMPLE_ACCESS_LOGS = DATA_DIR / "sample_logs"
 SAMPLE_CORPUS = DATA_DIR / "sample_corpus"
 SAMPLE_SALES = DATA_DIR / "sample_sales"
+SAMPLE_BILLING = DATA_DIR / "sample_billing"
+INVOICES = Path(os.environ.get("BATCHYARD_INVOICES", DATA_DIR / "invoices"))
 LANDING = Path(os.environ.get("BATCHYARD_LANDING", DATA_DIR / "landing"))
 
 # The Prefect global concurrency limit (of one slot) that runs queue on for their load phase when a Prefect server

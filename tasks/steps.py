@@ -17,6 +17,7 @@ from tasks.audit import CheckResult, audit_warehouse
 from tasks.batches import Batch
 from tasks.discovery import Discovery, SourceUnavailable, discover
 from tasks.exports import ExportFamily, ExportPlan
+from tasks.invoicing import Invoicing, issue_invoices, parse_period, write_invoice_documents
 from tasks.mapreduce import (
     MapOutput,
     MapReduceJob,
@@ -49,6 +50,7 @@ from tasks.reporting import (
     completion_event,
     publish_audit,
     publish_counters,
+    publish_invoicing,
     publish_migration,
     publish_model_summary,
     publish_summary,
@@ -183,6 +185,28 @@ def report_sales_model(warehouse: Path) -> ModelSummary:
         summary = summarize_model(connection)
     publish_model_summary(summary)
     return summary
+
+
+@task(name="issue-invoices", **RETRIES)
+def issue_period_invoices(period: str, warehouse: Path) -> Invoicing:
+    """Issue the period's invoices not issued yet (one transaction each, gapless numbers) and record its
+    exceptions; returns what was issued."""
+    with open_warehouse(warehouse) as connection:
+        return issue_invoices(connection, parse_period(period), datetime.now(UTC), flow_run.get_id())
+
+
+@task(name="write-invoice-documents", **RETRIES)
+def write_period_invoice_documents(invoicing: Invoicing, warehouse: Path, out: Path) -> list[Path]:
+    """Write the HTML document of every invoice of the period that has none yet; returns all of them."""
+    with open_warehouse(warehouse) as connection:
+        return write_invoice_documents(connection, parse_period(invoicing.period), out)
+
+
+@task(name="report-invoicing")
+def report_invoicing(invoicing: Invoicing, documents: list[Path]) -> Invoicing:
+    """Publish the period's invoices, totals per currency and exceptions as a Prefect artifact and log lines."""
+    publish_invoicing(invoicing, documents)
+    return invoicing
 
 
 @task(name="plan-splits")

@@ -100,7 +100,7 @@ create table if not exists billing.invoices (
 create table if not exists billing.invoice_lines (
     invoice_id varchar not null,
     line_no integer not null,
-    kind varchar not null,  -- base_fee | usage | included | adjustment
+    kind varchar not null,  -- base_fee | usage (a tier, or usage within the included quantity) | adjustment
     metric varchar,
     description varchar not null,
     quantity decimal(38, 6),
@@ -110,13 +110,26 @@ create table if not exists billing.invoice_lines (
 );
 
 -- Usage that could not be billed, per period: no active subscription, a plan missing from the catalogue, or a
--- metric the plan does not price. Rebuilt with each period's invoicing.
+-- metric the plan does not price. Rebuilt whenever the period is computed (invoiced, or recomputed for adjustments).
 create table if not exists billing.exceptions (
     period varchar not null,
     customer_id varchar not null,
-    event_id varchar not null,
-    metric varchar not null,
-    quantity decimal(18, 6) not null,
-    ts timestamptz not null,
+    event_id varchar,  -- null on a subscription whose plan is missing from the catalogue
+    metric varchar,
+    quantity decimal(18, 6),
+    ts timestamptz,
     reason varchar not null
 );
+
+-- An amount rounded half away from zero to its currency's minor unit. Each branch is cast on its own: a CASE takes
+-- its first branch's type, which would make every amount whole.
+create or replace macro billing.to_minor_unit(amount, exponent) as
+    case exponent
+        when 0 then round(amount, 0)::decimal(38, 3)
+        when 3 then round(amount, 3)::decimal(38, 3)
+        else round(amount, 2)::decimal(38, 3)
+    end;
+
+-- A decimal as a person writes it: 1000.500000 as 1000.5, 1000.000000 as 1000.
+create or replace macro billing.plain(value) as
+    regexp_replace(regexp_replace(cast(value as varchar), '(\.[0-9]*?)0+$', '\1'), '\.$', '');

@@ -9,7 +9,7 @@ with recomputed_usage as (
         metric,
         sum(amount) as amount
     from recomputed
-    where kind in ('usage', 'included')
+    where kind = 'usage'
     group by all
 ),
 
@@ -21,7 +21,7 @@ billed as (
         sum(lines.amount) as amount
     from billing.invoice_lines as lines
     inner join billing.invoices as invoices on lines.invoice_id = invoices.invoice_id
-    where lines.for_period = $for_period and lines.kind in ('usage', 'included', 'adjustment')
+    where lines.for_period = $for_period and lines.kind in ('usage', 'adjustment')
     group by all
 ),
 

@@ -21,7 +21,13 @@ base_fees as (
         || ($next_first_day - $first_day) || ' days)' as description,
         null::decimal(38, 6) as quantity,
         base_fee::decimal(18, 6) as unit_price,
-        base_fee * (segment_end - segment_start + 1) / ($next_first_day - $first_day) as amount
+        -- base_fee × days / days in the month, rounded half up to the minor unit in whole numbers: DuckDB divides
+        -- DECIMALs as DOUBLE, which would round 1.005 down
+        (
+            (2 * cast(base_fee * 10000 as hugeint) * (segment_end - segment_start + 1)
+            + ($next_first_day - $first_day) * (10000 // pow(10, exponent)::hugeint))
+            // (2 * ($next_first_day - $first_day) * (10000 // pow(10, exponent)::hugeint))
+        )::decimal(38, 0) * (case exponent when 0 then 1.000 when 3 then 0.001 else 0.010 end)::decimal(38, 3) as amount
     from priced_segments
 ),
 
@@ -77,11 +83,19 @@ usage_lines as (
         'usage' as kind,
         metric,
         tier_no,
-        metric || ', plan ' || plan_id || ', tier ' || tier_no || ' (' || lower_bound || ' to '
-        || coalesce(up_to::varchar, 'no limit') || ')' as description,
+        metric || ', plan ' || plan_id || ', tier ' || tier_no || ' ('
+        || case
+            when up_to is null then 'over ' || billing.plain(lower_bound)
+            else billing.plain(lower_bound) || ' to ' || billing.plain(up_to)
+        end || ')' as description,
         greatest(least(billable, coalesce(up_to, billable)) - lower_bound, 0) as quantity,
         unit_price,
-        greatest(least(billable, coalesce(up_to, billable)) - lower_bound, 0) * unit_price as amount
+        -- rounded here, before any union: DECIMAL(20, 6) × DECIMAL(18, 6) stays within DuckDB's 38 digits, and a
+        -- union with the other lines' DECIMAL(38, 3) too, where anything wider becomes a DOUBLE
+        billing.to_minor_unit(
+            greatest(least(billable, coalesce(up_to, billable)) - lower_bound, 0)::decimal(20, 6) * unit_price,
+            exponent
+        ) as amount
     from tiered
     where least(billable, coalesce(up_to, billable)) > lower_bound
 ),
@@ -92,13 +106,13 @@ included_lines as (
         currency,
         exponent,
         segment_start,
-        'included' as kind,
+        'usage' as kind,
         metric,
         0 as tier_no,
         metric || ' included in plan ' || plan_id as description,
         used as quantity,
-        0::decimal(18, 6) as unit_price,
-        0::decimal(38, 6) as amount
+        null::decimal(18, 6) as unit_price,
+        0::decimal(38, 3) as amount
     from tiered
     where used > 0 and billable = 0
 ),
@@ -119,11 +133,7 @@ select
     description,
     quantity,
     unit_price,
-    case exponent
-        when 0 then round(amount, 0)
-        when 3 then round(amount, 3)
-        else round(amount, 2)
-    end::decimal(38, 3) as amount,
+    amount,
     $period as for_period,
     segment_start,
     tier_no

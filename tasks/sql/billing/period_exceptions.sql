@@ -41,6 +41,21 @@ final as (
         end as reason
     from attributed
     where plan_id is null or currency is null or priced_metric is null
+),
+
+unpriced_subscriptions as (
+    select distinct
+        $period as period,
+        customer_id,
+        null as event_id,
+        null as metric,
+        null::decimal(18, 6) as quantity,
+        null::timestamptz as ts,
+        'plan ' || plan_id || ' is not in the catalogue: its subscription bills nothing' as reason
+    from period_segments
+    where currency is null
 )
 
 select * from final
+union all by name
+select * from unpriced_subscriptions

@@ -1,0 +1,78 @@
+"""Billing: usage, plans and subscriptions in; one calendar month's invoices (and their HTML documents) out.
+
+python flows/billing.py --period 2026-10 --warehouse PATH
+"""
+
+import argparse
+from pathlib import Path
+
+from prefect import allow_failure, flow, unmapped
+
+from tasks.billing import BILLING_EXPORTS, PIPELINE
+from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
+from tasks.invoicing import parse_period
+from tasks.reporting import RunSummary, final_state, follow_progress
+from tasks.runners import task_runner
+from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, SAMPLE_BILLING
+from tasks.steps import (
+    announce_completion,
+    discover_batches,
+    issue_period_invoices,
+    load_batch,
+    plan_export_batches,
+    rebuild_marts,
+    report_invoicing,
+    report_run,
+    stage_file_batch,
+    write_period_invoice_documents,
+)
+from tasks.warehouse import server_write_turn
+
+
+@flow(name="billing", task_runner=task_runner())
+def billing(
+    period: str,
+    source: Path = SAMPLE_BILLING,
+    warehouse: Path = DEFAULT_WAREHOUSE,
+    out: Path = INVOICES,
+    chunk_bytes: int = CHUNK_BYTES,
+    files: list[str] | None = None,
+    reload: bool = False,
+) -> RunSummary:
+    """Load the usage, plans and subscriptions files in `source` that are not loaded yet, then issue the invoices of
+    `period` (YYYY-MM, UTC) that are not issued yet, and write their documents under `out/<period>/`. An issued
+    invoice never changes: usage that arrives late for it is an adjustment on the customer's next invoice."""
+    parse_period(period)  # a bad period fails the run before anything loads
+    discovery = discover_batches(source, BILLING_EXPORTS.patterns, PIPELINE, warehouse, files, reload)
+    exports = plan_export_batches(discovery, BILLING_EXPORTS)
+    staged = stage_file_batch.map(exports.batches, exports.formats, unmapped(warehouse), unmapped(chunk_bytes))
+    with server_write_turn():
+        # allow_failure: a file whose staging failed after its retries still reaches the ledger, with its error
+        loaded = load_batch.map(allow_failure(staged), exports.batches, exports.tables, unmapped(warehouse))
+        followed = follow_progress(loaded, exports.batches, what="billing files")
+        rebuild_marts(PIPELINE, warehouse)
+        invoicing = issue_period_invoices(period, warehouse)
+        documents = write_period_invoice_documents(invoicing, warehouse, out)
+    report_invoicing(invoicing, documents)
+    summary = report_run(PIPELINE, discovery, warehouse, followed)
+    announce_completion(summary)
+    return final_state(summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=billing.description)
+    parser.add_argument("--period", required=True, metavar="YYYY-MM", help="the calendar month (UTC) to invoice")
+    add_file_source_arguments(parser, SAMPLE_BILLING, "usage_, plans_ and subscriptions_<date> files", day_filter=False)
+    parser.add_argument("--out", type=Path, default=INVOICES, help="folder of the invoice documents (per period)")
+    args = parser.parse_args(argv)
+    try:
+        parse_period(args.period)
+    except ValueError as error:
+        parser.error(str(error))
+    return run_file_flow(
+        billing, args, BILLING_EXPORTS.patterns, schema="billing", pipeline=PIPELINE, period=args.period, out=args.out
+    )
+
+
+if __name__ == "__main__":
+    exit_process(main())
