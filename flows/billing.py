@@ -4,13 +4,14 @@ python flows/billing.py --period 2026-10 --warehouse PATH
 """
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import allow_failure, flow, unmapped
 
 from tasks.billing import BILLING_EXPORTS, PIPELINE
 from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
-from tasks.invoicing import parse_period
+from tasks.invoicing import parse_period, previous_period
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, SAMPLE_BILLING
@@ -31,7 +32,7 @@ from tasks.warehouse import server_write_turn
 
 @flow(name="billing", task_runner=task_runner())
 def billing(
-    period: str,
+    period: str | None = None,
     source: Path = SAMPLE_BILLING,
     warehouse: Path = DEFAULT_WAREHOUSE,
     out: Path = INVOICES,
@@ -40,8 +41,10 @@ def billing(
     reload: bool = False,
 ) -> RunSummary:
     """Load the usage, plans and subscriptions files in `source` that are not loaded yet, then issue the invoices of
-    `period` (YYYY-MM, UTC) that are not issued yet, and write their documents under `out/<period>/`. An issued
-    invoice never changes: usage that arrives late for it is an adjustment on the customer's next invoice."""
+    `period` (YYYY-MM, UTC; by default the previous month, as a run on the 1st wants) that are not issued yet, and
+    write their documents under `out/<period>/`. An issued invoice never changes: usage that arrives late for it is
+    an adjustment on the customer's next invoice."""
+    period = period or previous_period(datetime.now(UTC).date())
     parse_period(period)  # a bad period fails the run before anything loads
     discovery = discover_batches(source, BILLING_EXPORTS.patterns, PIPELINE, warehouse, files, reload)
     exports = plan_export_batches(discovery, BILLING_EXPORTS)
@@ -61,10 +64,13 @@ def billing(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=billing.description)
-    parser.add_argument("--period", required=True, metavar="YYYY-MM", help="the calendar month (UTC) to invoice")
+    parser.add_argument(
+        "--period", metavar="YYYY-MM", help="the calendar month (UTC) to invoice; default: the previous month"
+    )
     add_file_source_arguments(parser, SAMPLE_BILLING, "usage_, plans_ and subscriptions_<date> files", day_filter=False)
     parser.add_argument("--out", type=Path, default=INVOICES, help="folder of the invoice documents (per period)")
     args = parser.parse_args(argv)
+    args.period = args.period or previous_period(datetime.now(UTC).date())
     try:
         parse_period(args.period)
     except ValueError as error:

@@ -38,6 +38,13 @@ class Period:
         return {"period": self.name, "first_day": self.first_day, "next_first_day": self.next_first_day}
 
 
+def previous_period(today: date) -> str:
+    """The calendar month before `today`'s: what a run on the 1st invoices."""
+    first_of_this_month = today.replace(day=1)
+    last_month = date.fromordinal(first_of_this_month.toordinal() - 1)
+    return f"{last_month.year:04d}-{last_month.month:02d}"
+
+
 def parse_period(text: str) -> Period:
     match = re.fullmatch(r"([0-9]{4})-(0[1-9]|1[0-2])", text)
     if match is None:
