@@ -1,10 +1,11 @@
-"""Writing tiny sales export files, and loading them the way the flow does but without a Prefect server."""
+"""Writing tiny export files, and loading them the way the flows do but without a Prefect server."""
 
 import csv
 from pathlib import Path
 
 from tasks.batches import make_batch
-from tasks.sales import PIPELINE, SALES_EXPORTS
+from tasks.exports import ExportFamily
+from tasks.sales import SALES_EXPORTS
 from tasks.settings import staging_root_for
 from tasks.staging import stage_batch
 from tasks.warehouse import load_staged_batch, open_warehouse, refresh_marts
@@ -29,10 +30,12 @@ def write_export(folder: Path, name: str, rows: list[list[str]], header: list[st
     return path
 
 
-def load_exports(paths: list[Path], warehouse: Path, chunk_bytes: int = 1 << 20) -> None:
-    """Stage and load `paths` in this order, each in its own transaction, then rebuild the star schema: what one
-    flow run does, without Prefect."""
-    plan = SALES_EXPORTS.plan([make_batch(PIPELINE, path) for path in paths])
+def load_exports(
+    paths: list[Path], warehouse: Path, chunk_bytes: int = 1 << 20, family: ExportFamily = SALES_EXPORTS
+) -> None:
+    """Stage and load `paths` in this order, each in its own transaction, then rebuild the pipeline's marts (the
+    sales star schema, billing's usage_daily): what one flow run does, without Prefect."""
+    plan = family.plan([make_batch(family.pipeline, path) for path in paths])
     staging_root = staging_root_for(warehouse)
     for batch, source_format, table in zip(plan.batches, plan.formats, plan.tables, strict=True):
         staged = stage_batch(batch, source_format, staging_root, chunk_bytes)
@@ -40,7 +43,7 @@ def load_exports(paths: list[Path], warehouse: Path, chunk_bytes: int = 1 << 20)
         with open_warehouse(warehouse) as connection:
             load_staged_batch(connection, staged, table, flow_run_id=None)
     with open_warehouse(warehouse) as connection:
-        refresh_marts(connection, PIPELINE)
+        refresh_marts(connection, family.pipeline)
 
 
 def customer(customer_id: str, country: str, updated_at: str, name: str = "Alice") -> list[str]:
