@@ -19,13 +19,14 @@ HEADERS = {
 
 
 def write_export(folder: Path, name: str, rows: list[list[str]], header: list[str] | None = None) -> Path:
-    """An export file `name` (its kind from the name) with the kind's header, or `header`."""
-    kind = next(kind for kind in sorted(HEADERS, key=len, reverse=True) if name.startswith(f"{kind}_"))
+    """An export file `name` with `header`, by default the header of the sales kind its name starts with."""
+    if header is None:
+        header = next(HEADERS[kind] for kind in sorted(HEADERS, key=len, reverse=True) if name.startswith(f"{kind}_"))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     with path.open("w", newline="") as stream:
         writer = csv.writer(stream, lineterminator="\n")
-        writer.writerow(header or HEADERS[kind])
+        writer.writerow(header)
         writer.writerows(rows)
     return path
 
