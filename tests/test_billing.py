@@ -201,21 +201,14 @@ def test_a_plan_is_loaded_whole_or_not_at_all(tmp_path):
     assert rejects == [
         (4, "unit_price: '-1' must not be negative"),
         (5, "plan_id 'bad_price' has a rejected row (line 4): none of its rows load"),
-        (
-            6,
-            "plan 'two_open' needs exactly one open-ended tier (empty up_to) for calls; plan 'two_open' needs rising up_to bounds, the open-ended tier last, for calls"[
-                :0
-            ]
-            or rejects[2][1],
-        ),
-        (7, rejects[3][1]),
+        (6, "plan 'two_open' needs exactly one open-ended tier (empty up_to) for calls"),
+        (7, "plan 'two_open' needs exactly one open-ended tier (empty up_to) for calls"),
         (8, "plan 'falling' needs rising up_to bounds, the open-ended tier last, for calls"),
         (9, "plan 'falling' needs rising up_to bounds, the open-ended tier last, for calls"),
         (10, "plan 'falling' needs rising up_to bounds, the open-ended tier last, for calls"),
         (11, "plan 'two_fees' has more than one base_fee; has more than one row without a metric"),
         (12, "plan 'two_fees' has more than one base_fee; has more than one row without a metric"),
     ]
-    assert rejects[2][1].startswith("plan 'two_open' needs exactly one open-ended tier (empty up_to) for calls")
 
 
 def test_a_customer_with_overlapping_subscriptions_is_rejected_whole(tmp_path):
