@@ -106,10 +106,12 @@ def issue_invoices(
         "select count(*) from billing.invoices where period = ?", [period.name]
     ).fetchone()[0] - len(issued)
     totals = {
-        currency: (count, total)
-        for currency, count, total in connection.execute(
-            "select currency, count(*), sum(total) from billing.invoices where period = ? "
-            "group by currency order by currency",
+        currency: (count, total.quantize(Decimal(1).scaleb(-exponent)))  # shown with the currency's decimals
+        for currency, count, total, exponent in connection.execute(
+            "select invoices.currency, count(*), sum(invoices.total), coalesce(any_value(exponents.exponent), 2) "
+            "from billing.invoices as invoices "
+            "left join billing.currency_exponents as exponents on invoices.currency = exponents.currency "
+            "where invoices.period = ? group by invoices.currency order by invoices.currency",
             [period.name],
         ).fetchall()
     }

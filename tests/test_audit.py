@@ -1,6 +1,9 @@
 """The warehouse audit: every check passes on a correctly loaded warehouse, and each catches what it is for."""
 
+import csv
 import shutil
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from log_files import log_line, write_log
@@ -9,15 +12,67 @@ from sales_exports import load_exports, mixed_exports
 from tasks.access_logs import ACCESS_LOG_FORMAT
 from tasks.audit import audit_warehouse, warehouse_checks
 from tasks.batches import make_batch
+from tasks.billing import BILLING_EXPORTS
+from tasks.invoicing import issue_invoices, parse_period
 from tasks.staging import stage_batch
 from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
 
 REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_column="day")
+USAGE = ["event_id", "customer_id", "metric", "quantity", "ts"]
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def billing_files(folder: Path) -> list[Path]:
+    """Three customers invoiced for October 2026 (INV-202610-000001 to -000003: C1 and C3 in EUR, C2 in JPY), an
+    event delivered twice in one file and again in a later file, and usage of a customer without a subscription."""
+    return [
+        write_csv(
+            folder / "plans_2026-09-01.csv",
+            ["plan_id", "currency", "base_fee", "metric", "included", "up_to", "unit_price"],
+            [
+                ["basic", "EUR", "12.50", "api_calls", "1000", "10000", "0.01"],
+                ["basic", "EUR", "12.50", "api_calls", "1000", "", "0.005"],
+                ["tokyo", "JPY", "5500", "api_calls", "", "", "0.5"],
+            ],
+        ),
+        write_csv(
+            folder / "subscriptions_2026-09-01.csv",
+            ["customer_id", "plan_id", "start_date", "end_date"],
+            [["C1", "basic", "2026-09-01", ""], ["C2", "tokyo", "2026-10-10", ""], ["C3", "basic", "2026-10-20", ""]],
+        ),
+        write_csv(
+            folder / "usage_2026-10-05.csv",
+            USAGE,
+            [
+                ["e1", "C1", "api_calls", "15000", "2026-10-05T10:00:00Z"],
+                ["e2", "C2", "api_calls", "3", "2026-10-12T01:00:00+09:00"],
+                ["e1", "C1", "api_calls", "15000", "2026-10-05T10:00:00Z"],  # rejected: e1 is on line 2
+                ["e3", "C9", "api_calls", "5", "2026-10-07T10:00:00Z"],  # an exception: C9 has no subscription
+            ],
+        ),
+        write_csv(
+            folder / "usage_2026-10-06.csv",
+            USAGE,
+            [
+                ["e1", "C1", "api_calls", "500", "2026-10-05T10:00:00Z"],  # loaded, but the first delivery counts
+                ["e4", "C1", "api_calls", "100", "2026-10-06T08:00:00Z"],
+            ],
+        ),
+    ]
 
 
 @pytest.fixture(scope="module")
 def audited_warehouse_template(tmp_path_factory):
-    """Two log files loaded (one line of each rejected) and the marts rebuilt, and a set of sales exports."""
+    """Two log files loaded (one line of each rejected) and the marts rebuilt, a set of sales exports, and billing
+    files loaded with October 2026 invoiced."""
     folder = tmp_path_factory.mktemp("audited")
     source = folder / "logs"
     write_log(source / "a.log", [log_line(), log_line(status="404"), "not a log line"])
@@ -30,6 +85,12 @@ def audited_warehouse_template(tmp_path_factory):
             staged = stage_batch(batch, ACCESS_LOG_FORMAT, folder / "staging", 1 << 20)
             load_staged_batch(connection, staged, REQUESTS, "run-1")
         refresh_marts(connection, "access_logs")
+        billing = BILLING_EXPORTS.plan([make_batch("billing", path) for path in billing_files(folder / "billing")])
+        for batch, source_format, table in zip(billing.batches, billing.formats, billing.tables, strict=True):
+            staged = stage_batch(batch, source_format, folder / "staging", 1 << 20)
+            load_staged_batch(connection, staged, table, "run-1")
+        refresh_marts(connection, "billing")
+        issue_invoices(connection, parse_period("2026-10"), datetime(2026, 11, 1, 3, tzinfo=UTC), "run-1")
     return warehouse
 
 
@@ -49,10 +110,34 @@ def verdicts(warehouse, tamper: str | None = None) -> dict[str, int]:
 
 
 def test_every_component_has_checks_and_all_pass_on_a_correct_load(loaded_warehouse):
-    assert {check.component for check in warehouse_checks()} >= {"meta", "access_logs", "word_count", "sales"}
+    assert {check.component for check in warehouse_checks()} >= {
+        "meta",
+        "access_logs",
+        "word_count",
+        "sales",
+        "billing",
+    }
     results = verdicts(loaded_warehouse)
     assert len(results) == len(warehouse_checks())
     assert set(results.values()) == {0}
+
+
+def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
+    with open_warehouse(loaded_warehouse) as connection:
+        invoices = connection.execute(
+            "select invoice_id, customer_id, currency from billing.invoices order by all"
+        ).fetchall()
+        rejects = connection.execute(
+            "select line_number, reason from meta.rejects where pipeline = 'billing'"
+        ).fetchall()
+        exceptions = connection.execute("select customer_id, event_id from billing.exceptions").fetchall()
+    assert invoices == [
+        ("INV-202610-000001", "C1", "EUR"),
+        ("INV-202610-000002", "C2", "JPY"),
+        ("INV-202610-000003", "C3", "EUR"),
+    ]
+    assert rejects == [(4, "event_id 'e1' already on line 2")]
+    assert exceptions == [("C9", "e3")]
 
 
 @pytest.mark.parametrize(
@@ -95,6 +180,45 @@ def test_every_component_has_checks_and_all_pass_on_a_correct_load(loaded_wareho
             "update sales.dim_customer set valid_to = null where customer_id = 'C1' and version = 1",
             {"sales.customer_versions_tile_time"},
         ),
+        (
+            "update billing.invoices set total = total + 0.01 where invoice_id = 'INV-202610-000001'",
+            {"billing.invoice_totals_match_lines"},
+        ),
+        (
+            "delete from billing.invoice_lines where invoice_id = 'INV-202610-000003'",
+            {"billing.invoice_totals_match_lines"},
+        ),
+        (
+            "update billing.invoice_lines set invoice_id = 'INV-202610-000004' where invoice_id = 'INV-202610-000003';"
+            "update billing.invoices set invoice_id = 'INV-202610-000004' where invoice_id = 'INV-202610-000003'",
+            {"billing.invoice_numbers_are_gapless"},
+        ),
+        (
+            "update billing.invoices set period = '2026-09' where invoice_id = 'INV-202610-000001'",
+            {"billing.invoice_numbers_are_gapless"},
+        ),
+        (
+            "delete from billing.stg_subscriptions where customer_id = 'C3'",
+            {"billing.staging_matches_the_ledger"},
+        ),
+        (
+            # the later delivery of e1: usage_daily does not count it, so only the ledger sees it gone
+            "delete from billing.stg_usage where event_id = 'e1' and quantity = 500",
+            {"billing.staging_matches_the_ledger"},
+        ),
+        (
+            # the first delivery of e1: the later one (500) now counts instead of 15000
+            "delete from billing.stg_usage where event_id = 'e1' and quantity = 15000",
+            {"billing.staging_matches_the_ledger", "billing.usage_daily_matches_events"},
+        ),
+        (
+            "update billing.usage_daily set quantity = quantity + 1 where customer_id = 'C2'",
+            {"billing.usage_daily_matches_events"},
+        ),
+        (
+            "insert into billing.usage_daily select * from billing.usage_daily where customer_id = 'C2'",
+            {"billing.usage_daily_matches_events"},
+        ),
     ],
     ids=[
         "ledger-sum",
@@ -108,6 +232,15 @@ def test_every_component_has_checks_and_all_pass_on_a_correct_load(loaded_wareho
         "revenue-off",
         "lifetime-hole",
         "overlapping-versions",
+        "invoice-total-off",
+        "invoice-without-lines",
+        "invoice-number-gap",
+        "invoice-number-of-another-period",
+        "lost-staged-subscription",
+        "lost-later-usage-delivery",
+        "lost-first-usage-delivery",
+        "usage-daily-off",
+        "usage-daily-repeated-row",
     ],
 )
 def test_each_check_catches_the_breakage_it_guards_against(loaded_warehouse, tamper, caught_by):
@@ -122,6 +255,15 @@ def test_days_waiting_for_their_mart_refresh_are_not_reported(loaded_warehouse):
         "insert into meta.dirty_partitions values ('access_logs', '2026-10-10')",
     )
     assert results["access_logs.daily_matches_requests"] == 0
+
+
+def test_usage_waiting_for_its_mart_refresh_is_not_reported(loaded_warehouse):
+    results = verdicts(
+        loaded_warehouse,
+        "update billing.usage_daily set quantity = 0 where customer_id = 'C1';"
+        "insert into meta.dirty_partitions values ('billing', '2026-10-06')",
+    )
+    assert results["billing.usage_daily_matches_events"] == 0
 
 
 def test_results_are_recorded_with_examples_of_the_violations(loaded_warehouse):
