@@ -411,7 +411,7 @@ def publish_invoicing(invoicing: Invoicing, documents: list[Path]) -> None:
     if invoicing.exceptions:
         lines += [
             "",
-            f"## {len(invoicing.exceptions):,} usage events not billed",
+            f"## {len(invoicing.exceptions):,} exceptions: usage not billed, subscriptions without a priced plan",
             "",
             "| customer | event | metric | quantity | reason |",
             "|---|---|---|---:|---|",
@@ -433,7 +433,9 @@ def publish_invoicing(invoicing: Invoicing, documents: list[Path]) -> None:
     )
     if invoicing.exceptions:
         logger.warning(
-            "%s: %d usage events not billed (table billing.exceptions)", invoicing.period, len(invoicing.exceptions)
+            "%s: %d exceptions: usage not billed, or subscriptions without a priced plan (table billing.exceptions)",
+            invoicing.period,
+            len(invoicing.exceptions),
         )
 
 
