@@ -47,6 +47,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from random import Random
 
+from generator_options import share  # a sibling module: the generators run as python data/<name>.py
+
 # Content of a quoted referer or user agent: a backslash escapes the next character.
 QUOTED_CONTENT = re.compile(r'(?:[^"\\]|\\.)*')
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -852,13 +854,6 @@ def sample_parts(rng: Random, pools: Pools, utc: datetime, second: str) -> LineP
 
 
 # ----------------------------------------------------------------------------------------------- CLI
-
-
-def share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -67,6 +67,7 @@ from random import Random
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from generator_options import share  # a sibling module: the generators run as python data/<name>.py
 
 USAGE_COLUMNS = ("event_id", "customer_id", "metric", "quantity", "ts")
 PLAN_COLUMNS = ("plan_id", "currency", "base_fee", "metric", "included", "up_to", "unit_price")
@@ -656,13 +657,6 @@ def generate_billing(
 
 
 # ----------------------------------------------------------------------------------------------- CLI
-
-
-def share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,8 @@ from operator import getitem
 from pathlib import Path
 from random import Random
 
+from generator_options import share  # a sibling module: the generators run as python data/<name>.py
+
 ZIPF_EXPONENT = 1.07
 DEFAULT_VOCABULARY = 50_000
 MIN_VOCABULARY = 1_000
@@ -658,13 +660,6 @@ def write_corpus(
 
 
 # ----------------------------------------------------------------------------------------------- CLI
-
-
-def share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,6 +73,7 @@ from random import Random
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from generator_options import share  # a sibling module: the generators run as python data/<name>.py
 
 KINDS = ("customers", "orders", "order_lines", "fx_rates")
 COLUMNS = {
@@ -1040,13 +1041,6 @@ def generate_sales(
 
 
 # ----------------------------------------------------------------------------------------------- CLI
-
-
-def share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:
