@@ -73,7 +73,10 @@ from random import Random
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from generator_options import share  # a sibling module: the generators run as python data/<name>.py
+from generator_options import (  # a sibling module: the generators run as python data/<name>.py
+    report_written_folder,
+    share,
+)
 
 KINDS = ("customers", "orders", "order_lines", "fx_rates")
 COLUMNS = {
@@ -1075,14 +1078,7 @@ def main(argv: list[str] | None = None) -> int:
     except ArgumentError as error:
         parser.error(str(error))
     elapsed = time.perf_counter() - started
-    names = {path.name for path in summary["written"]}
-    for stale in sorted(path.name for path in args.out.iterdir() if path.name not in names):
-        print(f"warning: {args.out / stale} is not from this run; delete it if it should not be read", file=sys.stderr)
-    forms = ", ".join(f"{count} {form}" for form, count in sorted(summary["files"].items()))
-    print(
-        f"{len(names)} files ({forms}) in {args.out}: {summary['rows']} rows, {sum(summary['bad'].values())} bad, "
-        f"{summary['bytes'] / 2**20:.1f} MiB in {elapsed:.1f} s"
-    )
+    report_written_folder(args.out, summary, elapsed)
     return 0
 
 
