@@ -23,6 +23,11 @@ WAREHOUSE_WRITE_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_WRITE_LIMIT", "batch
 # the parsed columns) per worker thread, and does not depend on the size of the input file.
 CHUNK_BYTES = int(os.environ.get("BATCHYARD_CHUNK_BYTES", 16 * 1024 * 1024))
 
+# A client's requests belong to one session while no gap between two of them is longer than this.
+SESSION_GAP_MINUTES = int(os.environ.get("BATCHYARD_SESSION_GAP_MINUTES", 30))
+# Values the marts' SQL may name as $parameters; a run can override them (e.g. the access-logs flow's session gap).
+MART_SETTINGS = {"session_gap_minutes": SESSION_GAP_MINUTES}
+
 # DuckDB's own default is 80% of RAM, which a bulk insert happily fills; loads stream from Parquet and need little.
 WAREHOUSE_MEMORY_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "384MB")
 

@@ -165,10 +165,11 @@ def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTa
 
 
 @task(name="rebuild-marts", **RETRIES)
-def rebuild_marts(pipeline: str, warehouse: Path) -> int:
-    """Rebuild the pipeline's marts for the days whose facts changed; returns how many days."""
+def rebuild_marts(pipeline: str, warehouse: Path, settings: dict[str, object] | None = None) -> int:
+    """Rebuild the pipeline's marts for the days whose facts changed (with `settings` such as the session gap
+    overriding the defaults); returns how many days."""
     with open_warehouse(warehouse) as connection:
-        return refresh_marts(connection, pipeline)
+        return refresh_marts(connection, pipeline, settings)
 
 
 @task(name="plan-exports")

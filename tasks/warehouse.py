@@ -26,7 +26,7 @@ from prefect.settings import PREFECT_API_URL
 from tasks.batches import Batch
 from tasks.mapreduce import ReduceOutput, Shuffle
 from tasks.migration import CODE_VERSION, COPY_SUFFIX, PIPELINE, TablePlan, quote_identifier
-from tasks.settings import WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
+from tasks.settings import MART_SETTINGS, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
 from tasks.staging import StagedBatch
 
 SQL_DIR = Path(__file__).parent / "sql"
@@ -350,15 +350,18 @@ def _failed_outcome(batch: Batch, error: str, started_at: float) -> BatchOutcome
     )
 
 
-def refresh_marts(connection: duckdb.DuckDBPyConnection, pipeline: str) -> int:
-    """Rebuild the pipeline's marts for its dirty partitions in one transaction; return how many were rebuilt."""
+def refresh_marts(
+    connection: duckdb.DuckDBPyConnection, pipeline: str, parameters: dict[str, object] | None = None
+) -> int:
+    """Rebuild the pipeline's marts for its dirty partitions in one transaction, with the `$parameters` its SQL
+    names; return how many partitions were rebuilt."""
     connection.execute("begin transaction")
     try:
         (dirty,) = connection.execute(
             "select count(distinct partition_day) from meta.dirty_partitions where pipeline = ?", [pipeline]
         ).fetchone()
         if dirty:
-            connection.execute((SQL_DIR / pipeline / "refresh_marts.sql").read_text())
+            execute_script(connection, SQL_DIR / pipeline / "refresh_marts.sql", MART_SETTINGS | (parameters or {}))
         connection.execute("commit")
     except BaseException:
         connection.execute("rollback")

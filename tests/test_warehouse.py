@@ -150,6 +150,7 @@ def test_migrations_apply_once_and_are_recorded(warehouse):
         versions = connection.execute("select component, version from meta.schema_versions order by all").fetchall()
     assert versions == [
         ("access_logs", 1),
+        ("access_logs", 2),
         ("billing", 1),
         ("meta", 1),
         ("meta", 2),

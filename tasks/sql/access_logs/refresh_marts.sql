@@ -81,5 +81,99 @@ final as (
 
 select * from final;
 
+-- Sessions: every session of the clients with requests on a refreshed day (before or after the load), or whose
+-- sessions were cut with another gap, is rebuilt from all of that client's requests, so a session crossing a file or
+-- a day boundary comes out whole.
+create or replace temporary table affected_clients as
+select distinct
+    client,
+    user_agent
+from logs.requests
+where day in (select day from refresh_days)
+union
+select distinct
+    client,
+    user_agent
+from logs.sessions
+where
+    gap_minutes <> $session_gap_minutes
+    or exists (
+        select 1
+        from refresh_days
+        where refresh_days.day between cast(sessions.start_utc as date) and cast(sessions.end_utc as date)
+    );
+
+delete from logs.sessions
+where (client, user_agent) in (select (client, user_agent) from affected_clients);
+
+insert into logs.sessions by name
+with requests as (
+    select
+        requests.client,
+        requests.user_agent,
+        requests.ts_utc,
+        requests.path,
+        requests.source,
+        requests.line_number,
+        requests.method = 'GET'
+        and requests.status between 200 and 399
+        and not regexp_matches(
+            lower(requests.path), '\.(css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|otf|eot)$'
+        ) as is_page
+    from logs.requests as requests
+    semi join affected_clients
+        on requests.client = affected_clients.client and requests.user_agent = affected_clients.user_agent
+),
+
+gaps as (
+    select
+        *,
+        ts_utc - lag(ts_utc) over visit_order > to_minutes($session_gap_minutes) as starts_after_a_gap,
+        lag(ts_utc) over visit_order is null as first_request
+    from requests
+    window visit_order as (partition by client, user_agent order by ts_utc, source, line_number)
+),
+
+numbered as (
+    select
+        *,
+        sum(case when first_request or starts_after_a_gap then 1 else 0 end) over (
+            partition by client, user_agent order by ts_utc, source, line_number rows unbounded preceding
+        ) as session_number
+    from gaps
+),
+
+final as (
+    select
+        md5(client || chr(10) || user_agent || chr(10) || strftime(min(ts_utc), '%Y-%m-%dT%H:%M:%S.%f')) as session_id,
+        client,
+        user_agent,
+        min(ts_utc) as start_utc,
+        max(ts_utc) as end_utc,
+        count(*) as requests,
+        count(*) filter (where is_page) as pages,
+        count(*) filter (where is_page) <= 1 as bounced,
+        arg_min(path, (ts_utc, source, line_number)) as entry_path,
+        arg_max(path, (ts_utc, source, line_number)) as exit_path,
+        $session_gap_minutes as gap_minutes
+    from numbered
+    group by client, user_agent, session_number
+)
+
+select * from final;
+
+delete from logs.sessions_daily;
+insert into logs.sessions_daily by name
+select
+    cast(start_utc as date) as day,
+    count(*) as sessions,
+    count(distinct (client, user_agent)) as visitors,
+    avg(epoch(end_utc) - epoch(start_utc)) as avg_duration_s,
+    avg(case when bounced then 1.0 else 0.0 end) as bounce_rate,
+    avg(pages) as pages_per_session
+from logs.sessions
+group by cast(start_utc as date);
+
+drop table affected_clients;
 delete from meta.dirty_partitions where pipeline = 'access_logs';
 drop table refresh_days;

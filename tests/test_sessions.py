@@ -1,0 +1,110 @@
+"""Sessionization, on hand-built request sequences: the gap at exactly the threshold, midnight, requests of one
+session spread over files in any order, a replaced file, and the daily mart, each computed by hand."""
+
+import random
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from log_files import log_line, write_log
+from warehouse_snapshot import query
+
+from tasks.access_logs import ACCESS_LOG_FORMAT
+from tasks.batches import make_batch
+from tasks.staging import stage_batch
+from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
+
+REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_column="day")
+ALICE = {"client": "198.51.100.7", "user_agent": "Firefox"}
+BOB = {"client": "198.51.100.7", "user_agent": "Curl"}  # same address, another agent: another visitor
+
+
+def at(day: int, time: str, path: str = "/", **who) -> str:
+    """A request on `day` October 2026 at `time` (UTC)."""
+    return log_line(timestamp=f"{day:02d}/Oct/2026:{time} +0000", request=f"GET {path} HTTP/1.1", **(who or ALICE))
+
+
+def load(files: list[Path], warehouse: Path, **settings) -> None:
+    for path in files:
+        staged = stage_batch(make_batch("access_logs", path), ACCESS_LOG_FORMAT, warehouse.parent / "staging", 1 << 20)
+        with open_warehouse(warehouse) as connection:
+            load_staged_batch(connection, staged, REQUESTS, None)
+    with open_warehouse(warehouse) as connection:
+        refresh_marts(connection, "access_logs", settings)
+
+
+def sessions(warehouse: Path) -> list[tuple]:
+    return query(
+        warehouse,
+        "select user_agent, start_utc, end_utc, requests, pages, bounced, entry_path, exit_path "
+        "from logs.sessions order by user_agent, start_utc",
+    )
+
+
+def test_a_gap_of_exactly_the_threshold_continues_the_session_and_a_longer_one_ends_it(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    lines = [
+        at(10, "10:00:00", "/"),
+        at(10, "10:30:00", "/a"),  # exactly 30 minutes later: same session
+        at(10, "11:00:01", "/b"),  # 30 minutes and 1 second: a new one
+        at(10, "11:00:02", "/style.css"),  # an asset is a request, not a page
+    ]
+
+    load([write_log(tmp_path / "logs" / "a.log", lines)], warehouse)
+
+    assert sessions(warehouse) == [
+        ("Firefox", datetime(2026, 10, 10, 10), datetime(2026, 10, 10, 10, 30), 2, 2, False, "/", "/a"),
+        ("Firefox", datetime(2026, 10, 10, 11, 0, 1), datetime(2026, 10, 10, 11, 0, 2), 2, 1, True, "/b", "/style.css"),
+    ]
+
+
+def test_a_session_crosses_midnight_and_files_in_any_order_and_the_gap_is_a_setting(tmp_path):
+    late = write_log(tmp_path / "logs" / "10.log", [at(10, "23:50:00", "/evening"), at(10, "23:59:59", "/late", **BOB)])
+    early = write_log(tmp_path / "logs" / "11.log", [at(11, "00:10:00", "/morning"), at(11, "00:45:00", "/again")])
+    expected = [
+        ("Curl", datetime(2026, 10, 10, 23, 59, 59), datetime(2026, 10, 10, 23, 59, 59), 1, 1, True, "/late", "/late"),
+        ("Firefox", datetime(2026, 10, 10, 23, 50), datetime(2026, 10, 11, 0, 10), 2, 2, False, "/evening", "/morning"),
+        ("Firefox", datetime(2026, 10, 11, 0, 45), datetime(2026, 10, 11, 0, 45), 1, 1, True, "/again", "/again"),
+    ]
+
+    for order in ([late, early], [early, late]):
+        warehouse = tmp_path / f"{order[0].stem}-first.duckdb"
+        for path in order:  # one load, and one refresh, per file
+            load([path], warehouse)
+        assert sessions(warehouse) == expected, [path.name for path in order]
+
+    wider = tmp_path / "wider.duckdb"
+    load([late, early], wider, session_gap_minutes=60)
+    assert [row[3] for row in sessions(wider)] == [1, 3]  # Curl alone; Alice's three requests are one session
+
+
+def test_a_replaced_file_rebuilds_the_sessions_it_touched(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    first = write_log(tmp_path / "logs" / "a.log", [at(12, "09:00:00", "/"), at(12, "09:40:00", "/x")])
+    second = write_log(tmp_path / "logs" / "b.log", [at(12, "09:20:00", "/bridge")])
+    load([first, second], warehouse)
+    assert [row[3] for row in sessions(warehouse)] == [3]  # /bridge joins the two
+
+    write_log(second, [at(12, "12:00:00", "/noon")])  # b.log corrected: the bridge was never there
+    load([second], warehouse)
+
+    assert [(row[3], row[6]) for row in sessions(warehouse)] == [(1, "/"), (1, "/x"), (1, "/noon")]
+
+
+def test_the_daily_mart_counts_sessions_by_their_start_day(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    lines = [
+        at(13, "08:00:00", "/"),
+        at(13, "08:10:00", "/a"),
+        at(13, "08:20:00", "/b"),  # 20 minutes, 3 pages
+        at(13, "09:00:00", "/", **BOB),  # 0 s, 1 page, bounced
+        at(13, "23:50:00", "/"),
+        at(14, "00:15:00", "/next-day"),  # started on the 13th: 25 minutes, 2 pages
+    ]
+    random.Random(1).shuffle(lines)  # the order of lines in a file does not matter either
+
+    load([write_log(tmp_path / "logs" / "a.log", lines)], warehouse)
+
+    assert query(warehouse, "select * from logs.sessions_daily") == [
+        (date(2026, 10, 13), 3, 2, (1200 + 0 + 1500) / 3, pytest.approx(1 / 3), (3 + 1 + 2) / 3)
+    ]
