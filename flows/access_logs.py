@@ -6,14 +6,16 @@ python flows/access_logs.py --source DIR --warehouse PATH
 import argparse
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 from prefect import allow_failure, flow, unmapped
+from pydantic import Field
 
 from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
+from tasks.cli import add_file_source_arguments, exit_process, positive_int, run_file_flow
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
-from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS
+from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS, SESSION_GAP_MINUTES
 from tasks.steps import (
     announce_completion,
     discover_batches,
@@ -39,10 +41,12 @@ def access_logs(
     reload: bool = False,
     first_day: date | None = None,
     last_day: date | None = None,
+    session_gap_minutes: Annotated[int, Field(ge=1)] = SESSION_GAP_MINUTES,
 ) -> RunSummary:
     """Load the *.log and *.log.gz files in `source` (all; or the named `files`; or those whose name carries a day
     from `first_day` to `last_day`) into the warehouse's logs schema and rebuild its marts. Files loaded before with
-    the same content are skipped unless `reload` is set, as for a backfill."""
+    the same content are skipped unless `reload` is set, as for a backfill. A session ends after `session_gap_minutes`
+    without a request; changing it recomputes every session."""
     discovery = discover_batches(
         source, ACCESS_LOG_FILES, ACCESS_LOG_FORMAT.pipeline, warehouse, files, reload, first_day, last_day
     )
@@ -53,7 +57,9 @@ def access_logs(
         # allow_failure: a batch whose staging failed after its retries still reaches the ledger, with its error
         loaded = load_batch.map(allow_failure(staged), discovery.to_load, unmapped(REQUESTS), unmapped(warehouse))
         followed = follow_progress(loaded, discovery.to_load, what="access logs")
-        marts_refreshed_days = rebuild_marts(ACCESS_LOG_FORMAT.pipeline, warehouse)
+        marts_refreshed_days = rebuild_marts(
+            ACCESS_LOG_FORMAT.pipeline, warehouse, {"session_gap_minutes": session_gap_minutes}
+        )
     summary = report_run(ACCESS_LOG_FORMAT.pipeline, discovery, warehouse, followed, marts_refreshed_days)
     announce_completion(summary)
     return final_state(summary)
@@ -62,8 +68,21 @@ def access_logs(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=access_logs.description)
     add_file_source_arguments(parser, SAMPLE_ACCESS_LOGS, "*.log / *.log.gz files", day_filter=True)
+    parser.add_argument(
+        "--session-gap-minutes",
+        type=positive_int,
+        default=SESSION_GAP_MINUTES,
+        help="a client's session ends after this many minutes without a request",
+    )
     args = parser.parse_args(argv)
-    return run_file_flow(access_logs, args, ACCESS_LOG_FILES, schema="logs", pipeline=ACCESS_LOG_FORMAT.pipeline)
+    return run_file_flow(
+        access_logs,
+        args,
+        ACCESS_LOG_FILES,
+        schema="logs",
+        pipeline=ACCESS_LOG_FORMAT.pipeline,
+        session_gap_minutes=args.session_gap_minutes,
+    )
 
 
 if __name__ == "__main__":

@@ -354,14 +354,17 @@ def refresh_marts(
     connection: duckdb.DuckDBPyConnection, pipeline: str, parameters: dict[str, object] | None = None
 ) -> int:
     """Rebuild the pipeline's marts for its dirty partitions in one transaction, with the `$parameters` its SQL
-    names; return how many partitions were rebuilt."""
+    names; return how many partitions were rebuilt. A pipeline's optional `stale_marts.sql` says whether its marts
+    need a rebuild with no partition dirty, as when a setting they were built with changed."""
+    settings = MART_SETTINGS | (parameters or {})
+    stale_marts = SQL_DIR / pipeline / "stale_marts.sql"
     connection.execute("begin transaction")
     try:
         (dirty,) = connection.execute(
             "select count(distinct partition_day) from meta.dirty_partitions where pipeline = ?", [pipeline]
         ).fetchone()
-        if dirty:
-            execute_script(connection, SQL_DIR / pipeline / "refresh_marts.sql", MART_SETTINGS | (parameters or {}))
+        if dirty or stale_marts.exists() and execute_script(connection, stale_marts, settings).fetchall()[0][0]:
+            execute_script(connection, SQL_DIR / pipeline / "refresh_marts.sql", settings)
         connection.execute("commit")
     except BaseException:
         connection.execute("rollback")

@@ -186,6 +186,22 @@ def test_bad_settings_stop_the_command_with_one_clear_message(tmp_path, argument
     assert len(finished.stderr.strip().splitlines()) == 1, finished.stderr
 
 
+def test_a_session_gap_under_a_minute_is_refused_by_the_command_and_the_flow(tmp_path):
+    finished = subprocess.run(
+        [sys.executable, "flows/access_logs.py", "--session-gap-minutes", "0"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert finished.returncode == 2
+    assert "--session-gap-minutes: must be at least 1, not 0" in finished.stderr
+
+    state, _ = run_flow(SAMPLE_LOGS, tmp_path / "warehouse.duckdb", session_gap_minutes=0)  # as from a deployment
+    assert state.is_failed()
+    assert "session_gap_minutes" in state.message
+    assert not (tmp_path / "warehouse.duckdb").exists()
+
+
 def test_a_run_publishes_its_summary_and_progress_as_artifacts(tmp_path):
     state, summary = run_flow(SAMPLE_LOGS, tmp_path / "warehouse.duckdb")
 

@@ -159,7 +159,22 @@ def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
                 "access_logs.requests_match_the_ledger",
                 "access_logs.daily_matches_requests",
                 "access_logs.hourly_matches_requests",
+                "access_logs.sessions_cover_each_request_once",
             },
+        ),
+        (
+            "update logs.sessions set requests = requests + 1 where start_utc = '2026-10-11 23:59:59'",
+            {"access_logs.sessions_cover_each_request_once"},
+        ),
+        (
+            # the session of a.log's two requests (both at 13:55:36) no longer spans them
+            "update logs.sessions set start_utc = start_utc + interval 1 second, end_utc = end_utc + interval 1 second "
+            "where requests = 2",
+            {"access_logs.sessions_cover_each_request_once"},
+        ),
+        (
+            "update logs.sessions_daily set bounce_rate = bounce_rate / 2",
+            {"access_logs.sessions_daily_matches_sessions"},
         ),
         ("update logs.daily set requests = requests + 1", {"access_logs.daily_matches_requests"}),
         (
@@ -225,6 +240,9 @@ def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
         "lost-reject",
         "two-loaded-versions",
         "lost-requests",
+        "session-requests-off",
+        "session-shifted",
+        "sessions-daily-off",
         "daily-mart-off",
         "hourly-mart-hole",
         "lost-staged-order",

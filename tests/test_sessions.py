@@ -1,13 +1,16 @@
 """Sessionization, on hand-built request sequences: the gap at exactly the threshold, midnight, requests of one
-session spread over files in any order, a replaced file, and the daily mart, each computed by hand."""
+session spread over files in any order, a replaced file, and the daily mart, each computed by hand; then on
+generated logs against an independent computation (tests/independent_sessions.py), however the files are loaded."""
 
 import random
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from flow_process import generate_logs
+from independent_sessions import read_requests
 from log_files import log_line, write_log
-from warehouse_snapshot import query
+from warehouse_snapshot import assert_sessions_match_independent_computation, query
 
 from tasks.access_logs import ACCESS_LOG_FORMAT
 from tasks.batches import make_batch
@@ -108,3 +111,48 @@ def test_the_daily_mart_counts_sessions_by_their_start_day(tmp_path):
     assert query(warehouse, "select * from logs.sessions_daily") == [
         (date(2026, 10, 13), 3, 2, (1200 + 0 + 1500) / 3, pytest.approx(1 / 3), (3 + 1 + 2) / 3)
     ]
+
+
+def test_a_new_gap_recuts_every_session_even_when_no_request_arrived(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    lines = [at(15, "10:00:00", "/"), at(15, "10:45:00", "/a"), at(15, "12:00:00", "/b")]
+    load([write_log(tmp_path / "logs" / "a.log", lines)], warehouse)
+    assert [row[3] for row in sessions(warehouse)] == [1, 1, 1]
+
+    load([], warehouse, session_gap_minutes=60)  # nothing new to load: only the setting changed
+
+    assert [row[3] for row in sessions(warehouse)] == [2, 1]
+    assert query(warehouse, "select distinct gap_minutes from logs.sessions") == [(60,)]
+
+
+def test_generated_logs_give_the_independent_computation_s_sessions_however_their_files_are_loaded(tmp_path):
+    source = generate_logs(tmp_path / "logs", 3, 11, "--days", "4")
+    files = sorted(source.iterdir())
+    requests = read_requests(source)
+
+    for name, loads in {
+        "all at once": [files],
+        "one at a time, newest first": [[path] for path in reversed(files)],
+        "one at a time, shuffled": [[path] for path in random.Random(3).sample(files, len(files))],
+    }.items():
+        warehouse = tmp_path / f"{name}.duckdb"
+        for batch in loads:
+            load(batch, warehouse)
+        assert query(warehouse, "select count(*) from logs.requests") == [(len(requests),)], name
+        assert_sessions_match_independent_computation(source, warehouse)
+
+    wider = tmp_path / "wider.duckdb"
+    load(files, wider, session_gap_minutes=90)
+    assert_sessions_match_independent_computation(source, wider, gap_minutes=90)
+
+    # the case the incremental rebuild exists for: sessions whose requests came in more than one file
+    spanning_files = query(
+        warehouse,
+        "select count(*) from logs.sessions "
+        "where (select count(distinct source) from logs.requests "
+        "       where requests.client = sessions.client and requests.user_agent = sessions.user_agent "
+        "       and requests.ts_utc between sessions.start_utc and sessions.end_utc) > 1",
+    )
+    assert spanning_files[0][0] > 0
+    multi_request = query(warehouse, "select count(*) filter (where requests > 1), count(*) from logs.sessions")
+    assert multi_request == [(858, 11_586)]  # not only one-request sessions; the generator is deterministic

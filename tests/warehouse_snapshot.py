@@ -4,7 +4,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 from independent_access_logs import compute_expected
+from independent_sessions import read_requests, sessions, sessions_daily
 from polars.testing import assert_frame_equal
 
 # Timings and run ids differ between runs by nature (a migration checkpoint's last_batch_at too), and so do the sizes
@@ -70,3 +72,16 @@ def assert_matches_independent_computation(source: Path, warehouse: Path) -> Non
     )
     per_file = expected["per_file"].rename({expected["per_file"].columns[0]: "file"}).sort("file")
     assert_frame_equal(ledger, per_file.select(ledger.columns), check_dtypes=False)
+    assert_sessions_match_independent_computation(source, warehouse)
+
+
+SESSION_COLUMNS = "session_id, client, user_agent, start_utc, end_utc, requests, pages, bounced, entry_path, exit_path"
+
+
+def assert_sessions_match_independent_computation(source: Path, warehouse: Path, gap_minutes: int = 30) -> None:
+    """logs.sessions and logs.sessions_daily equal tests/independent_sessions.py's over the files in `source`."""
+    expected = sessions(read_requests(source), gap_minutes)
+    actual = query(warehouse, f"select {SESSION_COLUMNS} from logs.sessions order by client, user_agent, start_utc")
+    assert actual == expected
+    daily = query(warehouse, "select * from logs.sessions_daily order by day")
+    assert daily == [pytest.approx(row) for row in sessions_daily(expected)]
