@@ -16,6 +16,8 @@ What the logs look like
   the requests from 2026-09-30T22:00Z to 2026-10-01T22:00Z, so every file crosses midnight UTC and a UTC
   day's requests come from two files. ``--gzip-share`` of the files are written as ``.log.gz``.
 * Lines are in time order, up to small local disorder (adjacent lines swapped within a minute).
+* Visitors browse: most requests come from a client seen in the last few minutes, so sessions have several
+  pages and assets, and some visits cross midnight and therefore files.
 * Traffic follows a daily curve (peak mid-afternoon UTC, trough at night), lighter weekends, noisy minutes
   and the odd crawler burst.
 * Each client has its own UTC offset (``+0000``, ``+0530``, ``-0930``, ``+1400``...), protocol, user agent
@@ -42,8 +44,10 @@ import math
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from random import Random
 
@@ -58,6 +62,10 @@ SECONDS = tuple(f"{s:02d}" for s in range(60))  # zero-padded, so sorting them s
 SERVER_OFFSET = timedelta(hours=2)
 # Lines are joined and written in blocks of this many lines (a few MB): big writes, little memory.
 WRITE_BLOCK_LINES = 20_000
+# Visits: this share of each minute's requests come from clients seen in the minutes before (the next page of a
+# visit, its assets), so that sessions have several requests, as real ones do; the rest are new arrivals.
+RETURNING_SHARE = 0.75
+VISIT_WINDOW_MINUTES = 12
 # One valid 29/Feb/2028 line per this many lines (and at least one per file).
 LEAP_DAY_EVERY = 20_000
 LEAP_DAY = "leap_day_2028"  # marks those lines in the plan of a file, next to the malformed kinds
@@ -735,6 +743,7 @@ def generate(
     per_minute = spread(total_lines, weights)
     gzip_count = min(days, max(1, round(days * gzip_share))) if gzip_share > 0 else 0
     gzipped = set(rng.sample(range(days), gzip_count))
+    recent_clients: deque[list] = deque(maxlen=VISIT_WINDOW_MINUTES)  # carried across files: visits cross midnight
 
     out.mkdir(parents=True, exist_ok=True)
     planned_malformed = 0
@@ -753,7 +762,9 @@ def generate(
                 special[line_number] = LEAP_DAY
                 leap_days -= 1
         writer = LogWriter(out / name, compress=day in gzipped)
-        write_day(rng, pools, writer, first_minute + timedelta(days=day), counts, special, summary["kinds"])
+        write_day(
+            rng, pools, writer, first_minute + timedelta(days=day), counts, special, summary["kinds"], recent_clients
+        )
         writer.close()
         summary["files"].append((name, writer.bytes, lines))
         summary["bytes"] += writer.bytes
@@ -769,8 +780,10 @@ def write_day(
     counts: list[int],
     special: dict[int, str],
     kind_counts: dict[str, int],
+    recent_clients: deque[list],
 ) -> None:
-    """Write one file: counts[m] lines in minute m after first_minute, special lines swapped in."""
+    """Write one file: counts[m] lines in minute m after first_minute, special lines swapped in; `recent_clients`
+    holds the clients of the last minutes, written before, and gets this file's."""
     choices, getrandbits = rng.choices, rng.getrandbits
     client_rows, client_cum = pools.client_rows, pools.client_cum
     target_rows, target_cum = pools.target_rows, pools.target_cum
@@ -795,7 +808,11 @@ def write_day(
         # Small local disorder: a few neighbours logged out of order.
         for i in rng.sample(range(n - 1), (n - 1) // 40):
             seconds[i], seconds[i + 1] = seconds[i + 1], seconds[i]
-        clients = choices(client_rows, cum_weights=client_cum, k=n)
+        returning = round(n * RETURNING_SHARE) if recent_clients else 0
+        clients = choices(client_rows, cum_weights=client_cum, k=n - returning)
+        clients += choices(list(chain.from_iterable(recent_clients)), k=returning)
+        rng.shuffle(clients)
+        recent_clients.append(clients)
         targets = choices(target_rows, cum_weights=target_cum, k=n)
         referer_draws = choices(referers, cum_weights=referer_cum, k=n)
         # One draw picks both the method (low bits) and the response (high bits).
