@@ -81,30 +81,60 @@ final as (
 
 select * from final;
 
--- Sessions: every session of the clients with requests on a refreshed day (before or after the load), or whose
--- sessions were cut with another gap, is rebuilt from all of that client's requests, so a session crossing a file or
--- a day boundary comes out whole.
+-- Sessions of the visitors (client + user agent) with requests on a refreshed day, before or after the load, are
+-- recut from their requests, so that a session crossing a file or a day boundary comes out whole. A visitor's
+-- sessions that ended more than the gap before the first refreshed day stay: no change can reach them. With another
+-- gap than the sessions were cut with, every session is recut.
 create or replace temporary table affected_clients as
-select distinct
-    client,
-    user_agent
-from logs.requests
-where day in (select day from refresh_days)
-union
-select distinct
-    client,
-    user_agent
-from logs.sessions
-where
-    gap_minutes <> $session_gap_minutes
-    or exists (
-        select 1
-        from refresh_days
-        where refresh_days.day between cast(sessions.start_utc as date) and cast(sessions.end_utc as date)
-    );
+with visitors as (
+    select distinct
+        client,
+        user_agent
+    from logs.requests
+    where day in (select day from refresh_days)
+    union
+    select distinct
+        client,
+        user_agent
+    from logs.sessions
+    where
+        gap_minutes <> $session_gap_minutes
+        or exists (
+            select 1
+            from refresh_days
+            where refresh_days.day between cast(sessions.start_utc as date) and cast(sessions.end_utc as date)
+        )
+),
+
+unreachable as (
+    select
+        sessions.client,
+        sessions.user_agent,
+        max(sessions.end_utc) as kept_until
+    from logs.sessions as sessions
+    where
+        sessions.gap_minutes = $session_gap_minutes
+        and sessions.end_utc
+        < (select cast(min(day) as timestamp) from refresh_days) - to_minutes($session_gap_minutes)
+    group by sessions.client, sessions.user_agent
+)
+
+select
+    visitors.client,
+    visitors.user_agent,
+    unreachable.kept_until
+from visitors
+left join unreachable on visitors.client = unreachable.client and visitors.user_agent = unreachable.user_agent;
 
 delete from logs.sessions
-where (client, user_agent) in (select (client, user_agent) from affected_clients);
+where exists (
+    select 1
+    from affected_clients
+    where
+        affected_clients.client = sessions.client
+        and affected_clients.user_agent = sessions.user_agent
+        and (affected_clients.kept_until is null or sessions.start_utc > affected_clients.kept_until)
+);
 
 insert into logs.sessions by name
 with requests as (
@@ -121,8 +151,9 @@ with requests as (
             lower(requests.path), '\.(css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|otf|eot)$'
         ) as is_page
     from logs.requests as requests
-    semi join affected_clients
+    inner join affected_clients
         on requests.client = affected_clients.client and requests.user_agent = affected_clients.user_agent
+    where affected_clients.kept_until is null or requests.ts_utc > affected_clients.kept_until
 ),
 
 gaps as (
