@@ -156,3 +156,11 @@ def test_generated_logs_give_the_independent_computation_s_sessions_however_thei
     assert spanning_files[0][0] > 0
     multi_request = query(warehouse, "select count(*) filter (where requests > 1), count(*) from logs.sessions")
     assert multi_request == [(1_401, 2_570)]  # not only one-request sessions; the generator is deterministic
+
+
+def test_a_later_file_joins_a_session_that_ended_exactly_the_gap_before_its_first_day(tmp_path):
+    warehouse = tmp_path / "warehouse.duckdb"
+    load([write_log(tmp_path / "logs" / "10.log", [at(10, "23:00:00", "/"), at(10, "23:30:00", "/a")])], warehouse)
+    load([write_log(tmp_path / "logs" / "11.log", [at(11, "00:00:00", "/b"), at(11, "00:30:01", "/c")])], warehouse)
+
+    assert [(row[3], row[6], row[7]) for row in sessions(warehouse)] == [(3, "/", "/b"), (1, "/c", "/c")]
