@@ -107,7 +107,8 @@ def assert_completed(run: dict) -> None:
 
 def test_the_ui_lists_every_deployment_with_its_schedule(stack):
     screenshot = SCREENSHOTS / "prefect-ui-deployments.png"
-    text = visible_text(render_page(f"{stack.ui_url}/deployments", screenshot))
+    # the UI shows 10 deployments a page unless asked for more (its pager reads `limit` from the address)
+    text = visible_text(render_page(f"{stack.ui_url}/deployments?limit=25", screenshot))
 
     for deployment in DEPLOYMENTS:
         assert deployment["name"] in text, f"{deployment['name']} is not on the page (see {screenshot})"
@@ -116,6 +117,7 @@ def test_the_ui_lists_every_deployment_with_its_schedule(stack):
     )
     assert "At 5 minutes past the hour every day" in text, f"the hourly schedule is not shown (see {screenshot})"
     assert "At 02:30 AM every day" in text, f"the audit's daily schedule is not shown (see {screenshot})"
+    assert "At 06:00 AM, only on Monday" in text, f"the weekly report's schedule is not shown (see {screenshot})"
 
 
 def test_a_run_started_through_the_api_loads_the_warehouse_and_its_completion_starts_the_audit(stack, api, tmp_path):
