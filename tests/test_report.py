@@ -266,7 +266,9 @@ def test_sessions_agree_with_the_sessions_table_and_the_period_rates_are_weighte
 def test_revenue_and_customers_agree_with_the_orders(warehouse, kind, on):
     period = resolve_period(kind, on, date(2026, 11, 24))
     page = read_page(make_page(warehouse, kind, on))
-    revenue_orders = "from sales.fact_orders where status in ('shipped', 'completed') and order_day >= ? and order_day < ?"
+    revenue_orders = (
+        "from sales.fact_orders where status in ('shipped', 'completed') and order_day >= ? and order_day < ?"
+    )
     bounds = [period.first_day, period.next_day]
     per_day = dict(
         (day, (orders, usd))
@@ -343,7 +345,9 @@ def test_a_warehouse_with_access_logs_only_has_no_revenue_or_invoice_section(tmp
     page = read_page(make_page(path, "daily", "2026-10-02"))
 
     assert page.sections == ["traffic", "top_paths", "sessions"]
-    assert page.figures["requests"] == str(facts(path, "select count(*) from logs.requests where day = '2026-10-02'")[0][0])
+    assert page.figures["requests"] == str(
+        facts(path, "select count(*) from logs.requests where day = '2026-10-02'")[0][0]
+    )
 
 
 def test_the_same_warehouse_gives_the_same_bytes(warehouse, tmp_path):
