@@ -312,14 +312,13 @@ def _money(value: Decimal | None, exponent: int = 2) -> str:
     return "unknown" if value is None else f"{value:,.{exponent}f}"
 
 
-def traffic_chart(report: Report) -> str:
+def traffic_chart(period: ReportPeriod, traffic: Traffic) -> str:
     """Requests per bucket of the period, stacked by status class: the report's main chart."""
-    assert report.traffic is not None
-    buckets = report.traffic.buckets
-    labels = [_bucket_label(report.period, bucket.start) for bucket in buckets]
-    axis = "hour of the day (UTC)" if report.period.kind == "daily" else "day (UTC)"
+    buckets = traffic.buckets
+    labels = [_bucket_label(period, bucket.start) for bucket in buckets]
+    axis = "hour of the day (UTC)" if period.kind == "daily" else "day (UTC)"
     return bar_chart(
-        f"Requests per {'hour' if report.period.kind == 'daily' else 'day'}, {report.period.label}",
+        f"Requests per {'hour' if period.kind == 'daily' else 'day'}, {period.label}",
         labels,
         [
             Series("1xx-3xx", [bucket.other_statuses for bucket in buckets], "#0072b2"),
@@ -337,7 +336,7 @@ def _charts(report: Report) -> dict[str, Markup]:
     if report.traffic and report.traffic.requests:
         buckets = report.traffic.buckets
         labels = [_bucket_label(period, bucket.start) for bucket in buckets]
-        charts["traffic"] = traffic_chart(report)
+        charts["traffic"] = traffic_chart(period, report.traffic)
         charts["error_rate"] = line_chart(
             f"Error rate, {period.label}",
             labels,
