@@ -13,6 +13,7 @@ SAMPLE_CORPUS = DATA_DIR / "sample_corpus"
 SAMPLE_SALES = DATA_DIR / "sample_sales"
 SAMPLE_BILLING = DATA_DIR / "sample_billing"
 INVOICES = Path(os.environ.get("BATCHYARD_INVOICES", DATA_DIR / "invoices"))
+REPORTS = Path(os.environ.get("BATCHYARD_REPORTS", DATA_DIR / "reports"))
 LANDING = Path(os.environ.get("BATCHYARD_LANDING", DATA_DIR / "landing"))
 
 # The Prefect global concurrency limit (of one slot) that runs queue on for their load phase when a Prefect server

@@ -42,10 +42,12 @@ from tasks.migration import (
     inspect_source,
 )
 from tasks.reading import BatchDataError
+from tasks.report import Report, ReportPeriod, report_figures, write_report
 from tasks.reporting import (
     BatchProgress,
     CopyProgress,
     FollowedBatches,
+    ReportSummary,
     RunSummary,
     completion_event,
     publish_audit,
@@ -53,6 +55,7 @@ from tasks.reporting import (
     publish_invoicing,
     publish_migration,
     publish_model_summary,
+    publish_report,
     publish_summary,
     summarize,
     summarize_migration,
@@ -299,6 +302,28 @@ def report_audit(results: list[CheckResult], warehouse: Path, upstream_flow_run_
     """Publish the audit as a Prefect table artifact and a log line; returns the results."""
     publish_audit(results, str(warehouse), upstream_flow_run_id)
     return results
+
+
+@task(name="read-report-figures", task_run_name="read figures {period.kind} {period.label}", **RETRIES)
+def read_report_figures(period: ReportPeriod, warehouse: Path) -> Report:
+    """Read the period's figures from the marts of the pipelines that loaded into the warehouse; the warehouse is
+    open (under its lock) only while reading, and the page is made afterwards."""
+    if not warehouse.is_file():
+        raise WarehouseUnavailable(f"no warehouse at {warehouse}")
+    with open_warehouse(warehouse) as connection:
+        return report_figures(connection, period, str(warehouse))
+
+
+@task(name="write-report", **RETRIES)
+def write_report_page(report: Report, out: Path) -> Path:
+    """Render the report as one self-contained HTML page under `out`, replacing an earlier one; returns its path."""
+    return write_report(report, out)
+
+
+@task(name="publish-report")
+def publish_report_artifacts(report: Report, path: Path) -> ReportSummary:
+    """Publish the key figures and the page's path (markdown artifact) and the main chart (image artifact)."""
+    return publish_report(report, path)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

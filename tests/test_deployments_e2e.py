@@ -16,6 +16,7 @@ from browser import render_page, visible_text
 from deployment_stack import PROJECT_ROOT, PrefectStack, wait_for
 from flow_process import generate_logs
 from independent_access_logs import compute_expected
+from report_pages import png_pixels
 from warehouse_snapshot import assert_matches_independent_computation, query
 
 from tasks.audit import warehouse_checks
@@ -107,7 +108,8 @@ def assert_completed(run: dict) -> None:
 
 def test_the_ui_lists_every_deployment_with_its_schedule(stack):
     screenshot = SCREENSHOTS / "prefect-ui-deployments.png"
-    text = visible_text(render_page(f"{stack.ui_url}/deployments", screenshot))
+    # the UI shows 10 deployments a page unless asked for more (its pager reads `limit` from the address)
+    text = visible_text(render_page(f"{stack.ui_url}/deployments?limit=25", screenshot))
 
     for deployment in DEPLOYMENTS:
         assert deployment["name"] in text, f"{deployment['name']} is not on the page (see {screenshot})"
@@ -116,6 +118,7 @@ def test_the_ui_lists_every_deployment_with_its_schedule(stack):
     )
     assert "At 5 minutes past the hour every day" in text, f"the hourly schedule is not shown (see {screenshot})"
     assert "At 02:30 AM every day" in text, f"the audit's daily schedule is not shown (see {screenshot})"
+    assert "At 06:00 AM, only on Monday" in text, f"the weekly report's schedule is not shown (see {screenshot})"
 
 
 def test_a_run_started_through_the_api_loads_the_warehouse_and_its_completion_starts_the_audit(stack, api, tmp_path):
@@ -254,3 +257,33 @@ def test_a_run_started_by_a_cron_schedule_starts_the_audit_within_seconds_too(st
     # when the trigger created the audit's run; it may then queue behind earlier audits (one at a time)
     lag = datetime.fromisoformat(audit["created"]) - datetime.fromisoformat(upstream["end_time"])
     assert lag < timedelta(seconds=30), f"the audit was triggered {lag} after its cron-started upstream run ended"
+
+
+def test_a_completed_load_starts_the_daily_report_and_the_weekly_reports_chart_shows_in_the_ui(stack, api, tmp_path):
+    warehouse = tmp_path / "reported.duckdb"
+    sample_logs = stack.project / "data" / "sample_logs"
+    loaded = api.run_deployment(
+        "access-logs", "access-logs-backfill", {"source": str(sample_logs), "warehouse": str(warehouse)}
+    )
+    assert_completed(api.finished(loaded))
+
+    daily = api.triggered_run(
+        "report", "report-daily", lambda parameters: parameters.get("warehouse") == str(warehouse)
+    )
+    assert_completed(daily)
+    yesterday = datetime.fromisoformat(daily["start_time"]).date() - timedelta(days=1)
+    assert (stack.project / "data" / "reports" / f"daily-{yesterday.isoformat()}.html").is_file()
+
+    out = tmp_path / "reports"
+    weekly = api.run_deployment(
+        "report", "report-weekly", {"date": "2026-10-02", "warehouse": str(warehouse), "out": str(out)}
+    )
+    assert_completed(api.finished(weekly))
+    assert (out / "weekly-2026-W40.html").is_file()
+    artifacts = api.request("POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [weekly]}}}).json()
+    image = next(artifact for artifact in artifacts if artifact["key"] == "report-weekly-chart")
+    screenshot = SCREENSHOTS / "prefect-ui-report-chart.png"
+    render_page(f"{stack.ui_url}/artifacts/artifact/{image['id']}", screenshot, window_size=(1400, 800))
+    _, _, pixels = png_pixels(screenshot)
+    bar_blue = sum(pixel == (0, 0x72, 0xB2) for pixel in pixels)
+    assert bar_blue > 5_000, f"the chart's bars are not drawn in the UI: {bar_blue} blue pixels (see {screenshot})"

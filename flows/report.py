@@ -1,0 +1,68 @@
+"""Reports: one self-contained HTML page per day, ISO week or calendar month, from the warehouse's marts.
+
+python flows/report.py --period daily|weekly|monthly --date YYYY-MM-DD --warehouse PATH --out DIR
+"""
+
+import argparse
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow
+
+from tasks.cli import exit_process
+from tasks.report import PERIOD_KINDS, PeriodInvalid, resolve_period
+from tasks.reporting import ReportSummary
+from tasks.settings import DEFAULT_WAREHOUSE, REPORTS
+from tasks.steps import publish_report_artifacts, read_report_figures, write_report_page
+
+
+@flow(name="report")
+def report(
+    period: str = "daily",
+    date: str | None = None,
+    warehouse: Path = DEFAULT_WAREHOUSE,
+    out: Path = REPORTS,
+) -> ReportSummary:
+    """Write the report of the `period` (daily, weekly: ISO week Monday to Sunday, or monthly, in UTC) containing
+    `date`, by default the last complete one, to `out/<period>-<label>.html`, and publish its key figures and main
+    chart as artifacts. Sections show the marts of the pipelines that have loaded into the warehouse."""
+    report_period = resolve_period(period, date, datetime.now(UTC).date())
+    figures = read_report_figures(report_period, warehouse)
+    page = write_report_page(figures, out)
+    return publish_report_artifacts(figures, page)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=report.description)
+    parser.add_argument("--period", default="daily", help=f"one of {', '.join(PERIOD_KINDS)} (default: daily)")
+    parser.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="a day in the period (a week may be given as YYYY-Www, a month as YYYY-MM); "
+        "default: the last complete period (yesterday, last week, last month)",
+    )
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file to report on")
+    parser.add_argument("--out", type=Path, default=REPORTS, help=f"folder of the reports (default: {REPORTS})")
+    args = parser.parse_args(argv)
+    try:
+        resolve_period(args.period, args.date, datetime.now(UTC).date())
+    except PeriodInvalid as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 2
+    if not args.warehouse.is_file():
+        print(f"report: no warehouse at {args.warehouse}", file=sys.stderr)
+        return 2
+    state = report(period=args.period, date=args.date, warehouse=args.warehouse, out=args.out, return_state=True)
+    if not state.is_completed():
+        print(f"report: {state.message}", file=sys.stderr)
+        return 1
+    summary = state.result()
+    print(f"{summary.period} report {summary.label}: {Path(summary.path).resolve().as_uri()}")
+    for name, value in summary.figures:
+        print(f"  {name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    exit_process(main())
