@@ -10,6 +10,7 @@ watches, where the issue and the README point to it.
 """
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import duckdb
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tasks.cli import positive_int
 from tasks.settings import DEFAULT_WAREHOUSE
@@ -37,6 +39,9 @@ from tasks.status import (
 from tasks.warehouse import read_warehouse
 
 REASON_SHOWN = 70  # characters of a run's reason in the table; meta.runs.reason has all of it
+REASON_WIDTH = 60  # the reason column's width at most: the numbers come first on a narrow terminal
+# meta.runs.state as the tables show it: the stored names are for queries, these fit a terminal
+STATE_SHOWN = {"completed": "completed", "failed": "failed", "rejects_over_threshold": "over threshold"}
 COLOURS = {OK: "green", LATE: "yellow", FAILING: "bold red"}
 
 
@@ -62,57 +67,65 @@ def read_status(warehouse: Path, limit: int, pipeline: str | None) -> tuple[list
 
 
 def runs_table(runs: list[Run]) -> Table:
-    table = Table(title="Recent runs", title_justify="left")
-    for column in ("pipeline", "started (UTC)", "state", "duration", "batches", "rows in", "loaded", "rejected"):
-        table.add_column(column, justify="right" if column in ("batches", "rows in", "loaded", "rejected") else "left")
-    for column in ("reject rate", "rows/s", "peak MiB"):
-        table.add_column(column, justify="right")
-    table.add_column("reason", overflow="fold")
-    for run in runs:
-        batches = f"{run.batches:,}"
-        if run.batches_failed:
-            batches += f" ({run.batches_failed} failed)"
-        if run.already_loaded:
-            batches += f" +{run.already_loaded:,} skipped"
-        reason = run.reason or ""
-        table.add_row(
+    headers = ("pipeline", "started (UTC)", "state", "duration", "batches", "skipped", "rows in", "loaded")
+    headers += ("rejected", "reject rate", "rows/s", "peak MiB", "reason")
+    rows = [
+        (
             run.pipeline,
             _utc(run.started_at),
-            run.state,
+            STATE_SHOWN.get(run.state, run.state) + (f" ({run.batches_failed})" if run.batches_failed else ""),
             duration(run.seconds),
-            batches,
+            f"{run.batches:,}",
+            f"{run.already_loaded:,}",
             f"{run.rows_in:,}",
             f"{run.rows_loaded:,}",
             f"{run.rows_rejected:,}",
             "-" if run.reject_rate is None else f"{run.reject_rate:.2%}",
             "-" if run.rows_per_second is None else f"{run.rows_per_second:,.0f}",
             "-" if run.peak_memory_bytes is None else f"{run.peak_memory_bytes / 2**20:,.0f}",
-            reason if len(reason) <= REASON_SHOWN else reason[: REASON_SHOWN - 1] + "…",
+            run.reason or "",
         )
-    return table
+        for run in runs
+    ]
+    return _table("Recent runs", headers, rows, right_from=3)
 
 
 def pipelines_table(rows: list[tuple[PipelineActivity, Verdict]], now: datetime) -> Table:
-    table = Table(title="Pipelines: is anything late or failing?", title_justify="left")
-    for column in ("pipeline", "last run (UTC)", "state", "last successful load (UTC)", "age", "verdict", "why"):
-        table.add_column(column, overflow="fold" if column == "why" else "ellipsis")
-    for activity, judged in rows:
-        age = "-" if activity.last_loaded_at is None else duration(now - activity.last_loaded_at)
-        why = judged.detail if len(judged.detail) <= REASON_SHOWN else judged.detail[: REASON_SHOWN - 1] + "…"
-        table.add_row(
+    headers = ("pipeline", "last run (UTC)", "state", "last load (UTC)", "load age", "verdict", "why")
+    cells = [
+        (
             activity.pipeline,
             _utc(activity.last_run_at),
-            activity.last_run_state or "-",
+            STATE_SHOWN.get(activity.last_run_state, activity.last_run_state or "-"),
             _utc(activity.last_loaded_at),
-            age,
+            "-" if activity.last_loaded_at is None else duration(now - activity.last_loaded_at),
             f"[{COLOURS[judged.word]}]{judged.word}[/]",
-            why,
+            judged.detail,
         )
+        for activity, judged in rows
+    ]
+    return _table("Pipelines: is anything late or failing?", headers, cells, right_from=len(headers))
+
+
+def _table(title: str, headers: tuple[str, ...], rows: list[tuple[str, ...]], right_from: int) -> Table:
+    """A table whose columns keep their content's width, numbers right-aligned from column `right_from`; only the
+    last (a reason) is cut, with an ellipsis, when the terminal is narrow."""
+    table = Table(title=title, title_justify="left")
+    for index, header in enumerate(headers[:-1]):
+        width = max([len(header)] + [len(Text.from_markup(row[index]).plain) for row in rows])
+        table.add_column(header, justify="right" if index >= right_from else "left", no_wrap=True, min_width=width)
+    table.add_column(headers[-1], no_wrap=True, overflow="ellipsis", max_width=REASON_WIDTH)
+    for row in rows:
+        table.add_row(*row[:-1], _trimmed(row[-1]))
     return table
 
 
+def _trimmed(text: str) -> str:
+    return text if len(text) <= REASON_SHOWN else text[: REASON_SHOWN - 1] + "…"
+
+
 def _utc(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%m-%d %H:%M")
 
 
 def main(argv: list[str] | None = None, now: datetime | None = None, deployments: Path = DEPLOYMENTS) -> int:
@@ -129,7 +142,8 @@ def main(argv: list[str] | None = None, now: datetime | None = None, deployments
     now = now or datetime.now(UTC)
     intervals = expected_intervals(deployments)
     judged = [(row, verdict(row, intervals.get(row.pipeline), now)) for row in activity]
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    # a terminal's width, or COLUMNS; else (cron, a pipe) wide enough that rows do not fold
+    console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)
     console.print(runs_table(runs) if runs else "No runs recorded in meta.runs.")
     console.print(pipelines_table(judged, now))
     problems = [judgement for _, judgement in judged if judgement.word != OK]

@@ -131,7 +131,7 @@ def test_the_command_shows_runs_and_verdicts_and_exits_1_when_something_fails(wa
     assert code == 1
     assert "9,859" in out and "9,662" in out and "197" in out and "2.00%" in out  # access_logs' run
     assert "822" in out and "300" in out  # rows/s, peak MiB
-    assert "rejects_over_threshold" in out and "100.00%" in out and "threshold: customers_2026-10-02…" in out
+    assert "over threshold" in out and "100.00%" in out and "1 batch(es) over the 5.0% reject-rate threshold: cu" in out
     lines = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 6}
     assert "OK" in lines["access_logs"] and "20 min 00 s" in lines["access_logs"]
     assert "FAILING" in lines["sales"]
