@@ -33,6 +33,9 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
 def run_migration(source: str, warehouse: Path, **parameters):
+    # The tables here are a few rows with one bad value each (1 of 4 rows: 25%), over the default 5% reject-rate
+    # guard; these tests are about the copy, so any rate goes (the guard has its own tests in test_monitoring.py).
+    parameters.setdefault("max_reject_rate", 1.0)
     state = migrate(source=source, warehouse=warehouse, return_state=True, **parameters)
     return state, state.result(raise_on_failure=False)
 
