@@ -10,6 +10,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.events.schemas.automations import AutomationCore
 from prefect.events.schemas.events import Resource
+from run_records import assert_run_matches_ledger
 from warehouse_snapshot import query
 
 import flows.access_logs
@@ -161,45 +162,15 @@ def test_writing_a_run_twice_leaves_one_row(tmp_path):
 
 # ---- Flows ------------------------------------------------------------------------------------------------------------
 
-RUN_VERSUS_LEDGER = """
-    select
-        runs.rows_in = ledger.rows_in,
-        runs.rows_loaded = ledger.rows_loaded,
-        runs.rows_rejected = ledger.rows_rejected,
-        runs.bytes_read = ledger.bytes_read,
-        runs.batches = ledger.batches,
-        runs.reject_rate = ledger.rows_rejected / ledger.rows_in,
-        runs.max_batch_reject_rate = ledger.max_rate,
-        runs.rows_per_second = runs.rows_in / runs.seconds,
-        runs.peak_memory_bytes > 0,
-        runs.finished_at >= runs.started_at
-    from meta.runs as runs
-    join (
-        select
-            flow_run_id,
-            sum(rows_in) as rows_in,
-            sum(rows_loaded) as rows_loaded,
-            sum(rows_rejected) as rows_rejected,
-            sum(bytes_read) as bytes_read,
-            count(*) as batches,
-            max(rows_rejected / rows_in) as max_rate
-        from meta.batches
-        where status = 'loaded'
-        group by flow_run_id
-    ) as ledger using (flow_run_id)
-    where runs.flow_run_id = ?
-"""
-
 
 @pytest.mark.usefixtures("prefect_server")
 def test_every_run_records_its_metrics_once_and_a_run_with_nothing_new_records_zero_rows(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
 
     state = access_logs(source=SAMPLE_LOGS, warehouse=warehouse, return_state=True)
-    flow_run_id = str(state.state_details.flow_run_id)
 
     assert state.is_completed(), state.message
-    assert query(warehouse, RUN_VERSUS_LEDGER, [flow_run_id]) == [(True,) * 10]
+    assert_run_matches_ledger(warehouse, state, "completed")
     assert query(
         warehouse,
         "select pipeline, state, reason, batches, batches_failed, already_loaded, rows_in, rows_rejected, "
@@ -244,9 +215,8 @@ def test_a_batch_over_the_threshold_loads_fails_the_run_and_raises_the_alert(tmp
         warehouse, "select regexp_extract(source, '[^/]+$'), count(*) from meta.rejects group by all order by 1"
     ) == [("bad.log", 3), ("edge.log", 1)]
     assert query(warehouse, "select count(*) from meta.batches where status = 'loaded'") == [(2,)]
-    assert query(warehouse, "select state, reason, max_batch_reject_rate, reject_rate from meta.runs") == [
-        ("rejects_over_threshold", state.message, 0.15, 0.1)
-    ]
+    assert_run_matches_ledger(warehouse, state, "rejects_over_threshold")
+    assert query(warehouse, "select max_batch_reject_rate, reject_rate from meta.runs") == [(0.15, 0.1)]
     # the alert, then the completion: every batch loaded, so the audit downstream still runs
     assert [event["event"] for event in sent] == [
         "batchyard.pipeline.rejects-over-threshold",

@@ -11,6 +11,7 @@ from flow_process import generate_sales
 from independent_sales import assert_sales_match_independent_computation
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from run_records import assert_run_matches_ledger
 from sales_exports import mixed_exports, money_exports, write_export
 from warehouse_snapshot import query, snapshot
 
@@ -140,6 +141,7 @@ def test_the_bundled_sample_agrees_with_an_independent_computation_and_trips_the
         "order_lines_2026-10-03.csv 100.0% (300 of 300 rows)"
     )
     assert not summary.failures and len(summary.batches) == 20
+    assert_run_matches_ledger(tmp_path / "warehouse.duckdb", state, "rejects_over_threshold")
     assert summary.rows_in == summary.rows_loaded + summary.rows_rejected
     assert summary.rows_rejected > 0
     assert_sales_match_independent_computation(SAMPLE_SALES, tmp_path / "warehouse.duckdb")
