@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tasks.cli import positive_int
 from tasks.settings import DEFAULT_WAREHOUSE
 from tasks.status import (
     DEPLOYMENTS,
@@ -131,9 +130,11 @@ def _utc(moment: datetime | None) -> str:
 def main(argv: list[str] | None = None, now: datetime | None = None, deployments: Path = DEPLOYMENTS) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (never created)")
-    parser.add_argument("--limit", type=positive_int, default=20, help="recent runs shown (default 20)")
+    parser.add_argument("--limit", type=int, default=20, help="recent runs shown (default 20)")
     parser.add_argument("--pipeline", metavar="NAME", help="only this pipeline (e.g. access_logs)")
     args = parser.parse_args(argv)
+    if args.limit < 1:  # not tasks.cli's positive_int: importing the flows' command-line module costs a second (Dask)
+        parser.error(f"argument --limit: must be at least 1, not {args.limit}")
     try:
         runs, activity = read_status(args.warehouse, args.limit, args.pipeline)
     except (FileNotFoundError, LookupError, duckdb.Error) as error:

@@ -85,7 +85,7 @@ def schedule_interval(cron: str, timezone: str = "UTC", start: datetime | None =
     start = (start or datetime(2026, 1, 1)).replace(tzinfo=zone)
     fires = CronSim(cron, start)
     previous, longest = next(fires), timedelta(0)
-    for _ in range(9_000):  # an hourly schedule's year
+    for _ in range(1_000):  # enough for a weekend gap in a quarter-hourly schedule, or a year of a monthly one
         current = next(fires)
         longest = max(longest, current - previous)
         previous = current
