@@ -79,8 +79,8 @@ def pipeline_activity(connection: duckdb.DuckDBPyConnection, pipeline: str | Non
 
 
 def schedule_interval(cron: str, timezone: str = "UTC", start: datetime | None = None) -> timedelta:
-    """The longest gap between two consecutive fire times of a cron schedule over a year from `start` (the
-    schedule's promise: `0 3 1 * *` is 31 days, `5 * * * *` an hour)."""
+    """The longest gap between two consecutive fire times of a cron schedule, over its next 1,000 fire times within a
+    year from `start` (the schedule's promise: `0 3 1 * *` is 31 days, `5 * * * *` an hour)."""
     zone = ZoneInfo(timezone)
     start = (start or datetime(2026, 1, 1)).replace(tzinfo=zone)
     fires = CronSim(cron, start)
