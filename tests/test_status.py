@@ -109,6 +109,13 @@ def loaded_batch(connection, pipeline: str, flow_run_id: str, finished: datetime
     )
 
 
+@pytest.fixture(autouse=True)
+def wide_output(monkeypatch):
+    """As in a wide terminal, whatever COLUMNS the test runner has (xdist's workers have 80): the reason is cut only
+    where a terminal is narrow."""
+    monkeypatch.setenv("COLUMNS", "250")
+
+
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Path:
     """access_logs loaded 20 minutes ago; sales' latest run (2 h ago) tripped the guard; migrate loaded 40 days ago."""
