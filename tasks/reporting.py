@@ -447,19 +447,6 @@ def render_markdown(summary: RunSummary) -> str:
             f"| {percent(batch.rows_rejected / batch.rows_in, summary.max_reject_rate)} |"
             for batch in summary.over_threshold
         ]
-    if summary.batches:
-        lines += [
-            "",
-            "## Batches",
-            "",
-            "| batch | status | rows in | rejected | reject rate |",
-            "|---|---|---:|---:|---:|",
-        ]
-        lines += [
-            f"| {batch.source} | {batch.status} | {batch.rows_in:,} | {batch.rows_rejected:,} "
-            f"| {_rate(reject_rate(batch.rows_rejected, batch.rows_in)) or '-'} |"
-            for batch in summary.batches
-        ]
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """Run monitoring: meta.runs per run, the reject-rate guard (state, message, alert event), and the artifacts."""
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -235,12 +236,20 @@ def test_a_batch_over_the_threshold_loads_fails_the_run_and_raises_the_alert(tmp
         artifacts = client.read_artifacts(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
         )
-    markdown = next(artifact.data for artifact in artifacts if artifact.key == "access-logs-summary")
+    by_key = {artifact.key: artifact.data for artifact in artifacts}
+    markdown = by_key["access-logs-summary"]
     assert "| 40 | 36 | 4 | 10.00% |" in markdown
     assert "## Over the 5.0% reject-rate threshold" in markdown
     assert f"| {source / 'bad.log'} | 20 | 3 | 15.0% |" in markdown
-    assert f"| {source / 'edge.log'} | loaded | 20 | 1 | 5.00% |" in markdown
     assert " MiB |" in markdown
+    table = by_key["access-logs-batches"]
+    table = json.loads(table) if isinstance(table, str) else table
+    assert [(row["source"], row["reject rate"], row["error"]) for row in table] == [
+        (str(source / "bad.log"), "15.00%", "over the reject-rate threshold"),
+        (str(source / "edge.log"), "5.00%", ""),
+        ("TOTAL", "10.00%", ""),
+    ]
+    assert table[-1]["status"] == "1 over the reject-rate threshold"
 
 
 @pytest.mark.usefixtures("prefect_server")
