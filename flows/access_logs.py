@@ -15,7 +15,7 @@ from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.cli import add_file_source_arguments, exit_process, positive_int, run_file_flow
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
-from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_ACCESS_LOGS, SESSION_GAP_MINUTES
+from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, SAMPLE_ACCESS_LOGS, SESSION_GAP_MINUTES
 from tasks.steps import (
     announce_completion,
     discover_batches,
@@ -42,6 +42,7 @@ def access_logs(
     first_day: date | None = None,
     last_day: date | None = None,
     session_gap_minutes: Annotated[int, Field(ge=1)] = SESSION_GAP_MINUTES,
+    max_reject_rate: float = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Load the *.log and *.log.gz files in `source` (all; or the named `files`; or those whose name carries a day
     from `first_day` to `last_day`) into the warehouse's logs schema and rebuild its marts. Files loaded before with
@@ -60,7 +61,9 @@ def access_logs(
         marts_refreshed_days = rebuild_marts(
             ACCESS_LOG_FORMAT.pipeline, warehouse, {"session_gap_minutes": session_gap_minutes}
         )
-    summary = report_run(ACCESS_LOG_FORMAT.pipeline, discovery, warehouse, followed, marts_refreshed_days)
+    summary = report_run(
+        ACCESS_LOG_FORMAT.pipeline, discovery, warehouse, followed, marts_refreshed_days, max_reject_rate
+    )
     announce_completion(summary)
     return final_state(summary)
 

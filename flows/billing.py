@@ -14,7 +14,7 @@ from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
 from tasks.invoicing import parse_period, previous_period
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
-from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, SAMPLE_BILLING
+from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, MAX_REJECT_RATE, SAMPLE_BILLING
 from tasks.steps import (
     announce_completion,
     discover_batches,
@@ -39,6 +39,7 @@ def billing(
     chunk_bytes: int = CHUNK_BYTES,
     files: list[str] | None = None,
     reload: bool = False,
+    max_reject_rate: float = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Load the usage, plans and subscriptions files in `source` that are not loaded yet, then issue the invoices of
     `period` (YYYY-MM, UTC; by default the previous month, as a run on the 1st wants) that are not issued yet, and
@@ -57,7 +58,7 @@ def billing(
         invoicing = issue_period_invoices(period, warehouse)
         documents = write_period_invoice_documents(invoicing, warehouse, out)
     report_invoicing(invoicing, documents)
-    summary = report_run(PIPELINE, discovery, warehouse, followed)
+    summary = report_run(PIPELINE, discovery, warehouse, followed, max_reject_rate=max_reject_rate)
     announce_completion(summary)
     return final_state(summary)
 

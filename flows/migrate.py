@@ -10,11 +10,11 @@ from pathlib import Path
 
 from prefect import allow_failure, flow, unmapped
 
-from tasks.cli import exit_process, positive_int
+from tasks.cli import add_reject_rate_argument, exit_process, positive_int
 from tasks.migration import PIPELINE, MigrationRefused, SourceError, inspect_source, redact, url_without_password
 from tasks.reporting import RunSummary, final_state, follow_tables
 from tasks.runners import task_runner
-from tasks.settings import DEFAULT_WAREHOUSE, MIGRATION_BATCH_ROWS, SAMPLE_SHOP
+from tasks.settings import DEFAULT_WAREHOUSE, MAX_REJECT_RATE, MIGRATION_BATCH_ROWS, SAMPLE_SHOP
 from tasks.steps import (
     announce_completion,
     copy_table,
@@ -33,6 +33,7 @@ def migrate(
     target_schema: str = "raw",
     batch_rows: int = MIGRATION_BATCH_ROWS,
     key: list[str] | None = None,
+    max_reject_rate: float = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Copy `tables` (default: all) of the database at `source` (a SQLite file or a postgresql:// URL; keep the
     password in PGPASSWORD rather than the URL) into the warehouse's `target_schema`, in checkpointed batches ordered by
@@ -45,7 +46,7 @@ def migrate(
             allow_failure(copied), unmapped(source), plan.tables, unmapped(warehouse), unmapped(batch_rows)
         )
         outcomes = follow_tables(verified, plan.tables)
-    summary = report_migration(plan, warehouse, outcomes)
+    summary = report_migration(plan, warehouse, outcomes, max_reject_rate)
     announce_completion(summary)
     return final_state(summary)
 
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="[TABLE=]COL[,COL]",
         help="key columns (unique, never NULL) for a table without a primary key; without TABLE=, for every such table",
     )
+    add_reject_rate_argument(parser)
     args = parser.parse_args(argv)
     # the password goes to libpq through the environment, so that the flow run's parameters never hold it
     source, password = url_without_password(args.source)
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             target_schema=args.schema,
             batch_rows=args.batch_rows,
             key=args.key,
+            max_reject_rate=args.max_reject_rate,
             return_state=True,
         )
     except (MigrationRefused, SourceError, WarehouseUnavailable) as error:

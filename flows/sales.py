@@ -13,7 +13,7 @@ from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
 from tasks.sales import PIPELINE, SALES_EXPORTS
-from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, SAMPLE_SALES
+from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, SAMPLE_SALES
 from tasks.steps import (
     announce_completion,
     discover_batches,
@@ -36,6 +36,7 @@ def sales(
     reload: bool = False,
     first_day: date | None = None,
     last_day: date | None = None,
+    max_reject_rate: float = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Load the export files in `source` (customers_, orders_, order_lines_ and fx_rates_<date>, as .csv, .csv.gz
     or .parquet; all, or the named `files`, or those exported from `first_day` to `last_day`) into the warehouse's
@@ -52,7 +53,7 @@ def sales(
         followed = follow_progress(loaded, exports.batches, what="sales exports")
         export_days_rebuilt = rebuild_marts(PIPELINE, warehouse)
     report_sales_model(warehouse)
-    summary = report_run(PIPELINE, discovery, warehouse, followed, export_days_rebuilt)
+    summary = report_run(PIPELINE, discovery, warehouse, followed, export_days_rebuilt, max_reject_rate)
     announce_completion(summary)
     return final_state(summary)
 

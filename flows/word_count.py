@@ -14,6 +14,7 @@ from tasks.runners import task_runner
 from tasks.settings import (
     CHUNK_BYTES,
     DEFAULT_WAREHOUSE,
+    MAX_REJECT_RATE,
     REDUCERS,
     SAMPLE_CORPUS,
     SPLIT_BYTES,
@@ -42,6 +43,7 @@ def word_count(
     combiner: bool = True,
     files: list[str] | None = None,
     reload: bool = False,
+    max_reject_rate: float = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Count the words of the *.txt and *.txt.gz files in `source` (or the named `files`) by MapReduce with
     `reducers` partitions, and merge them into the warehouse's wordcount schema. Files whose content is loaded
@@ -63,7 +65,7 @@ def word_count(
     with server_write_turn():
         # called, not submitted: the one write runs in the flow's own process, wherever the other tasks ran
         followed = merge_reduced_run(WORD_COUNT_JOB, discovery, shuffled, reduced, combiner, warehouse)
-    summary = report_run(PIPELINE, discovery, warehouse, followed)
+    summary = report_run(PIPELINE, discovery, warehouse, followed, max_reject_rate=max_reject_rate)
     announce_completion(summary)
     return final_state(summary)
 

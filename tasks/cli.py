@@ -13,7 +13,7 @@ from prefect import Flow
 from tasks.batches import list_source_files
 from tasks.discovery import SourceUnavailable, check_source, select_files
 from tasks.runners import DaskNeedsAServer, prefect_server_for_workers, task_runner
-from tasks.settings import CHUNK_BYTES, DASK_ADDRESS, DASK_WORKERS, DEFAULT_WAREHOUSE
+from tasks.settings import CHUNK_BYTES, DASK_ADDRESS, DASK_WORKERS, DEFAULT_WAREHOUSE, MAX_REJECT_RATE
 from tasks.warehouse import WarehouseUnavailable, describe_warehouse, prepare_warehouse
 
 
@@ -39,6 +39,26 @@ def positive_int(text: str) -> int:
     return value
 
 
+def share(text: str) -> float:
+    """An argparse type: a share from 0 to 1 (0.05 is 5%)."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1 (0.05 is 5%), not {text}")
+    return value
+
+
+def add_reject_rate_argument(parser: argparse.ArgumentParser) -> None:
+    """--max-reject-rate: the reject-rate guard's threshold per batch."""
+    parser.add_argument(
+        "--max-reject-rate",
+        type=share,
+        default=MAX_REJECT_RATE,
+        metavar="SHARE",
+        help=f"a batch rejecting more than this share of its rows still loads but fails the run and raises an alert "
+        f"event (default {MAX_REJECT_RATE}; 1 accepts any)",
+    )
+
+
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     """--dask-address / --dask-workers: where the flow's tasks run (see tasks/runners.py); defaults from settings."""
     cluster = parser.add_mutually_exclusive_group()
@@ -56,7 +76,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_file_source_arguments(parser: argparse.ArgumentParser, source: Path, files: str, day_filter: bool) -> None:
     """The arguments of a flow over a folder of files: --source (default `source`, holding `files`), --warehouse,
-    --chunk-mb, --file, --reload, optionally --first-day/--last-day, and the cluster's."""
+    --chunk-mb, --file, --reload, optionally --first-day/--last-day, --max-reject-rate, and the cluster's."""
     parser.add_argument("--source", type=Path, default=source, help=f"folder of {files}")
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
     parser.add_argument(
@@ -82,6 +102,7 @@ def add_file_source_arguments(parser: argparse.ArgumentParser, source: Path, fil
     parser.add_argument(
         "--reload", action="store_true", help="load the files even if their content is loaded (e.g. after a parser fix)"
     )
+    add_reject_rate_argument(parser)
     add_cluster_arguments(parser)
 
 
@@ -104,6 +125,7 @@ def run_file_flow(
                 chunk_bytes=args.chunk_mb << 20,
                 files=args.files,
                 reload=args.reload,
+                max_reject_rate=args.max_reject_rate,
                 **days,
                 **parameters,
                 return_state=True,

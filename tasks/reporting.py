@@ -4,7 +4,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect.artifacts import (
@@ -27,8 +27,19 @@ from tasks.mapreduce import MapCounters, MapOutput, Split
 from tasks.migration import PIPELINE as MIGRATION
 from tasks.migration import MigrationPlan, TableOutcome, TablePlan
 from tasks.migration import report_rows as migration_report_rows
+from tasks.monitoring import (
+    COMPLETED,
+    FAILED,
+    REJECTS_OVER_THRESHOLD,
+    batches_over_threshold,
+    percent,
+    reject_rate,
+    threshold_message,
+    threshold_percent,
+)
 from tasks.report import Report, chart_data_url, key_figures
 from tasks.sales import ModelSummary
+from tasks.settings import MAX_REJECT_RATE
 from tasks.warehouse import BatchOutcome
 
 
@@ -44,6 +55,8 @@ class RunSummary:
     marts_refreshed_days: int | None  # None: the pipeline has no marts to rebuild
     seconds: float
     failures: list[str] = field(default_factory=list)
+    max_reject_rate: float = MAX_REJECT_RATE  # a loaded batch rejecting more than this share fails the run
+    peak_memory_bytes: int | None = None  # the flow process's peak RSS when it reported; None: not measurable
 
     @property
     def rows_in(self) -> int:
@@ -64,6 +77,39 @@ class RunSummary:
     @property
     def rows_per_second(self) -> float:
         return self.rows_in / self.seconds if self.seconds else 0.0
+
+    @property
+    def reject_rate(self) -> float | None:
+        """Rows rejected / rows in over the run; None when it read nothing."""
+        return reject_rate(self.rows_rejected, self.rows_in)
+
+    @property
+    def max_batch_reject_rate(self) -> float | None:
+        rates = [reject_rate(batch.rows_rejected, batch.rows_in) for batch in self.batches]
+        return max((rate for rate in rates if rate is not None), default=None)
+
+    @property
+    def over_threshold(self) -> list[BatchOutcome]:
+        """The loaded batches whose reject rate is over `max_reject_rate`: loaded and quarantined, but they fail
+        the run."""
+        return batches_over_threshold(self.batches, self.max_reject_rate)
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the run is not Completed: its failed batches, then its batches over the reject-rate threshold."""
+        problems = []
+        if self.failures:
+            problems.append(f"{len(self.failures)} batch(es) failed: " + "; ".join(self.failures))
+        if self.over_threshold:
+            problems.append(threshold_message(self.over_threshold, self.max_reject_rate))
+        return problems
+
+    @property
+    def state(self) -> str:
+        """meta.runs.state: completed, failed (a batch failed), or rejects_over_threshold (every batch loaded)."""
+        if self.failures:
+            return FAILED
+        return REJECTS_OVER_THRESHOLD if self.over_threshold else COMPLETED
 
 
 class BatchProgress:
@@ -214,7 +260,13 @@ def follow_tables(futures: list[PrefectFuture], plans: list[TablePlan]) -> list[
     return sorted(outcomes, key=lambda outcome: outcome.table)
 
 
-def summarize_migration(plan: MigrationPlan, warehouse: str, outcomes: list[TableOutcome]) -> RunSummary:
+def summarize_migration(
+    plan: MigrationPlan,
+    warehouse: str,
+    outcomes: list[TableOutcome],
+    max_reject_rate: float = MAX_REJECT_RATE,
+    peak_memory_bytes: int | None = None,
+) -> RunSummary:
     """The run's summary, one batch per table copied or failed; unchanged tables count as already loaded."""
     return RunSummary(
         pipeline=MIGRATION,
@@ -239,14 +291,17 @@ def summarize_migration(plan: MigrationPlan, warehouse: str, outcomes: list[Tabl
         marts_refreshed_days=None,
         seconds=time.time() - plan.started_at,
         failures=[f"{outcome.table}: {outcome.error}" for outcome in outcomes if outcome.error],
+        max_reject_rate=max_reject_rate,
+        peak_memory_bytes=peak_memory_bytes,
     )
 
 
 def publish_migration(plan: MigrationPlan, summary: RunSummary, outcomes: list[TableOutcome]) -> None:
-    """A table artifact with one row per table, and a log line."""
+    """A table artifact with one row per table, the run's markdown summary, and a log line."""
     create_table_artifact(
         migration_report_rows(outcomes), key="migrate-tables", description=f"migrate: tables from {plan.source}"
     )
+    create_markdown_artifact(render_markdown(summary), key="migrate-summary", description="migrate: run summary")
     get_run_logger().info(
         "migrate %s: %d table(s) copied, %d unchanged, %d failed; %s rows in, %s loaded, %s rejected; %.1f s",
         plan.source,
@@ -266,6 +321,8 @@ def summarize(
     warehouse: str,
     followed: FollowedBatches,
     marts_refreshed_days: int | None,
+    max_reject_rate: float = MAX_REJECT_RATE,
+    peak_memory_bytes: int | None = None,
 ) -> RunSummary:
     batches = sorted(followed.outcomes, key=lambda batch: batch.source)
     failures = [f"{batch.source}: {batch.error}" for batch in batches if batch.status == "failed"] + followed.errors
@@ -278,6 +335,8 @@ def summarize(
         marts_refreshed_days=marts_refreshed_days,
         seconds=time.time() - discovery.started_at,
         failures=failures,
+        max_reject_rate=max_reject_rate,
+        peak_memory_bytes=peak_memory_bytes,
     )
 
 
@@ -290,18 +349,20 @@ def publish_summary(summary: RunSummary) -> None:
             "rows in": batch.rows_in,
             "loaded": batch.rows_loaded,
             "rejected": batch.rows_rejected,
+            "reject rate": _rate(reject_rate(batch.rows_rejected, batch.rows_in)),
             "seconds": round(batch.seconds, 2),
-            "error": batch.error or "",
+            "error": batch.error or ("over the reject-rate threshold" if batch in summary.over_threshold else ""),
         }
         for batch in summary.batches
     ]
     rows.append(
         {
             "source": "TOTAL",
-            "status": f"{len(summary.failures)} failed" if summary.failures else "ok",
+            "status": _total_status(summary),
             "rows in": summary.rows_in,
             "loaded": summary.rows_loaded,
             "rejected": summary.rows_rejected,
+            "reject rate": _rate(summary.reject_rate),
             "seconds": round(summary.seconds, 2),
             "error": "",
         }
@@ -312,8 +373,10 @@ def publish_summary(summary: RunSummary) -> None:
         render_markdown(summary), key=f"{key}-summary", description=f"{summary.pipeline}: run summary"
     )
     marts = "" if summary.marts_refreshed_days is None else f"; marts rebuilt for {summary.marts_refreshed_days} days"
-    get_run_logger().info(
-        "%s: %d batches loaded, %d already loaded, %d failed; %s rows in, %s loaded, %s rejected; %.1f s, %s rows/s%s",
+    logger = get_run_logger()
+    logger.info(
+        "%s: %d batches loaded, %d already loaded, %d failed; %s rows in, %s loaded, %s rejected (%s); %.1f s, "
+        "%s rows/s, peak memory %s%s",
         summary.pipeline,
         sum(batch.status == "loaded" for batch in summary.batches),
         summary.already_loaded,
@@ -321,10 +384,29 @@ def publish_summary(summary: RunSummary) -> None:
         f"{summary.rows_in:,}",
         f"{summary.rows_loaded:,}",
         f"{summary.rows_rejected:,}",
+        _rate(summary.reject_rate) or "no rows",
         summary.seconds,
         f"{summary.rows_per_second:,.0f}",
+        _mebibytes(summary.peak_memory_bytes),
         marts,
     )
+    if summary.over_threshold:
+        logger.error("%s", threshold_message(summary.over_threshold, summary.max_reject_rate))
+
+
+def _rate(rate: float | None) -> str:
+    return "" if rate is None else f"{rate:.2%}"
+
+
+def _mebibytes(size: int | None) -> str:
+    return "unknown" if size is None else f"{size / 2**20:,.0f} MiB"
+
+
+def _total_status(summary: RunSummary) -> str:
+    verdicts = [f"{len(summary.failures)} failed"] if summary.failures else []
+    if summary.over_threshold:
+        verdicts.append(f"{len(summary.over_threshold)} over the reject-rate threshold")
+    return ", ".join(verdicts) or "ok"
 
 
 def render_markdown(summary: RunSummary) -> str:
@@ -333,16 +415,40 @@ def render_markdown(summary: RunSummary) -> str:
         "",
         f"Source `{summary.source}` into warehouse `{summary.warehouse}`.",
         "",
-        "| batches loaded | already loaded | failed | rows in | loaded | rejected | seconds | rows/s | MB read |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| batches loaded | already loaded | failed | rows in | loaded | rejected | reject rate | seconds | rows/s "
+        "| MB read | peak memory |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {sum(b.status == 'loaded' for b in summary.batches)} | {summary.already_loaded} | {len(summary.failures)} "
-        f"| {summary.rows_in:,} | {summary.rows_loaded:,} | {summary.rows_rejected:,} | {summary.seconds:.1f} "
-        f"| {summary.rows_per_second:,.0f} | {summary.bytes_read / 1e6:,.1f} |",
+        f"| {summary.rows_in:,} | {summary.rows_loaded:,} | {summary.rows_rejected:,} "
+        f"| {_rate(summary.reject_rate) or '-'} | {summary.seconds:.1f} "
+        f"| {summary.rows_per_second:,.0f} | {summary.bytes_read / 1e6:,.1f} | {_mebibytes(summary.peak_memory_bytes)} |",
+        "",
+        f"Reject-rate threshold per batch: {threshold_percent(summary.max_reject_rate)}"
+        + (
+            f"; the worst batch rejected {percent(summary.max_batch_reject_rate)}."
+            if summary.max_batch_reject_rate is not None
+            else "."
+        ),
     ]
     if summary.marts_refreshed_days is not None:
         lines += ["", f"Marts rebuilt for {summary.marts_refreshed_days} days."]
     if summary.failures:
         lines += ["", "## Failed batches", ""] + [f"- {failure}" for failure in summary.failures]
+    if summary.over_threshold:
+        lines += [
+            "",
+            f"## Over the {threshold_percent(summary.max_reject_rate)} reject-rate threshold",
+            "",
+            "Loaded, with their rejects in `meta.rejects`; the run ends Failed.",
+            "",
+            "| batch | rows in | rejected | reject rate |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {batch.source} | {batch.rows_in:,} | {batch.rows_rejected:,} "
+            f"| {percent(batch.rows_rejected / batch.rows_in, summary.max_reject_rate)} |"
+            for batch in summary.over_threshold
+        ]
     return "\n".join(lines)
 
 
@@ -474,10 +580,73 @@ def completion_event(summary: RunSummary, flow_run_id: str) -> dict:
     }
 
 
+REJECTS_OVER_THRESHOLD_EVENT = "batchyard.pipeline.rejects-over-threshold"
+
+
+def rejects_event(summary: RunSummary, flow_run_id: str) -> dict:
+    """The arguments of `prefect.events.emit_event` saying that some of the run's batches rejected more than the
+    threshold allows (they loaded): an automation alerts on it (deployments/automations.yaml)."""
+    return {
+        "event": REJECTS_OVER_THRESHOLD_EVENT,
+        "resource": {
+            "prefect.resource.id": f"batchyard.pipeline.{summary.pipeline}",
+            "prefect.resource.name": summary.pipeline,
+            "batchyard.pipeline": summary.pipeline,
+        },
+        "related": [{"prefect.resource.id": f"prefect.flow-run.{flow_run_id}", "prefect.resource.role": "flow-run"}],
+        "payload": {
+            "pipeline": summary.pipeline,
+            "flow_run_id": flow_run_id,
+            "warehouse": summary.warehouse,
+            "source": summary.source,
+            "threshold": summary.max_reject_rate,
+            "message": threshold_message(summary.over_threshold, summary.max_reject_rate),
+            "batches": [
+                {
+                    "source": batch.source,
+                    "rows_in": batch.rows_in,
+                    "rows_rejected": batch.rows_rejected,
+                    "reject_rate": batch.rows_rejected / batch.rows_in,
+                }
+                for batch in summary.over_threshold
+            ],
+        },
+    }
+
+
+def run_record(summary: RunSummary, flow_run_id: str, flow_run_name: str | None, finished_at: datetime) -> dict:
+    """The run's row of meta.runs (column: value)."""
+    problems = summary.problems
+    return {
+        "pipeline": summary.pipeline,
+        "flow_run_id": flow_run_id,
+        "flow_run_name": flow_run_name,
+        "started_at": finished_at - timedelta(seconds=summary.seconds),
+        "finished_at": finished_at,
+        "state": summary.state,
+        "reason": ". ".join(problems) if problems else None,
+        "batches": sum(batch.status == "loaded" for batch in summary.batches),
+        "batches_failed": len(summary.failures),
+        "already_loaded": summary.already_loaded,
+        "rows_in": summary.rows_in,
+        "rows_loaded": summary.rows_loaded,
+        "rows_rejected": summary.rows_rejected,
+        "reject_rate": summary.reject_rate,
+        "max_batch_reject_rate": summary.max_batch_reject_rate,
+        "reject_rate_threshold": summary.max_reject_rate,
+        "bytes_read": summary.bytes_read,
+        "seconds": summary.seconds,
+        "rows_per_second": summary.rows_per_second if summary.rows_in else None,
+        "peak_memory_bytes": summary.peak_memory_bytes,
+    }
+
+
 def final_state(summary: RunSummary) -> State:
-    """Completed, or Failed naming the failed batches once every other batch has loaded."""
-    if summary.failures:
-        return Failed(message=f"{len(summary.failures)} batch(es) failed: " + "; ".join(summary.failures), data=summary)
+    """Completed; or Failed, once every other batch has loaded, naming the failed batches and those whose reject rate
+    is over the threshold. Prefect has no Warning state type, and a custom state name would change the
+    `prefect.flow-run.<name>` event that alerting on failed runs matches: so Failed, with the reason."""
+    if summary.problems:
+        return Failed(message=". ".join(summary.problems), data=summary)
     return Completed(message=f"{summary.rows_loaded:,} rows loaded, {summary.rows_rejected:,} rejected", data=summary)
 
 

@@ -29,6 +29,10 @@ SESSION_GAP_MINUTES = int(os.environ.get("BATCHYARD_SESSION_GAP_MINUTES", 30))
 # Values the marts' SQL may name as $parameters; a run can override them (e.g. the access-logs flow's session gap).
 MART_SETTINGS = {"session_gap_minutes": SESSION_GAP_MINUTES}
 
+# A batch rejecting more than this share of its rows (rejected / in) still loads, with its rejects quarantined, but
+# fails its run and raises an alert event; each flow takes it as its `max_reject_rate` parameter.
+MAX_REJECT_RATE = float(os.environ.get("BATCHYARD_MAX_REJECT_RATE", 0.05))
+
 # DuckDB's own default is 80% of RAM, which a bulk insert happily fills; loads stream from Parquet and need little.
 WAREHOUSE_MEMORY_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "384MB")
 

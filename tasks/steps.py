@@ -2,6 +2,7 @@
 
 import hashlib
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from tasks.migration import (
     VerificationFailed,
     inspect_source,
 )
+from tasks.monitoring import peak_memory_bytes
 from tasks.reading import BatchDataError
 from tasks.report import Report, ReportPeriod, report_figures, write_report
 from tasks.reporting import (
@@ -57,11 +59,13 @@ from tasks.reporting import (
     publish_model_summary,
     publish_report,
     publish_summary,
+    rejects_event,
+    run_record,
     summarize,
     summarize_migration,
 )
 from tasks.sales import ModelSummary, summarize_model
-from tasks.settings import staging_root_for
+from tasks.settings import MAX_REJECT_RATE, staging_root_for
 from tasks.staging import (
     SourceFormat,
     StagedBatch,
@@ -81,6 +85,7 @@ from tasks.warehouse import (
     merge_mapreduce_run,
     open_warehouse,
     record_failed_batch,
+    record_run,
     refresh_marts,
 )
 
@@ -266,27 +271,44 @@ def merge_reduced_run(
     return FollowedBatches(outcomes=outcomes, errors=[])
 
 
-@task(name="report-run")
+def record_run_metrics(summary: RunSummary, warehouse: Path) -> None:
+    """Write the run's row of meta.runs, replacing an earlier one of the same flow run (a retry)."""
+    flow_run_id = flow_run.get_id() or f"no-flow-run-{uuid.uuid4()}"
+    with open_warehouse(warehouse) as connection:
+        record_run(connection, run_record(summary, flow_run_id, flow_run.get_name(), datetime.now(UTC)))
+
+
+@task(name="report-run", **RETRIES)
 def report_run(
     pipeline: str,
     discovery: Discovery,
     warehouse: Path,
     followed: FollowedBatches,
     marts_refreshed_days: int | None = None,
+    max_reject_rate: float = MAX_REJECT_RATE,
 ) -> RunSummary:
-    """Publish the run's summary as Prefect artifacts and a log line; returns it."""
-    summary = summarize(pipeline, discovery, str(warehouse), followed, marts_refreshed_days)
+    """Record the run's metrics in meta.runs and publish its summary as Prefect artifacts and a log line; returns
+    it. Batches rejecting more than `max_reject_rate` of their rows are loaded, and named in the summary."""
+    summary = summarize(
+        pipeline, discovery, str(warehouse), followed, marts_refreshed_days, max_reject_rate, peak_memory_bytes()
+    )
+    record_run_metrics(summary, warehouse)
     publish_summary(summary)
     return summary
 
 
 @task(name="announce-completion")
 def announce_completion(summary: RunSummary) -> bool:
-    """Emit `batchyard.pipeline.completed` if every batch of the run loaded, so that downstream deployments start;
-    a run with failed batches announces nothing. Returns whether it announced."""
+    """Emit `batchyard.pipeline.rejects-over-threshold` if batches rejected more than the threshold allows, for an
+    alert; and `batchyard.pipeline.completed` if every batch of the run loaded (even over the threshold: the data
+    is loaded and the marts are current), so that downstream deployments start. A run with failed batches announces
+    no completion. Returns whether it announced completion."""
+    flow_run_id = str(flow_run.get_id())
+    if summary.over_threshold:
+        emit_event(**rejects_event(summary, flow_run_id))
     if summary.failures:
         return False
-    emit_event(**completion_event(summary, str(flow_run.get_id())))
+    emit_event(**completion_event(summary, flow_run_id))
     return True
 
 
@@ -377,10 +399,13 @@ def verify_table(
     return verify_and_swap_in(copied, source, plan, warehouse, batch_rows, flow_run.get_id())
 
 
-@task(name="report-migration")
-def report_migration(plan: MigrationPlan, warehouse: Path, outcomes: list[TableOutcome]) -> RunSummary:
-    """Publish the run's table artifact (table, rows in / loaded / rejected, seconds, rows/s, verdict) and a log
-    line; returns the run's summary."""
-    summary = summarize_migration(plan, str(warehouse), outcomes)
+@task(name="report-migration", **MIGRATION_RETRIES)
+def report_migration(
+    plan: MigrationPlan, warehouse: Path, outcomes: list[TableOutcome], max_reject_rate: float = MAX_REJECT_RATE
+) -> RunSummary:
+    """Record the run's metrics in meta.runs and publish its table artifact (table, rows in / loaded / rejected,
+    seconds, rows/s, verdict), its summary and a log line; returns the run's summary."""
+    summary = summarize_migration(plan, str(warehouse), outcomes, max_reject_rate, peak_memory_bytes())
+    record_run_metrics(summary, warehouse)
     publish_migration(plan, summary, outcomes)
     return summary

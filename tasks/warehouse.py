@@ -132,6 +132,20 @@ def open_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             connection.close()
 
 
+@contextmanager
+def read_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, held under the lock (DuckDB lets one process open the file at a time) and closed on
+    exit; it neither creates nor migrates the file. FileNotFoundError when there is no warehouse at `warehouse`."""
+    if not warehouse.is_file():
+        raise FileNotFoundError(f"no warehouse at {warehouse}")
+    with warehouse_lock(warehouse):
+        connection = duckdb.connect(str(warehouse), read_only=True, config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+
 def prepare_warehouse(warehouse: Path) -> None:
     """Create or migrate the warehouse, or say clearly why it cannot be written."""
     try:
@@ -447,6 +461,20 @@ def record_check_results(
         [[flow_run_id, checked_at, *result] for result in results],
     )
     connection.execute("commit")
+
+
+def record_run(connection: duckdb.DuckDBPyConnection, run: dict[str, object]) -> None:
+    """Write a run's row of meta.runs (column: value, names from code) in one transaction, replacing the row of the
+    same flow run: a retried report or a re-run of the flow run leaves one row."""
+    columns = ", ".join(f"? as {column}" for column in run)
+    connection.execute("begin transaction")
+    try:
+        connection.execute("delete from meta.runs where flow_run_id = ?", [run["flow_run_id"]])
+        connection.execute(f"insert into meta.runs by name select {columns}", list(run.values()))
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
 
 
 def describe_warehouse(warehouse: Path, schema: str, pipeline: str) -> str:

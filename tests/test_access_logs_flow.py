@@ -252,7 +252,8 @@ def test_randomly_corrupted_lines_are_judged_as_the_independent_computation_judg
     write_log(source / "fuzzed.log", [mutate(line, rng) if line else line for line in sample for _ in range(2)])
     warehouse = tmp_path / "warehouse.duckdb"
 
-    state, summary = run_flow(source, warehouse)
+    # about a third of the lines break: far over the reject-rate guard, which is not what this test is about
+    state, summary = run_flow(source, warehouse, max_reject_rate=1.0)
 
     assert state.is_completed(), state.message
     assert 0 < summary.rows_loaded < summary.rows_in

@@ -11,6 +11,7 @@ from flow_process import PROJECT_ROOT
 from independent_billing import assert_billing_matches_independent_computation, landing_files
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from run_records import assert_run_matches_ledger
 from sales_exports import load_exports
 from warehouse_snapshot import query, snapshot
 
@@ -27,6 +28,9 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
 def run_flow(source: Path, warehouse: Path, period: str, **parameters):
+    # A plan with one bad tier is rejected whole, so the sample's and the generator's plans files reject over a
+    # quarter of their rows, over the default 5% reject-rate guard. These tests are about invoicing: any rate goes.
+    parameters.setdefault("max_reject_rate", 1.0)
     state = billing(
         period=period,
         source=source,
@@ -46,6 +50,7 @@ def test_the_sample_month_agrees_with_the_independent_computation_and_reports_it
     assert state.is_completed(), state.message
     assert summary.rows_in == summary.rows_loaded + summary.rows_rejected and summary.rows_rejected > 0
     assert_billing_matches_independent_computation(SAMPLE_BILLING, warehouse, ["2026-10"])
+    assert_run_matches_ledger(warehouse, state, "completed")
     invoices = query(warehouse, "select invoice_id, currency, total from billing.invoices order by invoice_id")
     documents = sorted((tmp_path / "invoices" / "2026-10").glob("*.html"))
     assert [path.stem for path in documents] == [invoice_id for invoice_id, _, _ in invoices]

@@ -19,6 +19,7 @@ from postgres_server import PASSWORD, postgres  # noqa: F401 - the session's Pos
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
+from run_records import assert_run_matches_ledger
 from warehouse_snapshot import query, snapshot
 
 from flows.migrate import main, migrate
@@ -33,6 +34,9 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
 def run_migration(source: str, warehouse: Path, **parameters):
+    # The tables here are a few rows with one bad value each (1 of 4 rows: 25%), over the default 5% reject-rate
+    # guard; these tests are about the copy, so any rate goes (the guard has its own tests in test_monitoring.py).
+    parameters.setdefault("max_reject_rate", 1.0)
     state = migrate(source=source, warehouse=warehouse, return_state=True, **parameters)
     return state, state.result(raise_on_failure=False)
 
@@ -50,9 +54,10 @@ def sqlite_count(path: Path, table: str) -> int:
 def test_the_sample_migrates_rejecting_what_breaks_its_type_and_a_rerun_changes_nothing(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
 
-    state, summary = run_migration(str(SAMPLE_SHOP), warehouse, key=["page_views=session_id,seq"])
+    state, summary = run_migration(str(SAMPLE_SHOP), warehouse, key=["page_views=session_id,seq"], max_reject_rate=0.05)
 
-    assert state.is_completed(), state.message
+    assert state.is_completed(), state.message  # the sample's worst table rejects 2%
+    assert_run_matches_ledger(warehouse, state, "completed")
     # data/generate_operational_db.py's BAD_VALUES, by table and key
     expected_rejects = {
         ("customers", 5): "signed_up: '2024-04-31' is not a valid DATE (no such day)",

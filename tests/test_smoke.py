@@ -11,7 +11,10 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.events import DeploymentEventTrigger
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-FLOW_FILES = sorted(path for path in (PROJECT_ROOT / "flows").glob("*.py") if path.name != "__init__.py")
+# flows/status.py is a plain command that reads the warehouse (no Prefect flow, no deployment): it must answer when
+# the Prefect server is down
+COMMANDS = {"__init__.py", "status.py"}
+FLOW_FILES = sorted(path for path in (PROJECT_ROOT / "flows").glob("*.py") if path.name not in COMMANDS)
 DEPLOYMENTS = yaml.safe_load((PROJECT_ROOT / "deployments" / "prefect.yaml").read_text())["deployments"]
 
 

@@ -154,6 +154,7 @@ def test_migrations_apply_once_and_are_recorded(warehouse):
         ("billing", 1),
         ("meta", 1),
         ("meta", 2),
+        ("meta", 3),
         ("migrate", 1),
         ("sales", 1),
         ("word_count", 1),

@@ -18,6 +18,7 @@ from flow_process import generate_corpus, run_flow_process, start_flow
 from independent_word_count import assert_matches_independent_computation, corpus_files, count_words, lines_of
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from run_records import assert_run_matches_ledger
 from warehouse_snapshot import query, snapshot
 
 from flows.word_count import word_count
@@ -185,6 +186,7 @@ def test_a_run_killed_at_any_moment_then_rerun_equals_one_clean_run(tmp_path):
 def test_a_run_publishes_hadoop_s_counters_its_summary_and_progress_as_artifacts(tmp_path):
     state, summary = run_flow(SAMPLE_CORPUS, tmp_path / "warehouse.duckdb", reducers=2)
 
+    assert_run_matches_ledger(tmp_path / "warehouse.duckdb", state, "completed")
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))

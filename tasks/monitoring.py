@@ -1,0 +1,72 @@
+"""Run monitoring: reject rates, the reject-rate guard, and the process's peak memory. Plain functions, no Prefect."""
+
+import resource
+import sys
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+from tasks.warehouse import BatchOutcome
+
+# meta.runs.state: how a run ended. A run with failed batches is `failed` even when some batches also went over
+# the threshold (its reason names both); `rejects_over_threshold` means every batch loaded but some rejected too much.
+COMPLETED = "completed"
+FAILED = "failed"
+REJECTS_OVER_THRESHOLD = "rejects_over_threshold"
+
+
+def reject_rate(rows_rejected: int, rows_in: int) -> float | None:
+    """rows_rejected / rows_in; None when nothing was read (a rate of nothing is unknown, not 0)."""
+    return rows_rejected / rows_in if rows_in else None
+
+
+def over_threshold(batch: BatchOutcome, threshold: float) -> bool:
+    """A loaded batch whose reject rate is strictly greater than `threshold`; a batch that read no rows never is."""
+    rate = reject_rate(batch.rows_rejected, batch.rows_in)
+    return batch.status == "loaded" and rate is not None and rate > threshold
+
+
+def batches_over_threshold(batches: Sequence[BatchOutcome], threshold: float) -> list[BatchOutcome]:
+    return [batch for batch in batches if over_threshold(batch, threshold)]
+
+
+def percent(fraction: float, beside: float | None = None) -> str:
+    """`fraction` as a percentage with one decimal, or as many more (up to 4) as it takes to tell it apart from
+    `beside` (5.04% over a 5.0% threshold must not read 5.0%)."""
+    for decimals in range(1, 5):
+        text = f"{fraction * 100:.{decimals}f}"
+        if beside is None or text != f"{beside * 100:.{decimals}f}":
+            return f"{text}%"
+    return f"{fraction * 100:.4f}%"
+
+
+def threshold_percent(threshold: float) -> str:
+    """The threshold as set, e.g. 5.0%, 2.5%, 1.25%: never rounded, since a reader compares rates with it."""
+    text = f"{threshold * 100:.4f}".rstrip("0")
+    return f"{text}0%" if text.endswith(".") else f"{text}%"
+
+
+def batch_name(source: str) -> str:
+    """A batch's short name in messages: the file name, or for a migrated table `<database>#<table>`."""
+    return PurePosixPath(source).name or source
+
+
+def threshold_message(offending: Sequence[BatchOutcome], threshold: float) -> str:
+    """e.g. `2 batch(es) over the 5.0% reject-rate threshold: orders_2026-10-02.csv 12.3% (123 of 1,000 rows), ...`"""
+    listed = ", ".join(
+        f"{batch_name(batch.source)} {percent(batch.rows_rejected / batch.rows_in, threshold)} "
+        f"({batch.rows_rejected:,} of {batch.rows_in:,} rows)"
+        for batch in offending
+    )
+    return f"{len(offending)} batch(es) over the {threshold_percent(threshold)} reject-rate threshold: {listed}"
+
+
+def peak_memory_bytes() -> int | None:
+    """The peak resident set size of this process so far (the flow's process: on a Dask cluster the workers' memory
+    is not in it), or None where the platform does not say. Linux reports ru_maxrss in KiB, macOS in bytes."""
+    try:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    except (AttributeError, OSError):  # pragma: no cover - not on the platforms batchyard runs on
+        return None
+    if peak <= 0:
+        return None
+    return peak if sys.platform == "darwin" else peak * 1024
