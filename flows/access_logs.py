@@ -13,6 +13,7 @@ from pydantic import Field
 
 from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.cli import add_file_source_arguments, exit_process, positive_int, run_file_flow
+from tasks.monitoring import RejectRateThreshold
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, SAMPLE_ACCESS_LOGS, SESSION_GAP_MINUTES
@@ -42,7 +43,7 @@ def access_logs(
     first_day: date | None = None,
     last_day: date | None = None,
     session_gap_minutes: Annotated[int, Field(ge=1)] = SESSION_GAP_MINUTES,
-    max_reject_rate: float = MAX_REJECT_RATE,
+    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Load the *.log and *.log.gz files in `source` (all; or the named `files`; or those whose name carries a day
     from `first_day` to `last_day`) into the warehouse's logs schema and rebuild its marts. Files loaded before with

@@ -12,6 +12,7 @@ from prefect import allow_failure, flow, unmapped
 from tasks.billing import BILLING_EXPORTS, PIPELINE
 from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
 from tasks.invoicing import parse_period, previous_period
+from tasks.monitoring import RejectRateThreshold
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, MAX_REJECT_RATE, SAMPLE_BILLING
@@ -39,7 +40,7 @@ def billing(
     chunk_bytes: int = CHUNK_BYTES,
     files: list[str] | None = None,
     reload: bool = False,
-    max_reject_rate: float = MAX_REJECT_RATE,
+    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Load the usage, plans and subscriptions files in `source` that are not loaded yet, then issue the invoices of
     `period` (YYYY-MM, UTC; by default the previous month, as a run on the 1st wants) that are not issued yet, and

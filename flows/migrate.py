@@ -12,6 +12,7 @@ from prefect import allow_failure, flow, unmapped
 
 from tasks.cli import add_reject_rate_argument, exit_process, positive_int
 from tasks.migration import PIPELINE, MigrationRefused, SourceError, inspect_source, redact, url_without_password
+from tasks.monitoring import RejectRateThreshold
 from tasks.reporting import RunSummary, final_state, follow_tables
 from tasks.runners import task_runner
 from tasks.settings import DEFAULT_WAREHOUSE, MAX_REJECT_RATE, MIGRATION_BATCH_ROWS, SAMPLE_SHOP
@@ -33,7 +34,7 @@ def migrate(
     target_schema: str = "raw",
     batch_rows: int = MIGRATION_BATCH_ROWS,
     key: list[str] | None = None,
-    max_reject_rate: float = MAX_REJECT_RATE,
+    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Copy `tables` (default: all) of the database at `source` (a SQLite file or a postgresql:// URL; keep the
     password in PGPASSWORD rather than the URL) into the warehouse's `target_schema`, in checkpointed batches ordered by

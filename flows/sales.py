@@ -10,6 +10,7 @@ from pathlib import Path
 from prefect import allow_failure, flow, unmapped
 
 from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
+from tasks.monitoring import RejectRateThreshold
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
 from tasks.sales import PIPELINE, SALES_EXPORTS
@@ -36,7 +37,7 @@ def sales(
     reload: bool = False,
     first_day: date | None = None,
     last_day: date | None = None,
-    max_reject_rate: float = MAX_REJECT_RATE,
+    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Load the export files in `source` (customers_, orders_, order_lines_ and fx_rates_<date>, as .csv, .csv.gz
     or .parquet; all, or the named `files`, or those exported from `first_day` to `last_day`) into the warehouse's

@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import flow, unmapped
 
 from tasks.cli import add_file_source_arguments, exit_process, positive_int, run_file_flow
+from tasks.monitoring import RejectRateThreshold
 from tasks.reporting import RunSummary, final_state, follow_maps
 from tasks.runners import task_runner
 from tasks.settings import (
@@ -43,7 +44,7 @@ def word_count(
     combiner: bool = True,
     files: list[str] | None = None,
     reload: bool = False,
-    max_reject_rate: float = MAX_REJECT_RATE,
+    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Count the words of the *.txt and *.txt.gz files in `source` (or the named `files`) by MapReduce with
     `reducers` partitions, and merge them into the warehouse's wordcount schema. Files whose content is loaded

@@ -4,8 +4,14 @@ import resource
 import sys
 from collections.abc import Sequence
 from pathlib import PurePosixPath
+from typing import Annotated
+
+from pydantic import Field
 
 from tasks.warehouse import BatchOutcome
+
+# A flow's max_reject_rate parameter: a share, so that 5 typed for 5% in the UI is refused rather than never tripping.
+RejectRateThreshold = Annotated[float, Field(ge=0, le=1)]
 
 # meta.runs.state: how a run ended. A run with failed batches is `failed` even when some batches also went over
 # the threshold (its reason names both); `rejects_over_threshold` means every batch loaded but some rejected too much.

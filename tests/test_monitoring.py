@@ -262,3 +262,17 @@ def test_the_command_exits_1_over_the_threshold_and_0_when_told_to_accept_it(tmp
     accepted = ["--source", str(source), "--warehouse", str(tmp_path / "b.duckdb"), "--max-reject-rate", "1"]
     assert flows.access_logs.main(accepted) == 0
     assert query(tmp_path / "b.duckdb", "select state, reject_rate_threshold from meta.runs") == [("completed", 1.0)]
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_threshold_given_in_percent_is_refused_before_anything_loads(tmp_path):
+    source = tmp_path / "logs"
+    write_log(source / "bad.log", twenty_lines(3))
+
+    state = access_logs(source=source, warehouse=tmp_path / "w.duckdb", max_reject_rate=5, return_state=True)
+
+    assert state.is_failed()
+    assert "max_reject_rate" in state.message
+    assert not (tmp_path / "w.duckdb").exists()
+    with pytest.raises(SystemExit):  # argparse: exit 2 with its message
+        flows.access_logs.main(["--source", str(source), "--max-reject-rate", "5"])
