@@ -68,7 +68,13 @@ def test_a_pipeline_is_failing_late_or_ok(row, interval, word, detail):
 
 
 def test_the_expected_intervals_come_from_the_cron_schedules_in_prefect_yaml():
-    assert expected_intervals() == {"access_logs": HOUR, "sales": DAY, "billing": 31 * DAY, "warehouse_audit": DAY}
+    assert expected_intervals() == {
+        "access_logs": HOUR,
+        "sales": DAY,
+        "billing": 31 * DAY,
+        "warehouse_audit": DAY,
+        "report": 7 * DAY,  # weekly and monthly: the shorter
+    }
     assert schedule_interval("0 3 1 * *") == 31 * DAY
     assert schedule_interval("*/15 * * * 1-5") == timedelta(days=2, minutes=15)  # Friday 23:45 to Monday 00:00
     assert (grace(HOUR), grace(DAY), grace(31 * DAY)) == (HOUR, 6 * HOUR, timedelta(days=7, hours=18))
