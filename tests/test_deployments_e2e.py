@@ -121,7 +121,9 @@ def test_the_ui_lists_every_deployment_with_its_schedule(stack):
     assert "At 06:00 AM, only on Monday" in text, f"the weekly report's schedule is not shown (see {screenshot})"
 
 
-def test_a_run_started_through_the_api_loads_the_warehouse_and_its_completion_starts_the_audit(stack, api, tmp_path):
+def test_a_run_started_through_the_api_loads_the_warehouse_and_its_completion_starts_the_audit_and_report(
+    stack, api, tmp_path
+):
     sample_logs = stack.project / "data" / "sample_logs"
     warehouse = tmp_path / "warehouse.duckdb"
 
@@ -139,6 +141,28 @@ def test_a_run_started_through_the_api_loads_the_warehouse_and_its_completion_st
     assert query(
         warehouse, "select count(*), sum(violations) from meta.check_results where flow_run_id = ?", [audit["id"]]
     ) == [(len(warehouse_checks()), 0)]
+
+    # the same completion starts the daily report, for yesterday, on the warehouse the event names
+    daily = api.triggered_run(
+        "report", "report-daily", lambda parameters: parameters.get("warehouse") == str(warehouse)
+    )
+    assert_completed(daily)
+    yesterday = datetime.fromisoformat(daily["start_time"]).date() - timedelta(days=1)
+    assert (stack.project / "data" / "reports" / f"daily-{yesterday.isoformat()}.html").is_file()
+
+    out = tmp_path / "reports"
+    weekly = api.run_deployment(
+        "report", "report-weekly", {"date": "2026-10-02", "warehouse": str(warehouse), "out": str(out)}
+    )
+    assert_completed(api.finished(weekly))
+    assert (out / "weekly-2026-W40.html").is_file()
+    artifacts = api.request("POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [weekly]}}}).json()
+    image = next(artifact for artifact in artifacts if artifact["key"] == "report-weekly-chart")
+    screenshot = SCREENSHOTS / "prefect-ui-report-chart.png"
+    render_page(f"{stack.ui_url}/artifacts/artifact/{image['id']}", screenshot, window_size=(1400, 800))
+    _, _, pixels = png_pixels(screenshot)
+    bar_blue = sum(pixel == (0, 0x72, 0xB2) for pixel in pixels)
+    assert bar_blue > 5_000, f"the chart's bars are not drawn in the UI: {bar_blue} blue pixels (see {screenshot})"
 
 
 def test_a_failed_run_does_not_start_the_audit_while_a_completed_one_does(stack, api, tmp_path):
@@ -257,33 +281,3 @@ def test_a_run_started_by_a_cron_schedule_starts_the_audit_within_seconds_too(st
     # when the trigger created the audit's run; it may then queue behind earlier audits (one at a time)
     lag = datetime.fromisoformat(audit["created"]) - datetime.fromisoformat(upstream["end_time"])
     assert lag < timedelta(seconds=30), f"the audit was triggered {lag} after its cron-started upstream run ended"
-
-
-def test_a_completed_load_starts_the_daily_report_and_the_weekly_reports_chart_shows_in_the_ui(stack, api, tmp_path):
-    warehouse = tmp_path / "reported.duckdb"
-    sample_logs = stack.project / "data" / "sample_logs"
-    loaded = api.run_deployment(
-        "access-logs", "access-logs-backfill", {"source": str(sample_logs), "warehouse": str(warehouse)}
-    )
-    assert_completed(api.finished(loaded))
-
-    daily = api.triggered_run(
-        "report", "report-daily", lambda parameters: parameters.get("warehouse") == str(warehouse)
-    )
-    assert_completed(daily)
-    yesterday = datetime.fromisoformat(daily["start_time"]).date() - timedelta(days=1)
-    assert (stack.project / "data" / "reports" / f"daily-{yesterday.isoformat()}.html").is_file()
-
-    out = tmp_path / "reports"
-    weekly = api.run_deployment(
-        "report", "report-weekly", {"date": "2026-10-02", "warehouse": str(warehouse), "out": str(out)}
-    )
-    assert_completed(api.finished(weekly))
-    assert (out / "weekly-2026-W40.html").is_file()
-    artifacts = api.request("POST", "/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [weekly]}}}).json()
-    image = next(artifact for artifact in artifacts if artifact["key"] == "report-weekly-chart")
-    screenshot = SCREENSHOTS / "prefect-ui-report-chart.png"
-    render_page(f"{stack.ui_url}/artifacts/artifact/{image['id']}", screenshot, window_size=(1400, 800))
-    _, _, pixels = png_pixels(screenshot)
-    bar_blue = sum(pixel == (0, 0x72, 0xB2) for pixel in pixels)
-    assert bar_blue > 5_000, f"the chart's bars are not drawn in the UI: {bar_blue} blue pixels (see {screenshot})"
