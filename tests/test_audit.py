@@ -145,6 +145,11 @@ def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
     [
         ("update meta.batches set rows_in = rows_in + 1", {"meta.ledger_rows_add_up"}),
         (
+            "insert into meta.runs values ('sales', 'r1', null, now(), now(), 'completed', null, 1, 0, 0,"
+            " 10, 8, 1, 0.1, 0.1, 0.05, 100, 1.0, 10.0, 1)",  # 10 in, 8 + 1 out; and 10% is over the 5% threshold
+            {"meta.runs_add_up"},
+        ),
+        (
             "delete from meta.rejects where rowid = (select min(rowid) from meta.rejects)",
             {"meta.rejects_match_the_ledger"},
         ),
@@ -237,6 +242,7 @@ def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
     ],
     ids=[
         "ledger-sum",
+        "run-not-adding-up",
         "lost-reject",
         "two-loaded-versions",
         "lost-requests",
@@ -264,6 +270,17 @@ def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
 def test_each_check_catches_the_breakage_it_guards_against(loaded_warehouse, tamper, caught_by):
     results = verdicts(loaded_warehouse, tamper)
     assert {name for name, violations in results.items() if violations} == caught_by
+
+
+def test_a_run_recorded_as_the_flows_record_it_passes_the_run_check(loaded_warehouse):
+    over = "10, 9, 1, 0.1, 0.1, 0.05, 100, 1.0, 10.0, 1"  # 10 in = 9 + 1, 10% over the 5% threshold
+    results = verdicts(
+        loaded_warehouse,
+        f"insert into meta.runs values ('sales', 'r1', null, now(), now(), 'rejects_over_threshold', 'x', 1, 0, 0, {over});"
+        "insert into meta.runs values ('billing', 'r2', null, now(), now(), 'completed', null, 0, 0, 3,"
+        " 0, 0, 0, null, null, 0.05, 0, 0.5, null, 1)",  # nothing new: no rate
+    )
+    assert results["meta.runs_add_up"] == 0
 
 
 def test_days_waiting_for_their_mart_refresh_are_not_reported(loaded_warehouse):

@@ -1,0 +1,22 @@
+-- Every recorded run: rows in = rows loaded + rows rejected, its reject rate is what those rows give, and its state
+-- agrees with its failed batches and its worst batch's reject rate against its threshold.
+select
+    pipeline,
+    flow_run_id,
+    state,
+    rows_in,
+    rows_loaded,
+    rows_rejected,
+    reject_rate,
+    batches_failed,
+    max_batch_reject_rate,
+    reject_rate_threshold
+from meta.runs
+where
+    rows_in <> rows_loaded + rows_rejected
+    or reject_rate is distinct from rows_rejected / nullif(rows_in, 0)
+    or state <> case
+        when batches_failed > 0 then 'failed'
+        when max_batch_reject_rate > reject_rate_threshold then 'rejects_over_threshold'
+        else 'completed'
+    end
