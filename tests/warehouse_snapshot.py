@@ -1,13 +1,16 @@
-"""Reading a whole warehouse back as plain values, to compare two warehouses or a warehouse with expectations."""
+"""Reading a whole warehouse back as plain values, to compare two warehouses or a warehouse with expectations. Reads
+take the warehouse's lock like every other reader, so a test waits for a run still writing (an audit or a report
+that a completed load triggered) instead of failing on DuckDB's file lock."""
 
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 from independent_access_logs import compute_expected
 from independent_sessions import read_requests, sessions, sessions_daily
 from polars.testing import assert_frame_equal
+
+from tasks.warehouse import read_warehouse
 
 # Timings and run ids differ between runs by nature (a migration checkpoint's last_batch_at too), and so do the sizes
 # of compressed spill files (their rows come out of parallel group-bys in any order); everything else must be
@@ -20,7 +23,7 @@ RUN_LOG_TABLES = ["runs"]
 
 def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("logs", "meta")) -> dict[str, list[tuple]]:
     """Every table of the `schemas`, sorted, without the run-specific ledger columns."""
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
+    with read_warehouse(warehouse) as connection:
         tables = connection.execute(
             "select table_schema, table_name from information_schema.tables "
             "where list_contains(?, table_schema) and table_name <> 'schema_versions' "
@@ -46,12 +49,12 @@ def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("logs", "meta")) -> di
 
 
 def query(warehouse: Path, sql: str, parameters: list | None = None) -> list[tuple]:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
+    with read_warehouse(warehouse) as connection:
         return connection.execute(sql, parameters or []).fetchall()
 
 
 def marts(warehouse: Path) -> dict[str, pl.DataFrame]:
-    with duckdb.connect(str(warehouse), read_only=True) as connection:
+    with read_warehouse(warehouse) as connection:
         return {
             "hourly": connection.sql("select * from logs.hourly order by hour").pl(),
             "daily": connection.sql("select * from logs.daily order by day").pl(),
