@@ -122,8 +122,25 @@ def _parse_day(kind: str, text: str) -> date:
 # Figures
 
 
+class ErrorRates:
+    """The error rates of anything that counts its requests and its 4xx and 5xx answers."""
+
+    requests: int
+    status_4xx: int
+    status_5xx: int
+
+    @property
+    def error_rate(self) -> float | None:
+        """Requests answered 4xx or 5xx, as a share of all requests."""
+        return (self.status_4xx + self.status_5xx) / self.requests if self.requests else None
+
+    @property
+    def server_error_rate(self) -> float | None:
+        return self.status_5xx / self.requests if self.requests else None
+
+
 @dataclass(frozen=True)
-class TrafficBucket:
+class TrafficBucket(ErrorRates):
     start: datetime
     requests: int
     bytes: int
@@ -135,17 +152,9 @@ class TrafficBucket:
         """Answers that are not errors: 1xx, 2xx and 3xx (logs.hourly counts only 4xx and 5xx apart)."""
         return self.requests - self.status_4xx - self.status_5xx
 
-    @property
-    def error_rate(self) -> float | None:
-        return (self.status_4xx + self.status_5xx) / self.requests if self.requests else None
-
-    @property
-    def server_error_rate(self) -> float | None:
-        return self.status_5xx / self.requests if self.requests else None
-
 
 @dataclass(frozen=True)
-class Traffic:
+class Traffic(ErrorRates):
     """From logs.hourly (buckets), logs.daily (days: day, requests, distinct clients) and logs.requests (top paths:
     rank, path, requests)."""
 
@@ -168,14 +177,6 @@ class Traffic:
     @property
     def status_5xx(self) -> int:
         return sum(bucket.status_5xx for bucket in self.buckets)
-
-    @property
-    def error_rate(self) -> float | None:
-        return (self.status_4xx + self.status_5xx) / self.requests if self.requests else None
-
-    @property
-    def server_error_rate(self) -> float | None:
-        return self.status_5xx / self.requests if self.requests else None
 
 
 @dataclass(frozen=True)
