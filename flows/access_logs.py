@@ -44,13 +44,24 @@ def access_logs(
     last_day: date | None = None,
     session_gap_minutes: Annotated[int, Field(ge=1)] = SESSION_GAP_MINUTES,
     max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
+    patterns: list[str] | None = None,
 ) -> RunSummary:
-    """Load the *.log and *.log.gz files in `source` (all; or the named `files`; or those whose name carries a day
-    from `first_day` to `last_day`) into the warehouse's logs schema and rebuild its marts. Files loaded before with
-    the same content are skipped unless `reload` is set, as for a backfill. A session ends after `session_gap_minutes`
-    without a request; changing it recomputes every session."""
+    """Load the access logs in `source` (files named as web servers and logrotate name them, or matching
+    `patterns`, where "!pattern" excludes; all of them, or the named `files`, or those whose name carries a day from
+    `first_day` to `last_day`) into the warehouse's logs schema and rebuild its marts. A log is known by its
+    content, not its name: only lines not loaded before load, however files were renamed, compressed, copied or
+    appended to; `reload` loads them again, as for a backfill. A session ends after `session_gap_minutes` without
+    a request; changing it recomputes every session."""
     discovery = discover_batches(
-        source, ACCESS_LOG_FILES, ACCESS_LOG_FORMAT.pipeline, warehouse, files, reload, first_day, last_day
+        source,
+        tuple(patterns or ACCESS_LOG_FILES),
+        ACCESS_LOG_FORMAT.pipeline,
+        warehouse,
+        files,
+        reload,
+        first_day,
+        last_day,
+        append_only=True,
     )
     staged = stage_file_batch.map(
         discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(chunk_bytes)
@@ -71,7 +82,15 @@ def access_logs(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=access_logs.description)
-    add_file_source_arguments(parser, SAMPLE_ACCESS_LOGS, "*.log / *.log.gz files", day_filter=True)
+    add_file_source_arguments(parser, SAMPLE_ACCESS_LOGS, "access logs", day_filter=True)
+    parser.add_argument(
+        "--pattern",
+        dest="patterns",
+        action="append",
+        metavar="GLOB",
+        help="load the files whose name matches this pattern (repeat for more; '!GLOB' excludes) instead of the "
+        f"default {' '.join(ACCESS_LOG_FILES)}",
+    )
     parser.add_argument(
         "--session-gap-minutes",
         type=positive_int,
@@ -82,10 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_file_flow(
         access_logs,
         args,
-        ACCESS_LOG_FILES,
+        tuple(args.patterns or ACCESS_LOG_FILES),
         schema="logs",
         pipeline=ACCESS_LOG_FORMAT.pipeline,
         session_gap_minutes=args.session_gap_minutes,
+        patterns=args.patterns,
     )
 
 

@@ -1,24 +1,56 @@
 """Batches: input units with a stable identity (pipeline, source, content fingerprint)."""
 
+import fnmatch
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 
 @dataclass(frozen=True)
+class StreamRange:
+    """Where a batch lies in an append-only stream (see tasks/streams.py): the bytes [start, end) of the stream's
+    content (after decompression), beginning with its line `first_line`. `start_hash` and `end_hash` are hashes of the
+    content before `start` and before `end`; `alongside` names the loaded batches that also begin at `start_hash` but
+    hold other content, a fork discovery saw, so that the load can tell a fork from another run's load of the same
+    bytes."""
+
+    stream_id: str
+    start: int
+    end: int
+    first_line: int
+    start_hash: str
+    end_hash: str
+    alongside: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Batch:
-    """One input file. The same content at the same source always has the same `batch_id`."""
+    """One input file, or one range of an append-only stream read from a file (`range`). A whole file's `batch_id`
+    is the same for the same content at the same source; a range's is the same for the same content wherever it
+    was read from."""
 
     pipeline: str
     source: str
     path: Path
     fingerprint: str
     size_bytes: int
+    range: StreamRange | None = None
 
     @property
     def batch_id(self) -> str:
-        key = f"{self.pipeline}\n{self.source}\n{self.fingerprint}"
+        if self.range is not None:
+            key = f"{self.pipeline}\nstream range\n{self.range.start_hash}\n{self.range.end_hash}"
+        else:
+            key = f"{self.pipeline}\n{self.source}\n{self.fingerprint}"
         return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+    @classmethod
+    def from_json(cls, fields: dict) -> "Batch":
+        """The batch `dataclasses.asdict` wrote out (with `path` as a string)."""
+        stream_range = fields.get("range")
+        if stream_range is not None:
+            stream_range = StreamRange(**{**stream_range, "alongside": tuple(stream_range["alongside"])})
+        return cls(**{**fields, "path": Path(fields["path"]), "range": stream_range})
 
 
 def fingerprint_file(path: Path) -> str:
@@ -31,9 +63,12 @@ def fingerprint_file(path: Path) -> str:
 
 
 def list_source_files(source: Path, patterns: tuple[str, ...]) -> list[Path]:
-    """Files directly in `source` matching any of `patterns`, in name order."""
-    found = {path for pattern in patterns for path in source.glob(pattern) if path.is_file()}
-    return sorted(found)
+    """Files directly in `source` whose name matches any of `patterns` and none of the patterns written with a
+    leading "!" (exclusions), in name order."""
+    included = [pattern for pattern in patterns if not pattern.startswith("!")]
+    excluded = [pattern[1:] for pattern in patterns if pattern.startswith("!")]
+    found = {path for pattern in included for path in source.glob(pattern) if path.is_file()}
+    return sorted(path for path in found if not any(fnmatch.fnmatchcase(path.name, skip) for skip in excluded))
 
 
 def make_batch(pipeline: str, path: Path) -> Batch:

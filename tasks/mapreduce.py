@@ -322,7 +322,7 @@ def read_map_manifest(directory: Path) -> MapOutput | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     split = manifest["split"]
-    batch = Batch(**{**split["batch"], "path": Path(split["batch"]["path"])})
+    batch = Batch.from_json(split["batch"])
     return MapOutput(
         split=Split(**{**split, "batch": batch}),
         directory=manifest["directory"],

@@ -23,20 +23,20 @@ class LineChunk:
     stored_position: int  # how far into the file as stored (compressed, for .gz) reading has got: for progress
 
 
-def read_line_chunks(path: Path, chunk_bytes: int, start: int = 0, end: int | None = None) -> Iterator[LineChunk]:
+def read_line_chunks(
+    path: Path, chunk_bytes: int, start: int = 0, end: int | None = None, first_line_number: int = 1
+) -> Iterator[LineChunk]:
     """Yield the lines of `path` in chunks of about `chunk_bytes`, cut at line ends.
 
     A line ends at "\\n"; a final "\\n" does not start another line. The text must be UTF-8.
-    With a byte range (`start`, `end`; uncompressed files only), only the lines that begin inside it are read, whole,
-    as Hadoop's line reader does: ranges that tile a file read each of its lines exactly once. Line numbers then
-    count from the range's first line.
+    With a byte range (`start`, `end`, of the content: a compressed file is decompressed up to `start`, so splitting
+    one costs a pass per range), only the lines that begin inside it are read, whole, as Hadoop's line reader does:
+    ranges that tile a file read each of its lines exactly once. Line numbers count from `first_line_number`.
     Raises BatchDataError for content that cannot be read (corrupt or truncated gzip, not UTF-8).
     """
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be at least 1, not {chunk_bytes}")
-    if (start, end) != (0, None) and path.name.endswith(".gz"):
-        raise ValueError(f"{path.name} is compressed: it can only be read whole, not from byte {start}")
-    next_line_number = 1
+    next_line_number = first_line_number
     carry = b""
     try:
         with path.open("rb") as stored, _in_range(_decompressed(path, stored), start, end) as stream:

@@ -125,7 +125,7 @@ def stage_batch(
                 counts.update(parsed_chunk.result())
                 on_progress(min(1.0, stored_position / max(batch.size_bytes, 1)))
 
-            for part, chunk in enumerate(source_format.read(batch.path, chunk_bytes)):
+            for part, chunk in enumerate(_read_chunks(batch, source_format, chunk_bytes)):
                 in_flight.append(
                     (pool.submit(_stage_chunk, chunk, part, scratch, source_format), chunk.stored_position)
                 )
@@ -155,6 +155,14 @@ def stage_batch(
         **counts,
     )
     return _publish(scratch, directory, staged)
+
+
+def _read_chunks(batch: Batch, source_format: SourceFormat, chunk_bytes: int) -> Iterator[LineChunk]:
+    """The batch's chunks: the whole file in its format's way, or the lines of its range of a log stream."""
+    if batch.range is None:
+        return source_format.read(batch.path, chunk_bytes)
+    span = batch.range
+    return read_line_chunks(batch.path, chunk_bytes, span.start, span.end, span.first_line)
 
 
 def _stage_chunk(chunk: LineChunk, part: int, scratch: Path, source_format: SourceFormat) -> Counter:
@@ -267,7 +275,7 @@ def read_manifest(directory: Path) -> StagedBatch | None:
         manifest = json.loads((directory / MANIFEST).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    manifest["batch"] = Batch(**{**manifest["batch"], "path": Path(manifest["batch"]["path"])})
+    manifest["batch"] = Batch.from_json(manifest["batch"])
     return StagedBatch(**manifest)
 
 

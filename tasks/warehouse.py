@@ -23,11 +23,12 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.settings import PREFECT_API_URL
 
-from tasks.batches import Batch
+from tasks.batches import Batch, StreamRange
 from tasks.mapreduce import ReduceOutput, Shuffle
 from tasks.migration import CODE_VERSION, COPY_SUFFIX, PIPELINE, TablePlan, quote_identifier
 from tasks.settings import MART_SETTINGS, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
 from tasks.staging import StagedBatch
+from tasks.streams import LoadedRange
 
 SQL_DIR = Path(__file__).parent / "sql"
 # Components whose DDL every warehouse gets, in dependency order; each has numbered migrations NNN_name.sql.
@@ -199,18 +200,77 @@ def loaded_batch_ids(connection: duckdb.DuckDBPyConnection, pipeline: str) -> se
     return {batch_id for (batch_id,) in rows}
 
 
+def loaded_stream_ranges(connection: duckdb.DuckDBPyConnection, pipeline: str) -> list[LoadedRange]:
+    """The loaded ranges of the pipeline's log streams (see tasks/streams.py)."""
+    rows = connection.execute(
+        "select batch_id, stream_id, start_offset, end_offset, first_line, rows_in, start_hash, end_hash "
+        "from meta.batches where pipeline = ? and status = 'loaded' and stream_id is not null",
+        [pipeline],
+    ).fetchall()
+    return [LoadedRange(*row) for row in rows]
+
+
+def files_loaded_whole(connection: duckdb.DuckDBPyConnection, pipeline: str) -> list[tuple[str, str, str, int]]:
+    """The pipeline's loaded batches that are whole files, not yet known as stream ranges (loaded before streams
+    were): batch id, source, fingerprint, size as stored."""
+    return connection.execute(
+        "select batch_id, source, fingerprint, size_bytes from meta.batches "
+        "where pipeline = ? and status = 'loaded' and stream_id is null order by source",
+        [pipeline],
+    ).fetchall()
+
+
+def record_stream_ranges(connection: duckdb.DuckDBPyConnection, ranges: dict[str, StreamRange]) -> None:
+    """Record, in one transaction, the stream range that each loaded whole-file batch (by batch id) holds; its rows
+    stay as they are."""
+    connection.execute("begin transaction")
+    try:
+        for batch_id, held in ranges.items():
+            connection.execute(
+                "update meta.batches set stream_id = ?, start_offset = ?, end_offset = ?, first_line = ?, "
+                "start_hash = ?, end_hash = ?, alongside = [] where batch_id = ? and status = 'loaded'",
+                [held.stream_id, held.start, held.end, held.first_line, held.start_hash, held.end_hash, batch_id],
+            )
+        connection.execute("commit")
+    except BaseException:
+        connection.execute("rollback")
+        raise
+
+
+def _loaded_meanwhile(connection: duckdb.DuckDBPyConnection, batch: Batch) -> str | None:
+    """The id of a batch that another run loaded from the same point of the stream after this batch was planned, if
+    one was: this batch's bytes may be the start of that one's, so loading it could load lines twice."""
+    assert batch.range is not None
+    rows = connection.execute(
+        "select batch_id from meta.batches where pipeline = ? and status = 'loaded' and stream_id = ? "
+        "and start_hash = ? and batch_id <> ? and not list_contains(?, batch_id) limit 1",
+        [batch.pipeline, batch.range.stream_id, batch.range.start_hash, batch.batch_id, list(batch.range.alongside)],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
 def load_staged_batch(
     connection: duckdb.DuckDBPyConnection, staged: StagedBatch, target: FactTable, flow_run_id: str | None
 ) -> BatchOutcome:
-    """Load one staged batch in one transaction: replace its source's rows and rejects, check the row accounting,
-    mark its days for a mart refresh, and record it in the ledger. All of it is visible, or none."""
+    """Load one staged batch in one transaction: replace its earlier rows and rejects (a whole file's: every row of
+    its source; a stream range's: its own, as after a retry or reload), check the row accounting, mark its days for
+    a mart refresh, and record it in the ledger. All of it is visible, or none.
+
+    A stream range that another run has meanwhile continued the stream from its start is skipped (status
+    `skipped`): the next run loads what that run did not."""
     started = time.time()
     batch = staged.batch
+    replaces = ("batch_id", batch.batch_id) if batch.range else ("source", batch.source)
     connection.execute("begin transaction")
     try:
-        _mark_dirty_partitions(connection, target, "source = ?", batch.source)
-        connection.execute(f"delete from {target.table} where source = ?", [batch.source])
-        connection.execute("delete from meta.rejects where pipeline = ? and source = ?", [batch.pipeline, batch.source])
+        if batch.range and (other := _loaded_meanwhile(connection, batch)):
+            connection.execute("rollback")
+            return _skipped_outcome(batch, f"another run loaded batch {other} from the same point meanwhile")
+        _mark_dirty_partitions(connection, target, f"{replaces[0]} = ?", replaces[1])
+        connection.execute(f"delete from {target.table} where {replaces[0]} = ?", [replaces[1]])
+        connection.execute(
+            f"delete from meta.rejects where pipeline = ? and {replaces[0]} = ?", [batch.pipeline, replaces[1]]
+        )
         if staged.rows_in:
             connection.execute(
                 # staged rows may carry their `raw` text, kept for checks across the batch; tables do not keep it
@@ -350,6 +410,20 @@ def record_failed_batch(
     return outcome
 
 
+def _skipped_outcome(batch: Batch, reason: str) -> BatchOutcome:
+    return BatchOutcome(
+        batch_id=batch.batch_id,
+        source=batch.source,
+        status="skipped",
+        rows_in=0,
+        rows_loaded=0,
+        rows_rejected=0,
+        bytes_read=0,
+        seconds=0.0,
+        error=reason,
+    )
+
+
 def _failed_outcome(batch: Batch, error: str, started_at: float) -> BatchOutcome:
     return BatchOutcome(
         batch_id=batch.batch_id,
@@ -403,12 +477,14 @@ def _record_loaded(
     started_at: float,
     flow_run_id: str | None,
 ) -> None:
-    """Record `batch` as loaded, and its source's earlier loaded versions as replaced by it."""
-    connection.execute(
-        "update meta.batches set status = 'replaced' "
-        "where pipeline = ? and source = ? and status = 'loaded' and batch_id <> ?",
-        [batch.pipeline, batch.source, batch.batch_id],
-    )
+    """Record `batch` as loaded and, for a whole file, its source's earlier loaded versions as replaced by it (a
+    stream range replaces nothing: the stream's other ranges stay loaded)."""
+    if batch.range is None:
+        connection.execute(
+            "update meta.batches set status = 'replaced' "
+            "where pipeline = ? and source = ? and status = 'loaded' and batch_id <> ?",
+            [batch.pipeline, batch.source, batch.batch_id],
+        )
     _record_in_ledger(connection, batch, outcome, parser_version, started_at, flow_run_id)
 
 
@@ -420,12 +496,23 @@ def _record_in_ledger(
     started_at: float,
     flow_run_id: str | None,
 ) -> None:
+    """Write the batch's ledger row, replacing its earlier one; but a failed attempt leaves the record of the same
+    content loaded as it is (its rows are still there)."""
+    if outcome.status != "loaded":
+        (still_loaded,) = connection.execute(
+            "select count(*) from meta.batches where batch_id = ? and status = 'loaded'", [batch.batch_id]
+        ).fetchone()
+        if still_loaded:
+            return
+    held = batch.range
     connection.execute("delete from meta.batches where batch_id = ?", [batch.batch_id])
     connection.execute(
         "insert into meta.batches by name select "
         "? as batch_id, ? as pipeline, ? as source, ? as fingerprint, ? as size_bytes, ? as status, "
         "? as rows_in, ? as rows_loaded, ? as rows_rejected, ? as bytes_read, ? as error, ? as parser_version, "
-        "? as started_at, ? as finished_at, ? as flow_run_id",
+        "? as started_at, ? as finished_at, ? as flow_run_id, "
+        "? as stream_id, ? as start_offset, ? as end_offset, ? as first_line, ? as start_hash, ? as end_hash, "
+        "?::varchar[] as alongside",
         [
             batch.batch_id,
             batch.pipeline,
@@ -442,6 +529,12 @@ def _record_in_ledger(
             datetime.fromtimestamp(started_at, UTC),
             datetime.now(UTC),
             flow_run_id,
+            *(
+                (held.stream_id, held.start, held.end, held.first_line, held.start_hash, held.end_hash)
+                if held
+                else (None,) * 6
+            ),
+            list(held.alongside) if held else None,
         ],
     )
 

@@ -2,7 +2,8 @@
 expression and `datetime`, no Polars, no SQL) and its own sessionizer (a loop over each visitor's requests).
 
 Written from the specification: a visitor is a client address with a user agent (as written in the log); their
-requests, in time order (ties in file name, then line order), form one session while no gap between two consecutive
+requests, in time order (ties in the order of their streams' ids, a stream's id being the first 32 hex digits of the
+SHA-256 of its first line with its newline, then in line order), form one session while no gap between two consecutive
 ones is longer than the gap. A page is a GET answered 200-399 whose path (the target before any `?`) does not end in
 an asset extension; a session bounced when it has at most one page. Its id is the md5 of client, user agent and
 start (ISO, microseconds) joined by newlines. sessions_daily counts sessions by their start's UTC day.
@@ -37,7 +38,7 @@ class Request:
     method: str
     path: str
     status: int
-    order: tuple[str, int]  # file name, line number: the tie-break between equal timestamps
+    order: tuple[str, int]  # stream id, line number: the tie-break between equal timestamps
 
 
 def parse_line(line: str, order: tuple[str, int]) -> Request | None:
@@ -72,9 +73,14 @@ def read_requests(source: Path) -> list[Request]:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 continue
-            if (request := parse_line(line, (str(path), number))) is not None:
+            if (request := parse_line(line, (stream_id(data), number))) is not None:
                 requests.append(request)
     return requests
+
+
+def stream_id(data: bytes) -> str:
+    """A log stream's id: a hash of its first line, newline included."""
+    return hashlib.sha256(data[: data.find(b"\n") + 1 or len(data)]).hexdigest()[:32]
 
 
 def is_page(request: Request) -> bool:

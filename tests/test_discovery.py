@@ -48,7 +48,7 @@ def test_a_date_range_keeps_the_files_whose_name_carries_a_day_in_it(first_day, 
 
 def test_named_files_must_also_fall_in_the_range():
     assert select_files(LISTED, ["a-2026-10-01.log"], Path("/in"), PATTERNS, date(2026, 10, 1)) == [LISTED[1]]
-    with pytest.raises(SourceUnavailable, match="a-2026-09-30.log is not a .* file dated 2026-10-01 to ..."):
+    with pytest.raises(SourceUnavailable, match="a-2026-09-30.log is outside the days asked for"):
         select_files(LISTED, ["a-2026-09-30.log"], Path("/in"), PATTERNS, date(2026, 10, 1))
 
 

@@ -155,6 +155,7 @@ def test_migrations_apply_once_and_are_recorded(warehouse):
         ("meta", 1),
         ("meta", 2),
         ("meta", 3),
+        ("meta", 4),
         ("migrate", 1),
         ("sales", 1),
         ("word_count", 1),

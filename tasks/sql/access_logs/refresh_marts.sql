@@ -139,18 +139,20 @@ where exists (
 );
 
 insert into logs.sessions by name
-with files as (
+with streams as (
+    -- equal timestamps are ordered by stream, then line: the order they were written in, however they were loaded
     select
-        source,
-        row_number() over (order by source) as file_rank
-    from (select distinct source from logs.requests)
+        batch_id,
+        dense_rank() over (order by coalesce(stream_id, source)) as stream_rank
+    from meta.batches
+    where pipeline = 'access_logs' and status = 'loaded'
 ),
 
 requests as (
     select
         affected_clients.visitor_id,
         requests.ts_utc,
-        files.file_rank,
+        streams.stream_rank,
         requests.line_number,
         requests.path,
         requests.method = 'GET'
@@ -161,7 +163,7 @@ requests as (
     from logs.requests as requests
     inner join affected_clients
         on requests.client = affected_clients.client and requests.user_agent = affected_clients.user_agent
-    inner join files on requests.source = files.source
+    inner join streams on requests.batch_id = streams.batch_id
     where affected_clients.kept_until is null or requests.ts_utc > affected_clients.kept_until
 ),
 
@@ -172,14 +174,14 @@ gaps as (
         case when ts_utc - lag(ts_utc) over visit_order <= to_minutes($session_gap_minutes) then 0 else 1 end
             as starts_a_session
     from requests
-    window visit_order as (partition by visitor_id order by ts_utc, file_rank, line_number)
+    window visit_order as (partition by visitor_id order by ts_utc, stream_rank, line_number)
 ),
 
 numbered as (
     select
         *,
         sum(starts_a_session) over (
-            partition by visitor_id order by ts_utc, file_rank, line_number rows unbounded preceding
+            partition by visitor_id order by ts_utc, stream_rank, line_number rows unbounded preceding
         ) as session_number
     from gaps
 ),
@@ -191,8 +193,8 @@ visits as (
         max(ts_utc) as end_utc,
         count(*) as requests,
         count(*) filter (where is_page) as pages,
-        arg_min(path, (ts_utc, file_rank, line_number)) as entry_path,
-        arg_max(path, (ts_utc, file_rank, line_number)) as exit_path
+        arg_min(path, (ts_utc, stream_rank, line_number)) as entry_path,
+        arg_max(path, (ts_utc, stream_rank, line_number)) as exit_path
     from numbered
     group by visitor_id, session_number
 ),
