@@ -57,6 +57,7 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
     max_reject_rate: float = MAX_REJECT_RATE  # a loaded batch rejecting more than this share fails the run
     peak_memory_bytes: int | None = None  # the flow process's peak RSS when it reported; None: not measurable
+    half_written: tuple[str, ...] = ()  # logs whose last line is still being written: it loads on a later run
 
     @property
     def rows_in(self) -> int:
@@ -337,6 +338,7 @@ def summarize(
         failures=failures,
         max_reject_rate=max_reject_rate,
         peak_memory_bytes=peak_memory_bytes,
+        half_written=discovery.half_written,
     )
 
 
@@ -390,8 +392,17 @@ def publish_summary(summary: RunSummary) -> None:
         _mebibytes(summary.peak_memory_bytes),
         marts,
     )
+    if summary.half_written:
+        logger.info("%s", half_written_message(summary.half_written))
     if summary.over_threshold:
         logger.error("%s", threshold_message(summary.over_threshold, summary.max_reject_rate))
+
+
+def half_written_message(names: tuple[str, ...]) -> str:
+    return (
+        f"{len(names)} file(s) end in a half-written line, loaded up to their last complete line; the rest loads "
+        f"once its line ends (or the file is rotated): {', '.join(names)}"
+    )
 
 
 def _rate(rate: float | None) -> str:
@@ -432,6 +443,8 @@ def render_markdown(summary: RunSummary) -> str:
     ]
     if summary.marts_refreshed_days is not None:
         lines += ["", f"Marts rebuilt for {summary.marts_refreshed_days} days."]
+    if summary.half_written:
+        lines += ["", half_written_message(summary.half_written) + "."]
     if summary.failures:
         lines += ["", "## Failed batches", ""] + [f"- {failure}" for failure in summary.failures]
     if summary.over_threshold:

@@ -82,15 +82,20 @@ def scan_file(path: Path, offsets_for: Callable[[str], Iterable[int]]) -> FileSc
     hasher = hashlib.sha256()
     position = 0
     wanted: list[int] = []
+    head = bytearray()  # the content until the stream is known: a line, at most HEAD_LIMIT bytes
     after_last_newline = None
     try:
         with open_content(path) as content:
             while block := content.read(_BLOCK):
                 view = memoryview(block)
-                if scan.stream_id is None:
-                    scan.stream_id = _stream_of(view, position, scan.final, more=len(block) == _BLOCK)
+                if scan.stream_id is None and len(head) < HEAD_LIMIT:
+                    head += view[: HEAD_LIMIT - len(head)]
+                    scan.stream_id = _stream_of(head)
                     if scan.stream_id is not None:
                         wanted = sorted({offset for offset in offsets_for(scan.stream_id) if offset > 0}, reverse=True)
+                        while wanted and wanted[-1] <= position:  # passed already, within the head
+                            offset = wanted.pop()
+                            scan.hashes[offset] = content_hash(hashlib.sha256(head[:offset]))
                 # cut the block's hashing at each wanted offset and after its last newline, copying the state there
                 cuts = []
                 while wanted and wanted[-1] <= position + len(block):
@@ -113,25 +118,23 @@ def scan_file(path: Path, offsets_for: Callable[[str], Iterable[int]]) -> FileSc
     scan.loadable_end = position if scan.final else (after_last_newline or 0)
     if scan.stream_id is None and scan.final and position:
         scan.stream_id = scan.hashes[position]  # a final file shorter than a line: all of it is the head
+        for offset in offsets_for(scan.stream_id):
+            if offset <= position:
+                scan.hashes[offset] = content_hash(hashlib.sha256(head[:offset]))
     if scan.stream_id is None:
         scan.loadable_end = 0
     return scan
 
 
-def _stream_of(view: memoryview, position: int, final: bool, more: bool) -> str | None:
-    """The stream id from the first block: a hash of the first line (or of HEAD_LIMIT bytes)."""
-    if position:
-        return None
-    newline = bytes(view[:HEAD_LIMIT]).find(b"\n")
+def _stream_of(head: bytearray) -> str | None:
+    """The stream id, once the content read so far holds the head: a hash of the first line (or of HEAD_LIMIT
+    bytes)."""
+    newline = head.find(b"\n")
     if newline >= 0:
-        head = view[: newline + 1]
-    elif len(view) >= HEAD_LIMIT:
-        head = view[:HEAD_LIMIT]
-    elif final and not more and len(view):
-        head = view
-    else:
-        return None
-    return content_hash(hashlib.sha256(head))
+        return content_hash(hashlib.sha256(head[: newline + 1]))
+    if len(head) >= HEAD_LIMIT:
+        return content_hash(hashlib.sha256(head[:HEAD_LIMIT]))
+    return None
 
 
 @dataclass(frozen=True)
