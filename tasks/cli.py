@@ -107,7 +107,12 @@ def add_file_source_arguments(parser: argparse.ArgumentParser, source: Path, fil
 
 
 def run_file_flow(
-    flow: Flow, args: argparse.Namespace, patterns: tuple[str, ...], schema: str, pipeline: str, **parameters: object
+    flow: Flow,
+    args: argparse.Namespace,
+    file_patterns: tuple[str, ...],
+    schema: str,
+    pipeline: str,
+    **parameters: object,
 ) -> int:
     """Run `flow` over the files `args` select, on the task runner they ask for, and print the warehouse's state.
     Exit code 2 with a one-line message for a bad source, warehouse or cluster (checked here before a Prefect server
@@ -116,7 +121,9 @@ def run_file_flow(
     days = {"first_day": first_day, "last_day": last_day} if hasattr(args, "first_day") else {}
     try:
         check_source(args.source)
-        select_files(list_source_files(args.source, patterns), args.files, args.source, patterns, first_day, last_day)
+        select_files(
+            list_source_files(args.source, file_patterns), args.files, args.source, file_patterns, first_day, last_day
+        )
         prepare_warehouse(args.warehouse)
         with prefect_server_for_workers(args.dask_address, args.dask_workers):
             state = flow.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(

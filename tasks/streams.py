@@ -192,17 +192,18 @@ def plan_stream_ranges(
         covered: list[FileScan] = []  # files whose content is loaded, or will be once this run's ranges are
         new_starts: dict[str, list[str]] = defaultdict(list)  # start hash -> batch ids planned from it in this run
         for scan in sorted(files, key=lambda scan: (-scan.loadable_end, scan.path.name)):
+            reloaded = False
             if reload:
                 for held in ranges:
                     if scan.hashes.get(held.start) == held.start_hash and scan.hashes.get(held.end) == held.end_hash:
                         batch = _range_batch(pipeline, scan, stream_id, held.start, held.end, held.first_line, ())
-                        batches.setdefault(batch.batch_id, batch)
+                        reloaded = batches.setdefault(batch.batch_id, batch) is batch or reloaded
             end_hash = scan.hashes[scan.loadable_end]
             tip = max(offset for offset, hash_ in scan.hashes.items() if (offset, hash_) in points)
             in_another = any(other.hashes.get(scan.loadable_end) == end_hash for other in covered)
             covered.append(scan)
             if in_another or tip >= scan.loadable_end:
-                nothing_new += 1
+                nothing_new += not reloaded
                 continue
             start_hash = scan.hashes[tip]
             forks = [r.batch_id for r in ranges if r.start_hash == start_hash] + new_starts[start_hash]

@@ -12,10 +12,18 @@ from pathlib import Path
 
 import pytest
 from flow_process import generate_logs
+from independent_access_logs import compute_expected
 from log_files import log_line, write_log
+from polars.testing import assert_frame_equal
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from warehouse_snapshot import assert_matches_independent_computation, query, snapshot
+from warehouse_snapshot import (
+    assert_matches_independent_computation,
+    assert_sessions_match_independent_computation,
+    marts,
+    query,
+    snapshot,
+)
 
 from flows.access_logs import access_logs
 from tasks.reporting import RunSummary
@@ -59,21 +67,75 @@ def test_a_second_run_loads_nothing_and_changes_nothing(tmp_path):
     assert snapshot(warehouse) == first
 
 
-def test_a_changed_file_replaces_its_earlier_rows_and_the_marts_follow(tmp_path):
+def test_a_log_rewritten_with_other_content_loads_it_and_keeps_the_old_rows(tmp_path):
     source = tmp_path / "logs"
     shutil.copytree(SAMPLE_LOGS, source)
     warehouse = tmp_path / "warehouse.duckdb"
     run_flow(source, warehouse)
-    changed = sorted(source.glob("*.log"))[0]
-    lines = changed.read_text().splitlines()
-    changed.write_text("\n".join(lines[: len(lines) // 3]) + "\n")
+    other_day = generate_logs(tmp_path / "other", 0.05, 3, "--days", "1", "--start", "2026-10-09", "--gzip-share", "0")
+    rewritten = source / "access-2026-10-01.log"
+    everything = tmp_path / "everything"
+    shutil.copytree(SAMPLE_LOGS, everything)
+    shutil.copy(next(other_day.iterdir()), everything / "access-2026-10-09.log")
+    shutil.copy(next(other_day.iterdir()), rewritten)
 
     state, summary = run_flow(source, warehouse)
 
     assert state.is_completed()
-    assert [Path(batch.source).name for batch in summary.batches] == [changed.name]
-    assert_matches_independent_computation(source, warehouse)
-    assert query(warehouse, "select count(*) from meta.batches where status = 'replaced'") == [(1,)]
+    assert [Path(batch.source).name for batch in summary.batches] == [rewritten.name]
+    expected, actual = compute_expected(everything), marts(warehouse)
+    for mart in ("hourly", "daily", "top_paths"):
+        assert_frame_equal(actual[mart], expected[mart], check_dtypes=False, check_column_order=False)
+    assert_sessions_match_independent_computation(everything, warehouse)
+
+
+def test_the_issue_14_rotation_keeps_every_request_of_the_three_loads(tmp_path):
+    """load, logrotate (create), load, logrotate (delaycompress), load: 5,000 + 3,000 + 2,000 requests, each once."""
+    source = tmp_path / "logs"
+    warehouse = tmp_path / "warehouse.duckdb"
+    writes = iter(range(10_000))
+
+    def write_requests(count: int) -> None:
+        clients = (f"10.0.{request // 256}.{request % 256}" for request in writes)  # each request its own client
+        lines = [log_line(client=next(clients), request=f"GET /{n} HTTP/1.1") for n in range(count)]
+        write_log(source / "access.log", lines)
+
+    write_requests(5000)
+    first, _ = run_flow(source, warehouse)
+    (source / "access.log").rename(source / "access.log.1")
+    write_requests(3000)
+    second, _ = run_flow(source, warehouse)
+    (source / "access.log.2.gz").write_bytes(gzip.compress((source / "access.log.1").read_bytes()))
+    (source / "access.log.1").unlink()
+    (source / "access.log").rename(source / "access.log.1")
+    write_requests(2000)
+    third, summary = run_flow(source, warehouse)
+
+    assert [state.is_completed() for state in (first, second, third)] == [True, True, True]
+    assert [Path(batch.source).name for batch in summary.batches] == ["access.log"]
+    assert summary.already_loaded == 2
+    assert query(warehouse, "select count(*) from logs.requests") == [(10_000,)]
+    assert query(warehouse, "select sum(requests) from logs.daily") == [(10_000,)]
+    assert query(warehouse, "select status, count(*) from meta.batches group by all") == [("loaded", 3)]
+
+
+def test_error_logs_are_left_out_unless_a_pattern_asks_for_them(tmp_path):
+    source = tmp_path / "logs"
+    write_log(source / "access.log", [log_line()])
+    write_log(source / "access.log-20261201.gz", [log_line(request="GET /rotated HTTP/1.1")])
+    write_log(source / "error.log", [log_line(request="GET /error HTTP/1.1")])
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    run_flow(source, warehouse)
+    by_default = query(warehouse, "select path from logs.requests order by path")
+    run_flow(source, warehouse, patterns=["error.log*"])
+
+    assert by_default == [("/index.html",), ("/rotated",)]
+    assert query(warehouse, "select path from logs.requests order by path") == [
+        ("/error",),
+        ("/index.html",),
+        ("/rotated",),
+    ]
 
 
 def test_named_files_can_be_reloaded_on_demand_without_changing_the_result(tmp_path):
@@ -118,7 +180,7 @@ def test_a_batch_failing_after_its_retries_is_recorded_and_the_others_load(tmp_p
 
     source = tmp_path / "logs"
     write_log(source / "good.log", [log_line()])
-    write_log(source / "flaky.log", [log_line()])
+    write_log(source / "flaky.log", [log_line(request="GET /flaky HTTP/1.1")])  # other content: not a copy
     real_stage_batch = tasks.steps.stage_batch
 
     def disk_error_on_flaky(batch, *arguments, **options):

@@ -1,20 +1,34 @@
-"""The landing scanner: complete files are announced once per content, half-written ones not yet."""
+"""The landing scanner: complete content is announced once, whatever the file holding it is called; half-written
+files and lines not yet."""
 
+import gzip
+import hashlib
 import os
+import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
 from log_files import log_line, write_log
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from tasks.batches import fingerprint_file
+import tasks.landing
 from tasks.landing import FILE_LANDED, LandingScanner, landed_event
 
-LOG_FILES = ("*.log", "*.log.gz")
+LOG_FILES = ("*.log", "*.log.gz", "*.log.[0-9]*")
 
 
 def names(landed) -> list[str]:
     return [file.name for file in landed]
+
+
+def settle(scanner: LandingScanner) -> list[str]:
+    """The names announced by two scans: a file that changed is settled at the second."""
+    return names(scanner.scan()) + names(scanner.scan())
+
+
+def content_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()[:32]
 
 
 def test_a_file_is_announced_once_it_held_still_for_a_scan_and_only_once(tmp_path):
@@ -61,16 +75,155 @@ def test_the_event_carries_what_a_deployment_needs_to_load_the_file(tmp_path):
 
     event = landed_event(landed)
 
+    fingerprint = content_hash((log_line() + "\n").encode())  # the hash of its decompressed content
     assert event["event"] == FILE_LANDED
-    assert event["resource"]["prefect.resource.id"] == f"batchyard.file.{fingerprint_file(path)}"
+    assert event["resource"]["prefect.resource.id"] == f"batchyard.file.{fingerprint}"
     assert event["payload"] == {
         "pipeline": "access_logs",
         "folder": str(tmp_path.resolve()),
         "name": "a.log.gz",
         "path": str(Path(path).resolve()),
         "size_bytes": path.stat().st_size,
-        "fingerprint": fingerprint_file(path),
+        "fingerprint": fingerprint,
     }
+
+
+def rename(path: Path) -> None:
+    path.rename(path.with_name("a.log.1"))
+
+
+def copy(path: Path) -> None:
+    shutil.copy2(path, path.with_name("copy.log"))
+
+
+def compress(path: Path) -> None:
+    path.with_name("a.log.1.gz").write_bytes(gzip.compress(path.read_bytes()))
+
+
+@pytest.mark.parametrize("move", [rename, copy, compress], ids=["renamed", "copied", "compressed"])
+def test_announced_content_is_not_announced_again_under_another_name(tmp_path, move):
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    path = write_log(tmp_path / "a.log", [log_line(), log_line(status="404")])
+    assert settle(scanner) == ["a.log"]
+
+    move(path)
+
+    assert settle(scanner) + settle(scanner) == []
+
+
+def test_a_file_that_grew_by_whole_lines_is_announced_again_with_its_new_content(tmp_path):
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    path = write_log(tmp_path / "a.log", [log_line()])
+    scanner.scan()
+    (first,) = scanner.scan()
+    with path.open("a") as more:
+        more.write(log_line(status="404") + "\n")
+
+    scanner.scan()
+    (grown,) = scanner.scan()
+
+    assert grown.name == "a.log"
+    assert grown.fingerprint == content_hash(path.read_bytes()) != first.fingerprint
+
+
+def test_a_half_written_last_line_is_announced_only_once_complete(tmp_path):
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    path = write_log(tmp_path / "a.log", [log_line()])
+    assert settle(scanner) == ["a.log"]
+    half, rest = log_line(status="404")[:20], log_line(status="404")[20:]
+    with path.open("a") as more:
+        more.write(half)
+
+    assert settle(scanner) + settle(scanner) == [], "the half line is not content yet"
+
+    with path.open("a") as more:
+        more.write(rest + "\n")
+
+    assert settle(scanner) == ["a.log"]
+
+
+def test_a_file_without_a_whole_line_is_not_announced_until_it_has_one(tmp_path):
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    path = tmp_path / "a.log"
+    path.write_text(log_line())
+
+    assert settle(scanner) + settle(scanner) == []
+
+    with path.open("a") as more:
+        more.write("\n")
+
+    assert settle(scanner) == ["a.log"]
+
+
+def test_a_rotated_file_announces_the_last_line_its_live_name_held_half_written(tmp_path):
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    path = write_log(tmp_path / "a.log", [log_line()])
+    with path.open("a") as more:
+        more.write(log_line(status="404"))
+    assert settle(scanner) == ["a.log"]
+
+    path.rename(tmp_path / "a.log.1")  # nothing is written to it any more: its last line is whole
+
+    assert settle(scanner) == ["a.log.1"]
+
+
+def test_a_file_is_read_again_only_when_its_size_time_or_inode_changed(tmp_path, monkeypatch):
+    reads = Counter()
+    scan_file = tasks.landing.scan_file
+
+    def counting_scan_file(path, offsets_for):
+        reads[path.name] += 1
+        return scan_file(path, offsets_for)
+
+    monkeypatch.setattr(tasks.landing, "scan_file", counting_scan_file)
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    write_log(tmp_path / "a.log", [log_line()])
+    touched = write_log(tmp_path / "b.log", [log_line(client="192.0.2.2")])
+    (tmp_path / "c.log").write_text(log_line())  # nothing to announce: still read once only
+
+    for _ in range(5):
+        scanner.scan()
+    assert reads == {"a.log": 1, "b.log": 1, "c.log": 1}
+
+    os.utime(touched, ns=(1, 1))
+    for _ in range(5):
+        scanner.scan()
+    assert reads == {"a.log": 1, "b.log": 2, "c.log": 1}
+
+
+def test_an_unreadable_file_is_announced_once_and_does_not_stop_the_others(tmp_path):
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    corrupt = tmp_path / "b.log.gz"
+    corrupt.write_bytes(gzip.compress((log_line() + "\n").encode())[:-12])  # truncated: its end is missing
+    write_log(tmp_path / "a.log", [log_line()])
+    write_log(tmp_path / "c.log", [log_line(client="192.0.2.3")])
+
+    landed = scanner.scan() + scanner.scan()
+
+    assert names(landed) == ["a.log", "b.log.gz", "c.log"], "announced, so that its run records it as failed"
+    assert landed[1].fingerprint == content_hash(corrupt.read_bytes())  # its bytes as stored
+    assert settle(scanner) == []
+
+
+def test_a_file_that_cannot_be_opened_is_tried_again_and_does_not_stop_the_others(tmp_path, monkeypatch):
+    scan_file = tasks.landing.scan_file
+    locked = {"b.log"}
+
+    def scan_file_or_refuse(path, offsets_for):
+        if path.name in locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return scan_file(path, offsets_for)
+
+    monkeypatch.setattr(tasks.landing, "scan_file", scan_file_or_refuse)
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    write_log(tmp_path / "a.log", [log_line()])
+    write_log(tmp_path / "b.log", [log_line(client="192.0.2.2")])
+
+    assert settle(scanner) + settle(scanner) == ["a.log"]
+
+    locked.clear()  # e.g. its permissions were set: the file's signature need not change
+
+    assert names(scanner.scan()) == ["b.log"]
 
 
 @pytest.mark.usefixtures("prefect_server")
@@ -80,7 +233,7 @@ def test_the_watcher_flow_emits_one_event_per_landed_file(tmp_path, monkeypatch)
     sent = []
     monkeypatch.setattr(flows.landing_watcher, "emit_event", lambda **event: sent.append(event))
     write_log(tmp_path / "a.log", [log_line()])
-    write_log(tmp_path / "b.log.gz", [log_line()])
+    write_log(tmp_path / "b.log.gz", [log_line(client="192.0.2.2")])  # another content: a copy is not announced
 
     announced = flows.landing_watcher.landing_watcher(landing=tmp_path, interval_seconds=0, scans=3)
 

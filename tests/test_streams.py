@@ -9,17 +9,24 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from log_files import log_line
+from log_files import log_line, write_log
+from warehouse_snapshot import query
 
 import tasks.streams
+from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
+from tasks.discovery import discover
+from tasks.settings import staging_root_for
+from tasks.staging import stage_batch
 from tasks.streams import (
     HEAD_LIMIT,
     LoadedRange,
+    StreamPlan,
     is_final,
     plan_stream_ranges,
     scan_file,
     scan_files,
 )
+from tasks.warehouse import FactTable, load_staged_batch, open_warehouse
 
 
 def sha(data: bytes) -> str:
@@ -131,7 +138,8 @@ def plan(folder: Path, loaded: list[LoadedRange], reload: bool = False):
 
 
 def spans(planned) -> list[tuple[str, int, int, int]]:
-    return sorted((b.path.name, b.range.start, b.range.end, b.range.first_line) for b in planned.batches)
+    batches = planned.batches if isinstance(planned, StreamPlan) else planned.to_load
+    return sorted((b.path.name, b.range.start, b.range.end, b.range.first_line) for b in batches)
 
 
 def test_a_renamed_compressed_or_copied_file_of_loaded_content_plans_nothing(tmp_path):
@@ -252,3 +260,88 @@ def test_a_hard_link_and_a_moved_file_are_the_same_content(tmp_path):
     planned = plan(tmp_path, [loaded_range(content, 0, len(content), 1)])
 
     assert (planned.batches, planned.nothing_new) == ([], 1)
+
+
+# Discovery and loads against a warehouse.
+
+REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_column="day")
+
+
+def load_batches(batches, warehouse: Path) -> list[str]:
+    statuses = []
+    for batch in batches:
+        staged = stage_batch(batch, ACCESS_LOG_FORMAT, staging_root_for(warehouse), 1 << 20)
+        with open_warehouse(warehouse) as connection:
+            statuses.append(load_staged_batch(connection, staged, REQUESTS, None).status)
+    return statuses
+
+
+def discover_logs(source: Path, warehouse: Path, **options):
+    return discover(source, ACCESS_LOG_FILES, "access_logs", warehouse, append_only=True, **options)
+
+
+def test_files_loaded_whole_before_streams_get_their_ranges_without_reloading(tmp_path):
+    source, warehouse = tmp_path / "logs", tmp_path / "warehouse.duckdb"
+    write_log(source / "access.log", [log_line(request="GET /a HTTP/1.1"), log_line(request="GET /b HTTP/1.1")])
+    write_log(source / "old.log.gz", [log_line(request="GET /gz HTTP/1.1")])
+    write_log(source / "gone.log", [log_line(request="GET /gone HTTP/1.1")])
+    load_batches(discover(source, ACCESS_LOG_FILES, "access_logs", warehouse).to_load, warehouse)  # whole files
+    (source / "gone.log").unlink()
+    with (source / "access.log").open("a") as grown:
+        grown.write(log_line(request="GET /c HTTP/1.1") + "\n")
+    before = query(warehouse, "select batch_id, line_number, path from logs.requests order by all")
+
+    discovery = discover_logs(source, warehouse)
+
+    assert spans(discovery) == [("access.log", 2 * len(lines("/a")), 3 * len(lines("/a")), 3)]
+    assert query(warehouse, "select batch_id, line_number, path from logs.requests order by all") == before
+    assert query(
+        warehouse,
+        "select regexp_extract(source, '[^/]+$'), start_offset, end_offset, first_line from meta.batches order by all",
+    ) == [
+        ("access.log", 0, 2 * len(lines("/a")), 1),
+        ("gone.log", None, None, None),
+        ("old.log.gz", 0, len(lines("/gz")), 1),
+    ]
+    assert load_batches(discovery.to_load, warehouse) == ["loaded"]
+    assert query(warehouse, "select path, line_number from logs.requests order by all") == [
+        ("/a", 1),
+        ("/b", 2),
+        ("/c", 3),
+        ("/gone", 1),
+        ("/gz", 1),
+    ]
+
+
+def test_a_range_another_run_began_meanwhile_is_skipped_and_the_rest_loads_next(tmp_path):
+    source, warehouse = tmp_path / "logs", tmp_path / "warehouse.duckdb"
+    write_log(source / "access.log", [log_line(request="GET /a HTTP/1.1")])
+    slow_run = discover_logs(source, warehouse)
+    with (source / "access.log").open("a") as grown:
+        grown.write(log_line(request="GET /b HTTP/1.1") + "\n")
+    fast_run = discover_logs(source, warehouse)
+
+    assert load_batches(fast_run.to_load, warehouse) == ["loaded"]
+    assert load_batches(slow_run.to_load, warehouse) == ["skipped"]
+    assert discover_logs(source, warehouse).to_load == []
+    assert query(warehouse, "select path, line_number from logs.requests order by all") == [("/a", 1), ("/b", 2)]
+
+
+def test_reloading_a_file_replaces_the_rows_of_the_ranges_it_holds(tmp_path):
+    source, warehouse = tmp_path / "logs", tmp_path / "warehouse.duckdb"
+    write_log(source / "access.log", [log_line(request="GET /a HTTP/1.1")])
+    load_batches(discover_logs(source, warehouse).to_load, warehouse)
+    with (source / "access.log").open("a") as grown:
+        grown.write(log_line(request="GET /b HTTP/1.1") + "\n")
+    load_batches(discover_logs(source, warehouse).to_load, warehouse)
+    (source / "access.log").rename(source / "access.log.1")
+    before = query(warehouse, "select batch_id, line_number, path from logs.requests order by all")
+
+    reloaded = discover_logs(source, warehouse, files=["access.log.1"], reload=True)
+
+    assert load_batches(reloaded.to_load, warehouse) == ["loaded", "loaded"]
+    assert query(warehouse, "select batch_id, line_number, path from logs.requests order by all") == before
+    assert query(warehouse, "select distinct regexp_extract(source, '[^/]+$') from logs.requests") == [
+        ("access.log.1",)
+    ]
+    assert query(warehouse, "select status, count(*) from meta.batches group by all") == [("loaded", 2)]
