@@ -1,7 +1,10 @@
 """Discovering a run's batches: the source files, fingerprinted, less those the ledger says are loaded."""
 
+import json
+import os
 import re
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -92,8 +95,11 @@ def discover_stream_ranges(
     record_ranges_of_whole_files(pipeline, warehouse)
     with open_warehouse(warehouse) as connection:
         loaded = loaded_stream_ranges(connection, pipeline)
+    scan_cache = staging_root_for(warehouse) / pipeline / SCAN_CACHE
+    earlier = {} if reload else read_scan_cache(scan_cache)
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:  # hashing and gunzip release the GIL
-        scans = scan_files(files, loaded, pool.map)
+        scans = scan_files(files, loaded, pool.map, earlier)
+    write_scan_cache(scan_cache, earlier | {str(scan.path): scan for scan in scans if isinstance(scan, FileScan)})
     plan = plan_stream_ranges(pipeline, [scan for scan in scans if isinstance(scan, FileScan)], loaded, reload)
     unreadable = [
         make_batch(pipeline, path) for path, scan in zip(files, scans, strict=True) if not isinstance(scan, FileScan)
@@ -105,6 +111,26 @@ def discover_stream_ranges(
         started_at=started_at,
         half_written=tuple(plan.half_written),
     )
+
+
+# What the files of a log folder held when last read (tasks/streams.py, scan_files): a cache beside the staged
+# batches, so deleting the staging folder only costs a re-read.
+SCAN_CACHE = "file-scans.json"
+
+
+def read_scan_cache(path: Path) -> dict[str, FileScan]:
+    try:
+        return {name: FileScan.from_json(scan) for name, scan in json.loads(path.read_text()).items()}
+    except (FileNotFoundError, json.JSONDecodeError, TypeError, KeyError, ValueError):
+        return {}
+
+
+def write_scan_cache(path: Path, scans: dict[str, FileScan]) -> None:
+    """Replace the cache whole (a rename), so that a run reading it meanwhile sees the old one or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}")
+    scratch.write_text(json.dumps({name: scan.as_json() for name, scan in scans.items() if Path(name).exists()}))
+    os.replace(scratch, path)
 
 
 def record_ranges_of_whole_files(pipeline: str, warehouse: Path) -> None:

@@ -71,6 +71,25 @@ class FileScan:
     length: int = 0
     loadable_end: int = 0
     hashes: dict[int, str] = field(default_factory=dict)
+    signature: tuple[int, ...] = ()  # what the file looked like before it was read: see file_signature
+
+    def as_json(self) -> dict:
+        """What a later run may reuse while the file's signature holds: the hashes at its ends, not the others."""
+        kept = {str(offset): self.hashes[offset] for offset in {0, self.loadable_end, self.length}}
+        return {**self.__dict__, "path": str(self.path), "hashes": kept}
+
+    @classmethod
+    def from_json(cls, fields: dict) -> "FileScan":
+        hashes = {int(offset): hash_ for offset, hash_ in fields["hashes"].items()}
+        return cls(
+            **{**fields, "path": Path(fields["path"]), "hashes": hashes, "signature": tuple(fields["signature"])}
+        )
+
+
+def file_signature(path: Path) -> tuple[int, ...]:
+    """Size, modification time, inode and device: what tells, without reading a file, that it may have changed."""
+    stat = path.stat()
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
 
 
 def scan_file(path: Path, offsets_for: Callable[[str], Iterable[int]]) -> FileScan:
@@ -78,7 +97,7 @@ def scan_file(path: Path, offsets_for: Callable[[str], Iterable[int]]) -> FileSc
     loadable end and before its end. Memory stays at one block, whatever the file's size or its lines' length.
 
     Raises UnreadableContent for a corrupt gzip stream, OSError where the file cannot be read."""
-    scan = FileScan(path=path, final=is_final(path), hashes={0: EMPTY_PREFIX})
+    scan = FileScan(path=path, final=is_final(path), hashes={0: EMPTY_PREFIX}, signature=file_signature(path))
     hasher = hashlib.sha256()
     position = 0
     wanted: list[int] = []
@@ -253,11 +272,31 @@ def offsets_to_check(loaded: list[LoadedRange]) -> Callable[[str], set[int]]:
     return lambda stream_id: ends.get(stream_id, set())
 
 
-def scan_files(paths: list[Path], loaded: list[LoadedRange], map_files=map) -> list[FileScan | Exception]:
+def scan_files(
+    paths: list[Path], loaded: list[LoadedRange], map_files=map, earlier: dict[str, FileScan] | None = None
+) -> list[FileScan | Exception]:
     """Scan every file (with `map_files`, e.g. a thread pool's map); files of one stream are scanned again where
     needed, at each other's loadable ends, so that a copy is known for one. A file that cannot be read gives its
-    exception in place of a scan."""
+    exception in place of a scan.
+
+    A file whose `earlier` scan (by path) still has the same signature, and whose content up to its loadable end was
+    loaded, is not read again: an hourly run does not decompress every rotated log of the folder."""
     offsets = offsets_to_check(loaded)
+    loaded_ends = {(loaded_range.stream_id, loaded_range.end, loaded_range.end_hash) for loaded_range in loaded}
+
+    def reusable(path: Path) -> FileScan | None:
+        scan = (earlier or {}).get(str(path))
+        if scan is None or scan.stream_id is None:
+            return None
+        try:
+            unchanged = scan.signature == file_signature(path)
+        except OSError:
+            return None
+        return (
+            scan
+            if unchanged and (scan.stream_id, scan.loadable_end, scan.hashes[scan.loadable_end]) in loaded_ends
+            else None
+        )
 
     def scan_or_error(path: Path, extra: frozenset[int] = frozenset()) -> FileScan | Exception:
         try:
@@ -265,7 +304,7 @@ def scan_files(paths: list[Path], loaded: list[LoadedRange], map_files=map) -> l
         except (UnreadableContent, OSError) as error:
             return error
 
-    scans = list(map_files(scan_or_error, paths))
+    scans = list(map_files(lambda path: reusable(path) or scan_or_error(path), paths))
     together: dict[str, list[int]] = defaultdict(list)
     for index, scan in enumerate(scans):
         if isinstance(scan, FileScan) and scan.stream_id is not None:

@@ -345,3 +345,25 @@ def test_reloading_a_file_replaces_the_rows_of_the_ranges_it_holds(tmp_path):
         ("access.log.1",)
     ]
     assert query(warehouse, "select status, count(*) from meta.batches group by all") == [("loaded", 2)]
+
+
+def test_a_loaded_file_unchanged_since_the_last_run_is_not_read_again(tmp_path, monkeypatch):
+    source, warehouse = tmp_path / "logs", tmp_path / "warehouse.duckdb"
+    write_log(source / "access.log.2.gz", [log_line(request="GET /old HTTP/1.1")])
+    write_log(source / "access.log", [log_line(request="GET /a HTTP/1.1")])
+    load_batches(discover_logs(source, warehouse).to_load, warehouse)
+    read = []
+    real_scan_file = tasks.streams.scan_file
+    monkeypatch.setattr(
+        tasks.streams,
+        "scan_file",
+        lambda path, offsets_for: read.append(path.name) or real_scan_file(path, offsets_for),
+    )
+
+    assert discover_logs(source, warehouse).to_load == []
+    assert read == []
+
+    with (source / "access.log").open("a") as grown:
+        grown.write(log_line(request="GET /b HTTP/1.1") + "\n")
+    assert spans(discover_logs(source, warehouse)) == [("access.log", len(lines("/a")), 2 * len(lines("/a")), 2)]
+    assert read == ["access.log"]
