@@ -24,14 +24,21 @@ class LineChunk:
 
 
 def read_line_chunks(
-    path: Path, chunk_bytes: int, start: int = 0, end: int | None = None, first_line_number: int = 1
+    path: Path,
+    chunk_bytes: int,
+    start: int = 0,
+    end: int | None = None,
+    first_line_number: int = 1,
+    exact_range: bool = False,
 ) -> Iterator[LineChunk]:
     """Yield the lines of `path` in chunks of about `chunk_bytes`, cut at line ends.
 
     A line ends at "\\n"; a final "\\n" does not start another line. The text must be UTF-8.
     With a byte range (`start`, `end`, of the content: a compressed file is decompressed up to `start`, so splitting
     one costs a pass per range), only the lines that begin inside it are read, whole, as Hadoop's line reader does:
-    ranges that tile a file read each of its lines exactly once. Line numbers count from `first_line_number`.
+    ranges that tile a file read each of its lines exactly once. With `exact_range`, the bytes [start, end) are read
+    as they are, whatever lines they cut (a range of a log stream, which ends where a load ended).
+    Line numbers count from `first_line_number`.
     Raises BatchDataError for content that cannot be read (corrupt or truncated gzip, not UTF-8).
     """
     if chunk_bytes < 1:
@@ -39,7 +46,7 @@ def read_line_chunks(
     next_line_number = first_line_number
     carry = b""
     try:
-        with path.open("rb") as stored, _in_range(_decompressed(path, stored), start, end) as stream:
+        with path.open("rb") as stored, _in_range(_decompressed(path, stored), start, end, exact_range) as stream:
             while True:
                 block = stream.read(chunk_bytes)
                 if not block:
@@ -64,10 +71,32 @@ def _decompressed(path: Path, stored: io.BufferedReader) -> io.BufferedIOBase:
     return gzip.GzipFile(fileobj=stored, mode="rb") if path.name.endswith(".gz") else stored
 
 
-def _in_range(stream: io.BufferedIOBase, start: int, end: int | None) -> io.BufferedIOBase:
+def _in_range(stream: io.BufferedIOBase, start: int, end: int | None, exact: bool) -> io.BufferedIOBase:
     if (start, end) == (0, None):
         return stream
+    if exact:
+        stream.seek(start)
+        return io.BufferedReader(_ByteRange(stream, None if end is None else end - start))
     return _LineRange(stream, start, end)
+
+
+class _ByteRange(io.RawIOBase):
+    """The next `length` bytes of `stream` (all the rest when None)."""
+
+    def __init__(self, stream: io.BufferedIOBase, length: int | None):
+        self.stream = stream
+        self.remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = len(buffer) if self.remaining is None else min(len(buffer), self.remaining)
+        block = self.stream.read(size)
+        if self.remaining is not None:
+            self.remaining -= len(block)
+        buffer[: len(block)] = block
+        return len(block)
 
 
 class _LineRange(io.RawIOBase):

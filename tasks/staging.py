@@ -162,7 +162,7 @@ def _read_chunks(batch: Batch, source_format: SourceFormat, chunk_bytes: int) ->
     if batch.range is None:
         return source_format.read(batch.path, chunk_bytes)
     span = batch.range
-    return read_line_chunks(batch.path, chunk_bytes, span.start, span.end, span.first_line)
+    return read_line_chunks(batch.path, chunk_bytes, span.start, span.end, span.first_line, exact_range=True)
 
 
 def _stage_chunk(chunk: LineChunk, part: int, scratch: Path, source_format: SourceFormat) -> Counter:

@@ -12,8 +12,8 @@ loaded, and only what follows it is new. Hence:
   the rows of what it replaced stay: a log is a history, and those requests happened;
 - deleting a file deletes nothing from the warehouse.
 
-A last line without its newline in a file that may still be written (not compressed, not rotated) is not a line
-yet: it waits for the next run. Log collectors (Filebeat, Fluent Bit, Vector) identify files the same way; this is
+A last line without its newline in a file that may still be written (not compressed, nor rotated and quiet for a
+while) is not a line yet: it waits for the next run. Log collectors (Filebeat, Fluent Bit, Vector) identify files the same way; this is
 the batch form of it.
 """
 
@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import io
 import re
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -49,9 +50,18 @@ class UnreadableContent(Exception):
     """The file's content cannot be read (a corrupt or truncated gzip stream)."""
 
 
+# logrotate's `create` renames the live file, and the server goes on writing into it under its new name until it
+# reopens its logs (postrotate, seconds later; what `delaycompress` is for): a rotated file's half-written last line
+# is taken as it is only once the file has been quiet this long.
+ROTATED_QUIET_SECONDS = 300
+
+
 def is_final(path: Path) -> bool:
-    """Whether nothing is written to the file any more: it is compressed, or has a rotated name."""
-    return path.name.endswith(".gz") or bool(_ROTATED.search(path.name))
+    """Whether nothing is written to the file any more: it is compressed, or it has a rotated name and has not
+    changed for ROTATED_QUIET_SECONDS."""
+    if path.name.endswith(".gz"):
+        return True
+    return bool(_ROTATED.search(path.name)) and time.time() - path.stat().st_mtime >= ROTATED_QUIET_SECONDS
 
 
 def open_content(path: Path) -> io.BufferedIOBase:
@@ -292,11 +302,8 @@ def scan_files(
             unchanged = scan.signature == file_signature(path)
         except OSError:
             return None
-        return (
-            scan
-            if unchanged and (scan.stream_id, scan.loadable_end, scan.hashes[scan.loadable_end]) in loaded_ends
-            else None
-        )
+        loaded_whole = (scan.stream_id, scan.loadable_end, scan.hashes[scan.loadable_end]) in loaded_ends
+        return scan if unchanged and loaded_whole and scan.final == is_final(path) else None
 
     def scan_or_error(path: Path, extra: frozenset[int] = frozenset()) -> FileScan | Exception:
         try:

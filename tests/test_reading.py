@@ -337,3 +337,17 @@ def test_a_chunk_size_below_one_byte_is_refused_rather_than_reading_nothing(tmp_
 
     with pytest.raises(ValueError, match="chunk_bytes must be at least 1"):
         list(read_line_chunks(path, chunk_bytes))
+
+
+@pytest.mark.parametrize("name", ["range.log", "range.log.gz"])
+def test_an_exact_range_reads_its_bytes_as_lines_numbered_from_its_first_line(tmp_path, name):
+    text = b"one\ntwo\nthree\nfour\n"
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    start = text.index(b"wo")  # mid-line: the bytes as they are, not the lines that begin in the range
+
+    chunks = list(read_line_chunks(path, 5, start, text.index(b"four"), first_line_number=7, exact_range=True))
+
+    lines = pl.concat([chunk.lines for chunk in chunks])
+    assert lines.rows() == [(7, "wo"), (8, "three")]
+    assert sum(chunk.bytes_read for chunk in chunks) == text.index(b"four") - start

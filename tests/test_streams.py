@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,19 @@ def lines(*paths: str) -> bytes:
         ("access.log-2026-12-01", True),
     ],
 )
-def test_compressed_and_rotated_names_are_final(name, final):
-    assert is_final(Path(name)) is final
+def test_compressed_files_and_quiet_rotated_ones_are_final(tmp_path, name, final):
+    path = tmp_path / name
+    path.write_bytes(b"")
+    assert is_final(path) is name.endswith(".gz")  # just written: a rotated file may still get its last line
+    quiet(path)
+    assert is_final(path) is final
+
+
+def quiet(path: Path) -> Path:
+    """Make `path` look untouched for longer than a rotated file needs to be taken as complete."""
+    long_ago = time.time() - tasks.streams.ROTATED_QUIET_SECONDS - 1
+    os.utime(path, (long_ago, long_ago))
+    return path
 
 
 @settings(max_examples=150, deadline=None)
@@ -70,6 +82,7 @@ def test_a_scan_hashes_the_content_before_each_offset_asked_for_whatever_the_blo
 ):
     path = tmp_path_factory.mktemp("scan") / ("access.log.1" if final else "access.log")
     path.write_bytes(content)
+    quiet(path)
     original_block = tasks.streams._BLOCK
     tasks.streams._BLOCK = block
     try:
@@ -169,10 +182,12 @@ def test_a_grown_file_plans_its_new_lines_from_the_line_after_the_loaded_ones(tm
     assert planned.half_written == ["access.log"]
 
 
-def test_a_rotated_file_loads_its_half_written_last_line(tmp_path):
+def test_a_rotated_file_loads_its_half_written_last_line_once_it_is_quiet(tmp_path):
     content = lines("/a") + b"half a li"
     (tmp_path / "access.log.1").write_bytes(content)
 
+    assert spans(plan(tmp_path, [])) == [("access.log.1", 0, len(lines("/a")), 1)]
+    quiet(tmp_path / "access.log.1")
     assert spans(plan(tmp_path, [])) == [("access.log.1", 0, len(content), 1)]
 
 
@@ -367,3 +382,27 @@ def test_a_loaded_file_unchanged_since_the_last_run_is_not_read_again(tmp_path, 
         grown.write(log_line(request="GET /b HTTP/1.1") + "\n")
     assert spans(discover_logs(source, warehouse)) == [("access.log", len(lines("/a")), 2 * len(lines("/a")), 2)]
     assert read == ["access.log"]
+
+
+def test_a_line_the_server_finishes_after_logrotate_renamed_its_file_loads_whole(tmp_path):
+    """logrotate `create`: the server writes on into access.log.1 until it reopens its logs."""
+    source, warehouse = tmp_path / "logs", tmp_path / "warehouse.duckdb"
+    line = lines("/finished-late")
+    write_log(source / "access.log", [log_line(request="GET /a HTTP/1.1")])
+    with (source / "access.log").open("ab") as server:
+        server.write(line[:25])
+        server.flush()
+        load_batches(discover_logs(source, warehouse).to_load, warehouse)
+        (source / "access.log").rename(source / "access.log.1")
+        write_log(source / "access.log", [log_line(request="GET /b HTTP/1.1")])
+        load_batches(discover_logs(source, warehouse).to_load, warehouse)
+        server.write(line[25:])
+    quiet(source / "access.log.1")
+    load_batches(discover_logs(source, warehouse).to_load, warehouse)
+
+    assert query(warehouse, "select path, line_number from logs.requests order by all") == [
+        ("/a", 1),
+        ("/b", 1),
+        ("/finished-late", 2),
+    ]
+    assert query(warehouse, "select count(*) from meta.rejects") == [(0,)]
