@@ -265,7 +265,9 @@ def load_staged_batch(
     try:
         if batch.range and (other := _loaded_meanwhile(connection, batch)):
             connection.execute("rollback")
-            return _skipped_outcome(batch, f"another run loaded batch {other} from the same point meanwhile")
+            return _outcome_without_rows(
+                batch, "skipped", f"another run loaded batch {other} from the same point meanwhile"
+            )
         _mark_dirty_partitions(connection, target, f"{replaces[0]} = ?", replaces[1])
         connection.execute(f"delete from {target.table} where {replaces[0]} = ?", [replaces[1]])
         connection.execute(
@@ -410,31 +412,21 @@ def record_failed_batch(
     return outcome
 
 
-def _skipped_outcome(batch: Batch, reason: str) -> BatchOutcome:
-    return BatchOutcome(
-        batch_id=batch.batch_id,
-        source=batch.source,
-        status="skipped",
-        rows_in=0,
-        rows_loaded=0,
-        rows_rejected=0,
-        bytes_read=0,
-        seconds=0.0,
-        error=reason,
-    )
-
-
 def _failed_outcome(batch: Batch, error: str, started_at: float) -> BatchOutcome:
+    return _outcome_without_rows(batch, "failed", error, time.time() - started_at)
+
+
+def _outcome_without_rows(batch: Batch, status: str, reason: str, seconds: float = 0.0) -> BatchOutcome:
     return BatchOutcome(
         batch_id=batch.batch_id,
         source=batch.source,
-        status="failed",
+        status=status,
         rows_in=0,
         rows_loaded=0,
         rows_rejected=0,
         bytes_read=0,
-        seconds=time.time() - started_at,
-        error=error,
+        seconds=seconds,
+        error=reason,
     )
 
 
