@@ -9,10 +9,11 @@ import pytest
 from log_files import log_line, write_log
 from sales_exports import load_exports, mixed_exports
 
-from tasks.access_logs import ACCESS_LOG_FORMAT
+from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.audit import audit_warehouse, warehouse_checks
 from tasks.batches import make_batch
 from tasks.billing import BILLING_EXPORTS
+from tasks.discovery import discover
 from tasks.invoicing import issue_invoices, parse_period
 from tasks.staging import stage_batch
 from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
@@ -79,9 +80,9 @@ def audited_warehouse_template(tmp_path_factory):
     write_log(source / "b.log", [log_line(timestamp="11/Oct/2026:23:59:59 +0000", status="500"), ""])
     warehouse = folder / "warehouse.duckdb"
     load_exports(mixed_exports(folder / "exports"), warehouse)
+    log_batches = discover(source, ACCESS_LOG_FILES, "access_logs", warehouse, append_only=True).to_load
     with open_warehouse(warehouse) as connection:
-        for name in ("a.log", "b.log"):
-            batch = make_batch("access_logs", source / name)
+        for batch in log_batches:
             staged = stage_batch(batch, ACCESS_LOG_FORMAT, folder / "staging", 1 << 20)
             load_staged_batch(connection, staged, REQUESTS, "run-1")
         refresh_marts(connection, "access_logs")
@@ -143,7 +144,10 @@ def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
 @pytest.mark.parametrize(
     ("tamper", "caught_by"),
     [
-        ("update meta.batches set rows_in = rows_in + 1", {"meta.ledger_rows_add_up"}),
+        (
+            "update meta.batches set rows_in = rows_in + 1",  # a log range then claims a line it does not hold
+            {"meta.ledger_rows_add_up", "access_logs.lines_fill_their_ranges"},
+        ),
         (
             "insert into meta.runs values ('sales', 'r1', null, now(), now(), 'completed', null, 1, 0, 0,"
             " 10, 8, 1, 0.1, 0.1, 0.05, 100, 1.0, 10.0, 1)",  # 10 in, 8 + 1 out; and 10% is over the 5% threshold
@@ -151,17 +155,37 @@ def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
         ),
         (
             "delete from meta.rejects where rowid = (select min(rowid) from meta.rejects)",
-            {"meta.rejects_match_the_ledger"},
+            {"meta.rejects_match_the_ledger", "access_logs.lines_fill_their_ranges"},
         ),
         (
             "insert into meta.batches select * replace ('other' as batch_id, 0 as rows_in, 0 as rows_loaded,"
-            " 0 as rows_rejected) from meta.batches limit 1",
+            " 0 as rows_rejected) from meta.batches where stream_id is null limit 1",
             {"meta.one_loaded_version_per_source"},
+        ),
+        (
+            # a.log's range loaded a second time under another batch, its rows lost on the way
+            "insert into meta.batches select * replace ('twice' as batch_id) from meta.batches"
+            " where regexp_matches(source, '/a.log$')",
+            {
+                "meta.stream_content_loaded_once",
+                "meta.rejects_match_the_ledger",
+                "access_logs.requests_match_the_ledger",
+                "access_logs.lines_fill_their_ranges",
+            },
+        ),
+        (
+            "update meta.batches set first_line = 2 where regexp_matches(source, '/b.log$')",
+            {"meta.stream_ranges_add_up", "access_logs.lines_fill_their_ranges"},
+        ),
+        (
+            "update meta.batches set end_offset = end_offset + 1 where regexp_matches(source, '/b.log$')",
+            {"meta.stream_ranges_add_up"},
         ),
         (
             "delete from logs.requests where status = 404",  # and the marts no longer match the rows either
             {
                 "access_logs.requests_match_the_ledger",
+                "access_logs.lines_fill_their_ranges",
                 "access_logs.daily_matches_requests",
                 "access_logs.hourly_matches_requests",
                 "access_logs.sessions_cover_each_request_once",
@@ -245,6 +269,9 @@ def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
         "run-not-adding-up",
         "lost-reject",
         "two-loaded-versions",
+        "log-range-loaded-twice",
+        "log-range-off-by-a-line",
+        "log-range-bytes-off",
         "lost-requests",
         "session-requests-off",
         "session-shifted",
