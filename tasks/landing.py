@@ -16,7 +16,7 @@ from pathlib import Path
 from prefect.logging import get_logger
 
 from tasks.batches import fingerprint_file, list_source_files
-from tasks.streams import FileScan, UnreadableContent, scan_file
+from tasks.streams import FileScan, UnreadableContent, is_final, scan_file
 
 FILE_LANDED = "batchyard.file.landed"
 
@@ -100,7 +100,8 @@ class LandingScanner:
         """What the file holds: read again only when its signature changed since it was last read; None when it
         cannot be opened now."""
         cached = self._read.get(path)
-        if cached is not None and cached[0] == signature:
+        # a rotated file turns final once quiet, its signature unchanged: its last line is content from then on
+        if cached is not None and cached[0] == signature and not _turned_final(path, cached[1]):
             return cached[1]
         # A corrupt gzip is announced (once per path, size and modification time): waiting will not mend it, and
         # the run it starts records it in meta.batches as failed with the reason, where runs' failures are looked
@@ -122,6 +123,10 @@ class LandingScanner:
             return None
         self._read[path] = (signature, content)
         return content
+
+
+def _turned_final(path: Path, content: "FileScan | Unreadable") -> bool:
+    return isinstance(content, FileScan) and not content.final and is_final(path)
 
 
 def announced_as(path: Path, signature: Signature, content: FileScan | Unreadable) -> tuple[tuple, str] | None:

@@ -5,6 +5,7 @@ import gzip
 import hashlib
 import os
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from log_files import log_line, write_log
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 import tasks.landing
+import tasks.streams
 from tasks.landing import FILE_LANDED, LandingScanner, landed_event
+from tasks.streams import ROTATED_QUIET_SECONDS
 
 LOG_FILES = ("*.log", "*.log.gz", "*.log.[0-9]*")
 
@@ -162,7 +165,22 @@ def test_a_rotated_file_announces_the_last_line_its_live_name_held_half_written(
         more.write(log_line(status="404"))
     assert settle(scanner) == ["a.log"]
 
-    path.rename(tmp_path / "a.log.1")  # nothing is written to it any more: its last line is whole
+    rotated = path.rename(tmp_path / "a.log.1")
+
+    assert settle(scanner) == []  # the server may still be finishing its last line
+    long_ago = time.time() - ROTATED_QUIET_SECONDS - 1
+    os.utime(rotated, (long_ago, long_ago))
+    assert settle(scanner) == ["a.log.1"]  # quiet since: its last line is whole
+
+
+def test_a_rotated_file_turning_quiet_is_read_again_without_a_change_to_it(tmp_path, monkeypatch):
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    path = write_log(tmp_path / "a.log.1", [log_line()])
+    with path.open("a") as more:
+        more.write(log_line(status="404"))
+    assert settle(scanner) == ["a.log.1"]
+
+    monkeypatch.setattr(tasks.streams, "ROTATED_QUIET_SECONDS", 0)
 
     assert settle(scanner) == ["a.log.1"]
 
