@@ -197,8 +197,7 @@ class StreamPlan:
 def plan_stream_ranges(
     pipeline: str, scans: list[FileScan], loaded: list[LoadedRange], reload: bool = False
 ) -> StreamPlan:
-    """Decide the ranges to load from `scans` (files scanned with `offsets_to_check`, then `rescan_together` for
-    files of one stream) given the `loaded` ranges.
+    """Decide the ranges to load from `scans` (made by `scan_files` against the same `loaded` ranges).
 
     A file continues its stream from the furthest loaded point its content shares; a file whose content another file
     of this run holds whole (a copy, or an older copy) adds nothing. With `reload`, the loaded ranges a file holds are
