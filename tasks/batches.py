@@ -64,18 +64,31 @@ def fingerprint_file(path: Path) -> str:
 
 def list_source_files(source: Path, patterns: tuple[str, ...]) -> list[Path]:
     """Files directly in `source` whose name matches any of `patterns` and none of the patterns written with a
-    leading "!" (exclusions), in name order."""
+    leading "!" (exclusions), in name order. A symbolic link counts only when it leads to a file inside `source`:
+    discovery never reads outside its folder (a link to /etc/shadow is not an input)."""
     included = [pattern for pattern in patterns if not pattern.startswith("!")]
     excluded = [pattern[1:] for pattern in patterns if pattern.startswith("!")]
     found = {path for pattern in included for path in source.glob(pattern) if path.is_file()}
-    return sorted(path for path in found if not any(fnmatch.fnmatchcase(path.name, skip) for skip in excluded))
+    return sorted(
+        path
+        for path in found
+        if not any(fnmatch.fnmatchcase(path.name, skip) for skip in excluded) and stays_inside(path, source)
+    )
+
+
+def stays_inside(path: Path, source: Path) -> bool:
+    """Whether `path`, its links followed, is inside `source` (its links followed too)."""
+    return path.resolve().is_relative_to(source.resolve())
 
 
 def make_batch(pipeline: str, path: Path) -> Batch:
+    """The batch of a whole file. A file this process may not read gets a fingerprint of its size and time instead
+    of its content, so that staging records it as failed with its reason and the others go on."""
+    stat = path.stat()
+    try:
+        fingerprint = fingerprint_file(path)
+    except PermissionError:
+        fingerprint = f"unreadable-{stat.st_size}-{stat.st_mtime_ns}"
     return Batch(
-        pipeline=pipeline,
-        source=str(path.resolve()),
-        path=path,
-        fingerprint=fingerprint_file(path),
-        size_bytes=path.stat().st_size,
+        pipeline=pipeline, source=str(path.resolve()), path=path, fingerprint=fingerprint, size_bytes=stat.st_size
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from tasks.batches import Batch, StreamRange, fingerprint_file, list_source_files, make_batch
+from tasks.batches import Batch, StreamRange, fingerprint_file, list_source_files, make_batch, stays_inside
 from tasks.settings import PARSE_WORKERS, staging_root_for
 from tasks.staging import remove_abandoned_scratch
 from tasks.streams import EMPTY_PREFIX, FileScan, UnreadableContent, plan_stream_ranges, scan_file, scan_files
@@ -209,6 +209,8 @@ def _not_selectable(name: str, source: Path, patterns: tuple[str, ...], listed_b
     if listed_but_not_dated:
         return f"{name} is outside the days asked for (by the day in its name)"
     candidate = Path(name) if Path(name).is_absolute() else source / name
+    if candidate.is_symlink() and not stays_inside(candidate, source):
+        return f"{name} is a link to a file outside {source}: links are followed only inside the source folder"
     if not candidate.exists():
         return f"{name} is not in {source}"
     if candidate.resolve().parent != source.resolve() or not candidate.is_file():

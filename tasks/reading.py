@@ -39,14 +39,14 @@ def read_line_chunks(
     ranges that tile a file read each of its lines exactly once. With `exact_range`, the bytes [start, end) are read
     as they are, whatever lines they cut (a range of a log stream, which ends where a load ended).
     Line numbers count from `first_line_number`.
-    Raises BatchDataError for content that cannot be read (corrupt or truncated gzip, not UTF-8).
+    Raises BatchDataError for content that cannot be read (corrupt or truncated gzip, not UTF-8, no permission).
     """
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be at least 1, not {chunk_bytes}")
     next_line_number = first_line_number
     carry = b""
     try:
-        with path.open("rb") as stored, _in_range(_decompressed(path, stored), start, end, exact_range) as stream:
+        with _open_readable(path) as stored, _in_range(_decompressed(path, stored), start, end, exact_range) as stream:
             while True:
                 block = stream.read(chunk_bytes)
                 if not block:
@@ -65,6 +65,15 @@ def read_line_chunks(
     if carry:  # a last line without its newline
         lines = _split_lines(carry + b"\n", next_line_number)
         yield LineChunk(lines=lines, bytes_read=len(carry), stored_position=path.stat().st_size)
+
+
+def _open_readable(path: Path) -> io.BufferedReader:
+    """The file, open for reading; a file this process may not read fails as bad content would, alone and with its
+    reason, rather than being retried (its permissions will not change between retries)."""
+    try:
+        return path.open("rb")
+    except PermissionError as error:
+        raise BatchDataError(f"{path.name} cannot be read: {error.strerror.lower()}") from error
 
 
 def _decompressed(path: Path, stored: io.BufferedReader) -> io.BufferedIOBase:

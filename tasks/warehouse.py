@@ -571,7 +571,9 @@ def describe_warehouse(warehouse: Path, schema: str, pipeline: str) -> str:
         ).fetchall()
         lines = [f"warehouse {warehouse}"]
         for (table,) in tables:
-            (count,) = connection.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+            (count,) = connection.execute(
+                f"select count(*) from {quote_identifier(schema)}.{quote_identifier(table)}"
+            ).fetchone()
             lines.append(f"  {schema}.{table}: {count:,} rows")
         ledger = connection.execute(
             "select status, count(*), sum(rows_in), sum(rows_loaded), sum(rows_rejected) from meta.batches "

@@ -1,11 +1,18 @@
-"""Choosing a run's files: by name, by the day in their name (a backfill), or all of them."""
+"""Choosing a run's files: by name, by the day in their name (a backfill), or all of them; never through a link
+that leaves the source folder; an unreadable file alone failing."""
 
 from datetime import date
 from pathlib import Path
 
 import pytest
+from log_files import log_line, write_log
 
-from tasks.discovery import SourceUnavailable, day_in_name, select_files
+from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
+from tasks.batches import list_source_files
+from tasks.discovery import SourceUnavailable, day_in_name, discover, select_files
+from tasks.landing import LandingScanner
+from tasks.settings import staging_root_for
+from tasks.staging import stage_batch
 
 PATTERNS = ("*.log", "*.log.gz")
 
@@ -55,3 +62,82 @@ def test_named_files_must_also_fall_in_the_range():
 def test_a_range_that_ends_before_it_starts_is_refused():
     with pytest.raises(SourceUnavailable, match="the first day 2026-10-02 is after the last day 2026-10-01"):
         select_files(LISTED, None, Path("/in"), PATTERNS, date(2026, 10, 2), date(2026, 10, 1))
+
+
+# Links and unreadable files, in every discovery path: whole files (sales, billing, word count), log streams and the
+# landing watcher all list files with list_source_files.
+
+
+@pytest.fixture
+def folder_with_links(tmp_path):
+    source = tmp_path / "source"
+    outside = tmp_path / "outside"
+    write_log(source / "access.log", [log_line(request="GET /inside HTTP/1.1")])
+    write_log(outside / "secret.log", [log_line(request="GET /secret HTTP/1.1")])
+    (source / "escape.log").symlink_to(outside / "secret.log")
+    (source / "escape-by-dots.log").symlink_to(Path("..") / "outside" / "secret.log")
+    (source / "alias.log").symlink_to(source / "access.log")  # inside: an alias of a file of the folder
+    return source
+
+
+def test_links_are_followed_only_to_files_inside_the_source_folder(folder_with_links):
+    listed = list_source_files(folder_with_links, ACCESS_LOG_FILES)
+
+    assert [path.name for path in listed] == ["access.log", "alias.log"]
+
+
+@pytest.mark.parametrize("append_only", [False, True], ids=["whole-files", "log-streams"])
+def test_no_discovery_reads_through_a_link_that_leaves_the_folder(folder_with_links, tmp_path, append_only):
+    discovery = discover(
+        folder_with_links, ACCESS_LOG_FILES, "access_logs", tmp_path / "warehouse.duckdb", append_only=append_only
+    )
+
+    assert {batch.path.name for batch in discovery.to_load} <= {"access.log", "alias.log"}
+    assert all("outside" not in batch.source for batch in discovery.to_load)
+
+
+def test_the_watcher_does_not_announce_a_link_that_leaves_the_folder(folder_with_links):
+    scanner = LandingScanner(folder_with_links, ACCESS_LOG_FILES, "access_logs")
+
+    announced = [landed.name for landed in scanner.scan() + scanner.scan()]
+
+    assert announced == ["access.log"]  # alias.log holds the same content: announced once
+
+
+def test_a_named_link_that_leaves_the_folder_is_refused_in_one_line(folder_with_links):
+    listed = list_source_files(folder_with_links, ACCESS_LOG_FILES)
+
+    with pytest.raises(SourceUnavailable, match="escape.log is a link to a file outside .*: links are followed only"):
+        select_files(listed, ["escape.log"], folder_with_links, ACCESS_LOG_FILES)
+
+
+@pytest.fixture
+def unreadable(monkeypatch):
+    """Opening a file called secret.log fails as it does for a file this process may not read (tests run as root,
+    who may read anything)."""
+    real_open = Path.open
+
+    def open_unless_secret(path, mode="r", *arguments, **options):
+        if path.name == "secret.log" and mode.startswith("r"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, mode, *arguments, **options)
+
+    monkeypatch.setattr(Path, "open", open_unless_secret)
+
+
+@pytest.mark.usefixtures("unreadable")
+@pytest.mark.parametrize("append_only", [False, True], ids=["whole-files", "log-streams"])
+def test_an_unreadable_file_fails_alone_with_its_reason(tmp_path, append_only):
+    source, warehouse = tmp_path / "logs", tmp_path / "warehouse.duckdb"
+    write_log(source / "good.log", [log_line()])
+    write_log(source / "secret.log", [log_line(request="GET /secret HTTP/1.1")])
+
+    discovery = discover(source, ACCESS_LOG_FILES, "access_logs", warehouse, append_only=append_only)
+    staged = {
+        batch.path.name: stage_batch(batch, ACCESS_LOG_FORMAT, staging_root_for(warehouse), 1 << 20)
+        for batch in discovery.to_load
+    }
+
+    assert staged.keys() == {"good.log", "secret.log"}
+    assert (staged["good.log"].error, staged["good.log"].rows_in) == (None, 1)
+    assert staged["secret.log"].error == "secret.log cannot be read: permission denied"

@@ -17,6 +17,7 @@ from tasks.warehouse import (
     AccountingError,
     FactTable,
     WarehouseUnavailable,
+    describe_warehouse,
     load_staged_batch,
     migrate,
     open_warehouse,
@@ -190,3 +191,24 @@ def test_an_unwritable_warehouse_path_is_reported_clearly(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(WarehouseUnavailable, match="cannot write the warehouse at"):
         prepare_warehouse(blocker / "warehouse.duckdb")
+
+
+@pytest.mark.parametrize(
+    "schema",
+    ['quo"te', 'meta"."batches"; drop table meta.rejects; --', "logs"],
+    ids=["quote-in-name", "injection", "plain"],
+)
+def test_the_warehouse_overview_quotes_the_names_it_is_given(warehouse, schema):
+    with open_warehouse(warehouse) as connection:
+        connection.execute('create schema if not exists "quo""te"')
+        connection.execute('create table if not exists "quo""te"."t""x" (n integer)')
+        connection.execute('insert into "quo""te"."t""x" values (1), (2)')
+
+    overview = describe_warehouse(warehouse, schema, "access_logs")
+
+    tables = query(
+        warehouse, "select table_schema, table_name from information_schema.tables where table_schema = 'meta'"
+    )
+    assert ("meta", "rejects") in tables
+    if schema == 'quo"te':
+        assert '  quo"te.t"x: 2 rows' in overview.splitlines()
