@@ -4,10 +4,13 @@ import gzip
 import io
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+
+from tasks.settings import MAX_LINE_BYTES
+from tasks.validation import REJECT_SCHEMA
 
 
 class BatchDataError(Exception):
@@ -16,11 +19,25 @@ class BatchDataError(Exception):
 
 @dataclass(frozen=True)
 class LineChunk:
-    """Consecutive lines of one file: `lines` has `line_number` (1-based) and `raw` (the text without its newline)."""
+    """Consecutive lines of one file: `lines` has `line_number` (1-based) and `raw` (the text without its newline);
+    `overlong` the lines among them longer than the line limit, already rejects (`line_number`, `raw`: their start,
+    `reason`), which no parser sees."""
 
     lines: pl.DataFrame
     bytes_read: int
     stored_position: int  # how far into the file as stored (compressed, for .gz) reading has got: for progress
+    overlong: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=REJECT_SCHEMA))
+
+
+# What an overlong line's reject keeps of it.
+EXCERPT_BYTES = 200
+
+
+@dataclass
+class _OverlongLine:
+    line_number: int
+    excerpt: bytes
+    length: int = 0
 
 
 def read_line_chunks(
@@ -30,41 +47,98 @@ def read_line_chunks(
     end: int | None = None,
     first_line_number: int = 1,
     exact_range: bool = False,
+    max_line_bytes: int | None = MAX_LINE_BYTES,
 ) -> Iterator[LineChunk]:
     """Yield the lines of `path` in chunks of about `chunk_bytes`, cut at line ends.
 
-    A line ends at "\\n"; a final "\\n" does not start another line. The text must be UTF-8.
+    A line ends at "\n"; a final "\n" does not start another line. The text must be UTF-8.
     With a byte range (`start`, `end`, of the content: a compressed file is decompressed up to `start`, so splitting
     one costs a pass per range), only the lines that begin inside it are read, whole, as Hadoop's line reader does:
     ranges that tile a file read each of its lines exactly once. With `exact_range`, the bytes [start, end) are read
     as they are, whatever lines they cut (a range of a log stream, which ends where a load ended).
     Line numbers count from `first_line_number`.
+    A line longer than `max_line_bytes` is not held: it comes out in `overlong`, as its start and a reason, and
+    memory stays bounded by the chunk size whatever the file holds (a 1 GB line, a gzip bomb without newlines).
     Raises BatchDataError for content that cannot be read (corrupt or truncated gzip, not UTF-8, no permission).
     """
     if chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be at least 1, not {chunk_bytes}")
+    limit = max_line_bytes or float("inf")
     next_line_number = first_line_number
     carry = b""
+    overlong: _OverlongLine | None = None  # the line being skipped, too long to hold
     try:
         with _open_readable(path) as stored, _in_range(_decompressed(path, stored), start, end, exact_range) as stream:
-            while True:
-                block = stream.read(chunk_bytes)
-                if not block:
-                    break
+            while block := stream.read(chunk_bytes):
+                if overlong is not None:
+                    newline = block.find(b"\n")
+                    line_part = block if newline < 0 else block[:newline]
+                    overlong.excerpt += line_part[: max(0, EXCERPT_BYTES - len(overlong.excerpt))]
+                    overlong.length += len(line_part) + (newline >= 0)
+                    if newline < 0:
+                        continue
+                    yield _overlong_chunk(overlong, max_line_bytes, stored.tell(), ended=True)
+                    next_line_number += 1
+                    overlong, block = None, block[newline + 1 :]
                 data = carry + block
                 cut = data.rfind(b"\n")
-                if cut < 0:
-                    carry = data
-                    continue
                 carry = data[cut + 1 :]
-                lines = _split_lines(data[: cut + 1], next_line_number)
-                next_line_number += lines.height
-                yield LineChunk(lines=lines, bytes_read=cut + 1, stored_position=stored.tell())
+                if len(carry) > limit:
+                    overlong = _OverlongLine(next_line_number + data.count(b"\n", 0, cut + 1), carry[:EXCERPT_BYTES])
+                    overlong.length, carry = len(carry), b""
+                if cut < 0:
+                    continue
+                chunk = _line_chunk(data[: cut + 1], next_line_number, cut + 1, stored.tell(), max_line_bytes)
+                next_line_number += chunk.lines.height + chunk.overlong.height
+                yield chunk
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise BatchDataError(f"the gzip stream is corrupt or truncated ({error})") from error
-    if carry:  # a last line without its newline
-        lines = _split_lines(carry + b"\n", next_line_number)
-        yield LineChunk(lines=lines, bytes_read=len(carry), stored_position=path.stat().st_size)
+    if overlong is not None:  # the file ends inside an overlong line
+        yield _overlong_chunk(overlong, max_line_bytes, path.stat().st_size, ended=False)
+    elif carry:  # a last line without its newline
+        yield _line_chunk(carry + b"\n", next_line_number, len(carry), path.stat().st_size, max_line_bytes)
+
+
+def _line_chunk(
+    text: bytes, first_line_number: int, bytes_read: int, stored_position: int, max_line_bytes: int | None
+) -> LineChunk:
+    lines = _split_lines(text, first_line_number)
+    if max_line_bytes is None:
+        return LineChunk(lines=lines, bytes_read=bytes_read, stored_position=stored_position)
+    too_long = pl.col("raw").str.len_bytes() > max_line_bytes
+    overlong = lines.filter(too_long).select(
+        "line_number",
+        pl.col("raw").str.slice(0, EXCERPT_BYTES),
+        _overlong_reason(max_line_bytes, pl.col("raw").str.len_bytes()).alias("reason"),
+    )
+    return LineChunk(
+        lines=lines.filter(~too_long) if overlong.height else lines,
+        bytes_read=bytes_read,
+        stored_position=stored_position,
+        overlong=overlong.cast(REJECT_SCHEMA),
+    )
+
+
+def _overlong_chunk(line: _OverlongLine, max_line_bytes: int | None, stored_position: int, ended: bool) -> LineChunk:
+    """The reject of a line too long to hold, once its end (its newline, or the end of the file) is reached."""
+    reject = {
+        "line_number": [line.line_number],
+        "raw": [line.excerpt.decode("utf-8", errors="replace")],
+        "reason": [_overlong_reason(max_line_bytes, line.length - ended)],
+    }
+    return LineChunk(
+        lines=pl.DataFrame(schema={"line_number": pl.Int64, "raw": pl.String}),
+        bytes_read=line.length,
+        stored_position=stored_position,
+        overlong=pl.DataFrame(reject, schema=REJECT_SCHEMA),
+    )
+
+
+def _overlong_reason(max_line_bytes: int | None, length: int | pl.Expr) -> str | pl.Expr:
+    template = "the line is longer than {} bytes ({} bytes): only its start is kept"
+    if isinstance(length, pl.Expr):
+        return pl.format(template, pl.lit(max_line_bytes), length)
+    return template.format(max_line_bytes, length)
 
 
 def _open_readable(path: Path) -> io.BufferedReader:

@@ -31,7 +31,7 @@ def read_export_records(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
     read = read_parquet_records if path.name.endswith(".parquet") else read_csv_records
     for chunk in read(path, chunk_bytes):
         dated = chunk.lines.with_columns(pl.lit(export_date).alias("export_date"))
-        yield LineChunk(lines=dated, bytes_read=chunk.bytes_read, stored_position=chunk.stored_position)
+        yield LineChunk(dated, chunk.bytes_read, chunk.stored_position, chunk.overlong)
 
 
 def export_date_of(path: Path) -> date:
@@ -49,13 +49,15 @@ def read_csv_records(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
     header: list[str] | None = None
     pending = _empty_lines()
     for chunk in read_line_chunks(path, chunk_bytes):
+        if header is None and 1 in chunk.overlong.get_column("line_number"):
+            raise BatchDataError(f"{path.name}: the header line is too long ({chunk.overlong.item(0, 'reason')})")
         lines = pl.concat([pending, _without_line_ends(chunk.lines)])
         records, pending = _assemble_records(lines)
         if header is None and records.height:
             header = _header_of(records.row(0, named=True)["raw"])
             records = records.slice(1)
         if header is not None:
-            yield LineChunk(_split_fields(records, header), chunk.bytes_read, chunk.stored_position)
+            yield LineChunk(_split_fields(records, header), chunk.bytes_read, chunk.stored_position, chunk.overlong)
     if pending.height:  # the file ends inside a quoted field
         records = _unterminated(pending)
         if header is None:

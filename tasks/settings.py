@@ -24,6 +24,10 @@ WAREHOUSE_WRITE_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_WRITE_LIMIT", "batch
 # the parsed columns) per worker thread, and does not depend on the size of the input file.
 CHUNK_BYTES = int(os.environ.get("BATCHYARD_CHUNK_BYTES", 16 * 1024 * 1024))
 
+# A line longer than this is not held in memory: it becomes one reject (its position, its start and a reason), so
+# memory stays bounded by CHUNK_BYTES whatever a file holds. Well below CHUNK_BYTES; longer than any sane log line.
+MAX_LINE_BYTES = int(os.environ.get("BATCHYARD_MAX_LINE_BYTES", 1024 * 1024))
+
 # A client's requests belong to one session while no gap between two of them is longer than this.
 SESSION_GAP_MINUTES = int(os.environ.get("BATCHYARD_SESSION_GAP_MINUTES", 30))
 # Values the marts' SQL may name as $parameters; a run can override them (e.g. the access-logs flow's session gap).

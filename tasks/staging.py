@@ -167,12 +167,13 @@ def _read_chunks(batch: Batch, source_format: SourceFormat, chunk_bytes: int) ->
 
 def _stage_chunk(chunk: LineChunk, part: int, scratch: Path, source_format: SourceFormat) -> Counter:
     parsed = source_format.parse(chunk.lines)
+    rejects = pl.concat([parsed.rejects, chunk.overlong]) if chunk.overlong.height else parsed.rejects
     parsed.rows.write_parquet(scratch / f"rows-{part:05d}.parquet", compression=STAGING_COMPRESSION)
-    parsed.rejects.write_parquet(scratch / f"rejects-{part:05d}.parquet", compression=STAGING_COMPRESSION)
+    rejects.write_parquet(scratch / f"rejects-{part:05d}.parquet", compression=STAGING_COMPRESSION)
     return Counter(
-        rows_in=chunk.lines.height,
+        rows_in=chunk.lines.height + chunk.overlong.height,
         rows_parsed=parsed.rows.height,
-        rows_rejected=parsed.rejects.height,
+        rows_rejected=rejects.height,
         bytes_read=chunk.bytes_read,
     )
 

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tasks.reading import BatchDataError, LineChunk, read_line_chunks
+from tasks.reading import EXCERPT_BYTES, BatchDataError, LineChunk, read_line_chunks
 
 BIG = 1 << 20
 CHUNK_SIZES = [1, 2, 7, 64, BIG]
@@ -351,3 +353,62 @@ def test_an_exact_range_reads_its_bytes_as_lines_numbered_from_its_first_line(tm
     lines = pl.concat([chunk.lines for chunk in chunks])
     assert lines.rows() == [(7, "wo"), (8, "three")]
     assert sum(chunk.bytes_read for chunk in chunks) == text.index(b"four") - start
+
+
+def read_with_limit(path: Path, chunk_bytes: int, max_line_bytes: int) -> tuple[list[tuple], list[tuple], int]:
+    chunks = list(read_line_chunks(path, chunk_bytes, max_line_bytes=max_line_bytes))
+    lines = [row for chunk in chunks for row in chunk.lines.rows()]
+    overlong = [row for chunk in chunks for row in chunk.overlong.rows()]
+    return lines, overlong, sum(chunk.bytes_read for chunk in chunks)
+
+
+@pytest.mark.parametrize("chunk_bytes", [7, 64, 1 << 20], ids=["line-spans-chunks", "mixed", "one-chunk"])
+@pytest.mark.parametrize("ending", [b"\n", b""], ids=["newline-at-end", "no-newline-at-end"])
+def test_a_line_over_the_limit_is_one_reject_with_its_start_and_the_lines_around_it_keep_their_numbers(
+    tmp_path, chunk_bytes, ending
+):
+    long_line = b"x" * 150
+    text = b"one\n" + long_line + b"\nthree\n" + long_line + ending
+    path = tmp_path / "long.log"
+    path.write_bytes(text)
+
+    lines, overlong, bytes_read = read_with_limit(path, chunk_bytes, max_line_bytes=100)
+
+    assert lines == [(1, "one"), (3, "three")]
+    reason = "the line is longer than 100 bytes (150 bytes): only its start is kept"
+    assert overlong == [(2, "x" * 150, reason), (4, "x" * 150, reason)]
+    assert bytes_read == len(text)
+
+
+def test_an_overlong_line_keeps_only_its_first_bytes(tmp_path):
+    path = tmp_path / "long.log.gz"
+    path.write_bytes(gzip.compress(b"y" * 5000))
+
+    lines, overlong, bytes_read = read_with_limit(path, 512, max_line_bytes=1000)
+
+    assert (lines, bytes_read) == ([], 5000)
+    assert overlong == [(1, "y" * 200, "the line is longer than 1000 bytes (5000 bytes): only its start is kept")]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet="ab \t\r", max_size=40), max_size=12),
+    final_newline=st.booleans(),
+    chunk_bytes=st.integers(min_value=1, max_value=50),
+    max_line_bytes=st.integers(min_value=1, max_value=30),
+)
+def test_every_line_comes_out_once_as_a_line_or_an_overlong_reject(
+    tmp_path_factory, lines, final_newline, chunk_bytes, max_line_bytes
+):
+    text = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    path = tmp_path_factory.mktemp("lines") / "any.log"
+    path.write_bytes(text.encode())
+
+    read, overlong, bytes_read = read_with_limit(path, chunk_bytes, max_line_bytes)
+
+    expected = text.removesuffix("\n").split("\n") if text else []
+    assert read == [(number, line) for number, line in enumerate(expected, 1) if len(line) <= max_line_bytes]
+    assert [(number, raw) for number, raw, _ in overlong] == [
+        (number, line[:EXCERPT_BYTES]) for number, line in enumerate(expected, 1) if len(line) > max_line_bytes
+    ]
+    assert bytes_read == len(text)
