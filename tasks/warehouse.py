@@ -157,8 +157,30 @@ def prepare_warehouse(warehouse: Path) -> None:
         raise WarehouseUnavailable(f"cannot write the warehouse at {warehouse}: {error}") from error
 
 
+class ForeignDatabase(WarehouseUnavailable):
+    """The file is a DuckDB database, but not a batchyard warehouse: it is someone else's, and is left as it is."""
+
+
+def refuse_a_foreign_database(connection: duckdb.DuckDBPyConnection) -> None:
+    """Raise ForeignDatabase unless the database is empty or a batchyard warehouse (it has meta.schema_versions)."""
+    tables = connection.execute(
+        "select schema_name || '.' || table_name from duckdb_tables() where database_name = current_database()"
+    ).fetchall()
+    if tables and ("meta.schema_versions",) not in tables:
+        (path,) = connection.execute(
+            "select path from duckdb_databases() where database_name = current_database()"
+        ).fetchone()
+        shown = ", ".join(name for (name,) in tables[:3]) + (", ..." if len(tables) > 3 else "")
+        raise ForeignDatabase(
+            f"{path} is a DuckDB database but not a batchyard warehouse (it holds {shown}): nothing was written to "
+            "it; choose another warehouse file"
+        )
+
+
 def migrate(connection: duckdb.DuckDBPyConnection) -> None:
-    """Apply, in order, every migration not applied yet; each in its own transaction with its version record."""
+    """Apply, in order, every migration not applied yet; each in its own transaction with its version record. A
+    database that is neither empty nor a batchyard warehouse is refused before anything is written to it."""
+    refuse_a_foreign_database(connection)
     connection.execute("create schema if not exists meta")
     connection.execute(
         "create table if not exists meta.schema_versions ("

@@ -6,6 +6,7 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 from log_files import log_line, write_log
 from warehouse_snapshot import query, snapshot
@@ -16,6 +17,7 @@ from tasks.staging import stage_batch
 from tasks.warehouse import (
     AccountingError,
     FactTable,
+    ForeignDatabase,
     WarehouseUnavailable,
     describe_warehouse,
     load_staged_batch,
@@ -212,3 +214,30 @@ def test_the_warehouse_overview_quotes_the_names_it_is_given(warehouse, schema):
     assert ("meta", "rejects") in tables
     if schema == 'quo"te':
         assert '  quo"te.t"x: 2 rows' in overview.splitlines()
+
+
+def test_someone_elses_duckdb_file_is_refused_and_left_byte_for_byte_as_it_was(tmp_path):
+    foreign = tmp_path / "analytics.duckdb"
+    with duckdb.connect(str(foreign)) as connection:
+        connection.execute("create schema meta")  # even with a schema of ours' name
+        connection.execute("create table meta.batches (id integer)")
+        connection.execute("insert into meta.batches values (1)")
+    before = foreign.read_bytes()
+
+    with pytest.raises(
+        ForeignDatabase,
+        match=r"analytics.duckdb is a DuckDB database but not a batchyard warehouse \(it holds meta.batches\)",
+    ):
+        prepare_warehouse(foreign)
+
+    assert foreign.read_bytes() == before
+    assert not foreign.with_name("analytics.duckdb.wal").exists()
+
+
+def test_an_empty_duckdb_database_becomes_a_warehouse(tmp_path):
+    empty = tmp_path / "new.duckdb"
+    duckdb.connect(str(empty)).close()
+
+    prepare_warehouse(empty)
+
+    assert ("meta", "batches") in query(empty, "select table_schema, table_name from information_schema.tables")
