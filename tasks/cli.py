@@ -39,6 +39,22 @@ def positive_int(text: str) -> int:
     return value
 
 
+def whole_number_from(lowest: int, highest: int):
+    """An argparse type: a whole number from `lowest` to `highest`."""
+
+    def whole_number(text: str) -> int:
+        value = int(text)
+        if not lowest <= value <= highest:
+            raise argparse.ArgumentTypeError(f"must be from {lowest} to {highest:,}, not {value}")
+        return value
+
+    return whole_number
+
+
+# A chunk is held several times over while it is parsed (its text, its lines, the parsed columns) per parse worker.
+LARGEST_CHUNK_MB = 1024
+
+
 def share(text: str) -> float:
     """An argparse type: a share from 0 to 1 (0.05 is 5%)."""
     value = float(text)
@@ -67,7 +83,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     )
     cluster.add_argument(
         "--dask-workers",
-        type=int,
+        type=whole_number_from(0, 256),
         default=DASK_WORKERS,
         metavar="N",
         help="run the tasks on a local Dask cluster of N processes",
@@ -80,7 +96,10 @@ def add_file_source_arguments(parser: argparse.ArgumentParser, source: Path, fil
     parser.add_argument("--source", type=Path, default=source, help=f"folder of {files}")
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
     parser.add_argument(
-        "--chunk-mb", type=positive_int, default=CHUNK_BYTES >> 20, help="MiB of text parsed at once; bounds memory"
+        "--chunk-mb",
+        type=whole_number_from(1, LARGEST_CHUNK_MB),
+        default=CHUNK_BYTES >> 20,
+        help="MiB of text parsed at once; bounds memory",
     )
     parser.add_argument(
         "--file",
