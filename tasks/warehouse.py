@@ -121,29 +121,11 @@ def warehouse_lock(warehouse: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-# The name the warehouse is attached under. DuckDB names a database opened directly after its file, so a warehouse
-# file called logs.duckdb or sales.duckdb would make `logs.requests` ambiguous between the catalog and the schema.
-CATALOG = "warehouse"
-
-
-def connect(warehouse: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    """A connection whose current database is the warehouse file, attached as CATALOG whatever the file is called;
-    spills go beside the file, as they would if it were opened directly."""
-    connection = duckdb.connect(config={"memory_limit": WAREHOUSE_MEMORY_LIMIT, "temp_directory": f"{warehouse}.tmp"})
-    try:
-        connection.execute(f"attach ? as {CATALOG} {'(read_only)' if read_only else ''}", [str(warehouse)])
-        connection.execute(f"use {CATALOG}")
-    except BaseException:
-        connection.close()
-        raise
-    return connection
-
-
 @contextmanager
 def open_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to an up-to-date warehouse, held under the write lock and closed on exit."""
     with warehouse_lock(warehouse):
-        connection = connect(warehouse, read_only=False)
+        connection = duckdb.connect(str(warehouse), config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
         try:
             migrate(connection)
             yield connection
@@ -158,7 +140,7 @@ def read_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     if not warehouse.is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse}")
     with warehouse_lock(warehouse):
-        connection = connect(warehouse, read_only=True)
+        connection = duckdb.connect(str(warehouse), read_only=True, config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
         try:
             yield connection
         finally:

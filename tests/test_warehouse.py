@@ -241,13 +241,3 @@ def test_an_empty_duckdb_database_becomes_a_warehouse(tmp_path):
     prepare_warehouse(empty)
 
     assert ("meta", "batches") in query(empty, "select table_schema, table_name from information_schema.tables")
-
-
-@pytest.mark.parametrize("name", ["logs", "meta", "sales", "billing", "wordcount", "migrate", "raw", "warehouse"])
-def test_a_warehouse_file_may_be_named_like_any_schema(tmp_path, name):
-    warehouse = tmp_path / f"{name}.duckdb"
-    source = write_log(tmp_path / "logs" / "a.log", FIRST_VERSION)
-
-    load(stage(source, warehouse), warehouse)
-
-    assert query(warehouse, "select sum(requests) from logs.daily") == [(3,)]
