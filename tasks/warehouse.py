@@ -21,6 +21,7 @@ from prefect import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.logging import get_logger
 from prefect.settings import PREFECT_API_URL
 
 from tasks.batches import Batch, StreamRange
@@ -31,6 +32,7 @@ from tasks.staging import StagedBatch
 from tasks.streams import LoadedRange
 
 SQL_DIR = Path(__file__).parent / "sql"
+logger = get_logger("batchyard.warehouse")
 # Components whose DDL every warehouse gets, in dependency order; each has numbered migrations NNN_name.sql.
 COMPONENTS = ("meta", "access_logs", "word_count", "sales", "migrate", "billing")
 
@@ -112,9 +114,14 @@ def server_write_turn() -> Iterator[None]:
 
 @contextmanager
 def warehouse_lock(warehouse: Path) -> Iterator[None]:
-    """Exclusive, process-wide and cross-process: flock on a file beside the database, released on close or crash."""
+    """Exclusive, process-wide and cross-process: flock on a file beside the database, released on close or crash.
+    Waiting is normal, and said once, so that a run waiting behind another's load is not taken for a hung one."""
     with lock_path(warehouse).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("waiting for the warehouse %s: another run is writing or reading it", warehouse)
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:

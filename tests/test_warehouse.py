@@ -1,6 +1,7 @@
 """The warehouse module: loads, replacement, the accounting check, mart refresh, migrations and the write lock."""
 
 import dataclasses
+import logging
 import threading
 import time
 from datetime import date, datetime
@@ -165,7 +166,8 @@ def test_migrations_apply_once_and_are_recorded(warehouse):
     ]  # tasks/sql/<component>/
 
 
-def test_the_write_lock_makes_a_second_writer_wait(warehouse):
+def test_the_write_lock_makes_a_second_writer_wait_and_say_so(warehouse, caplog):
+    caplog.set_level(logging.INFO, logger="prefect.batchyard.warehouse")
     order = []
     holding = threading.Event()
 
@@ -186,6 +188,9 @@ def test_the_write_lock_makes_a_second_writer_wait(warehouse):
     for thread in threads:
         thread.join(timeout=10)
     assert order == ["first done", "second in"]
+    assert [record.getMessage() for record in caplog.records if record.name == "prefect.batchyard.warehouse"] == [
+        f"waiting for the warehouse {warehouse}: another run is writing or reading it"
+    ]
 
 
 def test_an_unwritable_warehouse_path_is_reported_clearly(tmp_path):
