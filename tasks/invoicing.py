@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, FileSystemLoader
 
-from tasks.warehouse import SQL_DIR, execute_script
+from tasks.warehouse import SQL_DIR, execute_script, transaction
 
 BILLING_SQL = SQL_DIR / "billing"
 
@@ -147,8 +147,7 @@ def _compute_adjustments(connection: duckdb.DuckDBPyConnection, period: Period) 
 def _record_exceptions(
     connection: duckdb.DuckDBPyConnection, period: Period
 ) -> list[tuple[str, str, str, Decimal, str]]:
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         connection.execute("delete from billing.exceptions where period = ?", [period.name])
         execute_script(
             connection,
@@ -156,10 +155,6 @@ def _record_exceptions(
             period.parameters,
             prefix="insert into billing.exceptions by name",
         )
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
     return connection.execute(
         "select customer_id, event_id, metric, quantity, reason from billing.exceptions where period = ? "
         "order by customer_id, ts, event_id",
@@ -176,8 +171,7 @@ def _issue_one(
     flow_run_id: str | None,
 ) -> IssuedInvoice:
     """One invoice, its number the next of its period, and its lines, in one transaction."""
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         (issued_before,) = connection.execute(
             "select count(*) from billing.invoices where period = ?", [period.name]
         ).fetchone()
@@ -197,10 +191,6 @@ def _issue_one(
         (total,) = connection.execute(
             "select total from billing.invoices where invoice_id = ?", [invoice_id]
         ).fetchone()
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
     return IssuedInvoice(invoice_id, customer_id, currency, total)
 
 

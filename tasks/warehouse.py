@@ -128,9 +128,37 @@ def warehouse_lock(warehouse: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class WarehouseNameTaken(WarehouseUnavailable):
+    """The warehouse file's name would be the name of one of its own schemas."""
+
+
+@cache
+def warehouse_schemas() -> frozenset[str]:
+    """The schemas the warehouse's DDL creates, in lower case."""
+    created = {"meta"}
+    for script in SQL_DIR.glob("*/[0-9][0-9][0-9]_*.sql"):
+        created |= {name.lower() for name in re.findall(r"create schema if not exists (\w+)", script.read_text())}
+    return frozenset(created)
+
+
+def check_warehouse_name(warehouse: Path, other_schemas: tuple[str, ...] = ()) -> None:
+    """Refuse a warehouse file named like a schema it holds (or will hold: `other_schemas`), before it is opened.
+
+    DuckDB names a database after its file, up to the first dot, and then cannot tell `sales.orders` in catalog
+    `sales` from table `orders` in schema `sales`."""
+    catalog = warehouse.name.split(".", 1)[0]
+    if catalog.lower() in warehouse_schemas() | {schema.lower() for schema in other_schemas}:
+        raise WarehouseNameTaken(
+            f"the warehouse cannot be called {warehouse.name}: DuckDB names a database after its file ({catalog}), "
+            f"which would clash with the warehouse's schema {catalog.lower()}; choose another name, such as "
+            f"{catalog}-warehouse.duckdb"
+        )
+
+
 @contextmanager
 def open_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to an up-to-date warehouse, held under the write lock and closed on exit."""
+    check_warehouse_name(warehouse)
     with warehouse_lock(warehouse):
         connection = duckdb.connect(str(warehouse), config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
         try:
@@ -146,6 +174,7 @@ def read_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     exit; it neither creates nor migrates the file. FileNotFoundError when there is no warehouse at `warehouse`."""
     if not warehouse.is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse}")
+    check_warehouse_name(warehouse)
     with warehouse_lock(warehouse):
         connection = duckdb.connect(str(warehouse), read_only=True, config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
         try:
@@ -154,8 +183,37 @@ def read_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             connection.close()
 
 
+class CommitFailed(WarehouseUnavailable):
+    """The warehouse could not write a transaction (a full disk, a write-ahead log it may not write): nothing of it
+    is kept."""
+
+
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction around the block: committed when it ends, rolled back when it raises.
+
+    A failed statement or commit may already have ended the transaction; rolling back then fails with "no
+    transaction is active", which must not hide the error that matters."""
+    connection.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        with suppress(duckdb.Error):
+            connection.execute("rollback")
+        raise
+    try:
+        connection.execute("commit")
+    except duckdb.Error as error:
+        with suppress(duckdb.Error):
+            connection.execute("rollback")
+        raise CommitFailed(
+            f"the warehouse could not commit, so nothing of this transaction was kept: {error}"
+        ) from error
+
+
 def prepare_warehouse(warehouse: Path) -> None:
     """Create or migrate the warehouse, or say clearly why it cannot be written."""
+    check_warehouse_name(warehouse)
     try:
         warehouse.parent.mkdir(parents=True, exist_ok=True)
         with open_warehouse(warehouse):
@@ -199,12 +257,11 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> None:
             version = int(script.name[:3])
             if (component, version) in applied:
                 continue
-            connection.execute("begin transaction")
-            connection.execute(script.read_text())
-            connection.execute(
-                "insert into meta.schema_versions values (?, ?, ?)", [component, version, datetime.now(UTC)]
-            )
-            connection.execute("commit")
+            with transaction(connection):
+                connection.execute(script.read_text())
+                connection.execute(
+                    "insert into meta.schema_versions values (?, ?, ?)", [component, version, datetime.now(UTC)]
+                )
 
 
 def execute_script(
@@ -252,18 +309,13 @@ def files_loaded_whole(connection: duckdb.DuckDBPyConnection, pipeline: str) -> 
 def record_stream_ranges(connection: duckdb.DuckDBPyConnection, ranges: dict[str, StreamRange]) -> None:
     """Record, in one transaction, the stream range that each loaded whole-file batch (by batch id) holds; its rows
     stay as they are."""
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         for batch_id, held in ranges.items():
             connection.execute(
                 "update meta.batches set stream_id = ?, start_offset = ?, end_offset = ?, first_line = ?, "
                 "start_hash = ?, end_hash = ?, alongside = [] where batch_id = ? and status = 'loaded'",
                 [held.stream_id, held.start, held.end, held.first_line, held.start_hash, held.end_hash, batch_id],
             )
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
 
 
 def _loaded_meanwhile(connection: duckdb.DuckDBPyConnection, batch: Batch) -> str | None:
@@ -290,10 +342,8 @@ def load_staged_batch(
     started = time.time()
     batch = staged.batch
     replaces = ("batch_id", batch.batch_id) if batch.range else ("source", batch.source)
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         if batch.range and (other := _loaded_meanwhile(connection, batch)):
-            connection.execute("rollback")
             return _outcome_without_rows(
                 batch, "skipped", f"another run loaded batch {other} from the same point meanwhile"
             )
@@ -337,10 +387,6 @@ def load_staged_batch(
             seconds=(staged.finished_at - staged.started_at) + (time.time() - started),
         )
         _record_loaded(connection, batch, outcome, staged.parser_version, staged.started_at, flow_run_id)
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
     return outcome
 
 
@@ -360,8 +406,7 @@ def merge_mapreduce_run(
     it rolls back. Every document is recorded in the ledger as loaded (its lines in and loaded), and those the map could not read
     as failed. Returns the ledger outcomes."""
     outcomes = []
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         if shuffled.complete:
             _merge_reduced_output(connection, pipeline, shuffled, reduced, counters)
         finished = time.time()
@@ -383,10 +428,6 @@ def merge_mapreduce_run(
             outcome = _failed_outcome(batch, error, started_at)
             _record_in_ledger(connection, batch, outcome, version, started_at, flow_run_id)
             outcomes.append(outcome)
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
     return outcomes
 
 
@@ -435,9 +476,8 @@ def record_failed_batch(
 ) -> BatchOutcome:
     """Record a batch that could not be loaded, and why. Rows loaded from an earlier version of its source stay."""
     outcome = _failed_outcome(batch, error, started_at)
-    connection.execute("begin transaction")
-    _record_in_ledger(connection, batch, outcome, parser_version, started_at, flow_run_id)
-    connection.execute("commit")
+    with transaction(connection):
+        _record_in_ledger(connection, batch, outcome, parser_version, started_at, flow_run_id)
     return outcome
 
 
@@ -467,17 +507,12 @@ def refresh_marts(
     need a rebuild with no partition dirty, as when a setting they were built with changed."""
     settings = MART_SETTINGS | (parameters or {})
     stale_marts = SQL_DIR / pipeline / "stale_marts.sql"
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         (dirty,) = connection.execute(
             "select count(distinct partition_day) from meta.dirty_partitions where pipeline = ?", [pipeline]
         ).fetchone()
         if dirty or stale_marts.exists() and execute_script(connection, stale_marts, settings).fetchall()[0][0]:
             execute_script(connection, SQL_DIR / pipeline / "refresh_marts.sql", settings)
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
     return dirty
 
 
@@ -568,27 +603,21 @@ def record_check_results(
     """Append one audit's results (component, check name, violations, examples) to meta.check_results, in one
     transaction, so the audit's history stays queryable beside the data."""
     checked_at = datetime.now(UTC)
-    connection.execute("begin transaction")
-    connection.executemany(
-        "insert into meta.check_results by name"
-        " select ? as flow_run_id, ? as checked_at, ? as component, ? as check_name, ? as violations, ? as examples",
-        [[flow_run_id, checked_at, *result] for result in results],
-    )
-    connection.execute("commit")
+    with transaction(connection):
+        connection.executemany(
+            "insert into meta.check_results by name"
+            " select ? as flow_run_id, ? as checked_at, ? as component, ? as check_name, ? as violations, ? as examples",
+            [[flow_run_id, checked_at, *result] for result in results],
+        )
 
 
 def record_run(connection: duckdb.DuckDBPyConnection, run: dict[str, object]) -> None:
     """Write a run's row of meta.runs (column: value, names from code) in one transaction, replacing the row of the
     same flow run: a retried report or a re-run of the flow run leaves one row."""
     columns = ", ".join(f"? as {column}" for column in run)
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         connection.execute("delete from meta.runs where flow_run_id = ?", [run["flow_run_id"]])
         connection.execute(f"insert into meta.runs by name select {columns}", list(run.values()))
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
 
 
 def describe_warehouse(warehouse: Path, schema: str, pipeline: str) -> str:
@@ -679,8 +708,7 @@ def start_migration_copy(
     being written twice and verification counts every row), no pending rejects, and a fresh checkpoint."""
     now = datetime.now(UTC)
     columns = ", ".join(f"{quote_identifier(column.name)} {column.target_type}" for column in plan.columns)
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         connection.execute(f"create schema if not exists {quote_identifier(plan.target_schema)}")
         connection.execute(f"drop table if exists {_copy_table_sql(plan)}")
         connection.execute(f"create table {_copy_table_sql(plan)} ({columns})")
@@ -707,10 +735,6 @@ def start_migration_copy(
                 flow_run_id,
             ],
         )
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
     return MigrationCheckpoint(plan.version, None, 0, 0, "copying", now)
 
 
@@ -726,8 +750,7 @@ def write_migration_batch(
     """Append one batch in one transaction: its rows to the copy table (Arrow, inserted by name), its rejects
     (position, raw, reason) to the pending rejects, and the checkpoint moved past its last key. The checkpoint must
     still say `rows_read_before`, or another run wrote meanwhile and nothing is written."""
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         current = connection.execute(
             "select rows_copied + rows_rejected from migrate.checkpoints "
             "where source = ? and target_table = ? and status = 'copying'",
@@ -764,10 +787,6 @@ def write_migration_batch(
                 plan.target_table,
             ],
         )
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
 
 
 def migration_copy_contents(
@@ -796,8 +815,7 @@ def finish_migration(
 ) -> None:
     """Swap the verified copy in for the target table, move its rejects to meta.rejects under the table's ledger
     batch (replacing an earlier copy's), record the batch as loaded and the checkpoint as done: one transaction."""
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         connection.execute(f"drop table if exists {_target_table_sql(plan)}")
         connection.execute(f"alter table {_copy_table_sql(plan)} rename to {quote_identifier(plan.target_name)}")
         connection.execute("delete from meta.rejects where pipeline = ? and source = ?", [PIPELINE, plan.source])
@@ -824,10 +842,6 @@ def finish_migration(
             "update migrate.checkpoints set status = 'done', flow_run_id = ? where source = ? and target_table = ?",
             [flow_run_id, plan.source, plan.target_table],
         )
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
 
 
 def fail_migration(
@@ -841,8 +855,7 @@ def fail_migration(
     """Record the table's copy as failed, and why, in one transaction: the unverified copy and its pending rejects
     are dropped (the next run starts the table again), an earlier verified copy stays as it was."""
     outcome = _failed_outcome(batch, error, started_at)
-    connection.execute("begin transaction")
-    try:
+    with transaction(connection):
         connection.execute(f"drop table if exists {_copy_table_sql(plan)}")
         connection.execute(
             "delete from migrate.pending_rejects where source = ? and target_table = ?",
@@ -853,8 +866,4 @@ def fail_migration(
             [flow_run_id, plan.source, plan.target_table],
         )
         _record_in_ledger(connection, batch, outcome, CODE_VERSION, started_at, flow_run_id)
-        connection.execute("commit")
-    except BaseException:
-        connection.execute("rollback")
-        raise
     return outcome

@@ -2,6 +2,7 @@
 
 import dataclasses
 import logging
+import re
 import threading
 import time
 from datetime import date, datetime
@@ -19,7 +20,9 @@ from tasks.warehouse import (
     AccountingError,
     FactTable,
     ForeignDatabase,
+    WarehouseNameTaken,
     WarehouseUnavailable,
+    check_warehouse_name,
     describe_warehouse,
     load_staged_batch,
     migrate,
@@ -246,3 +249,42 @@ def test_an_empty_duckdb_database_becomes_a_warehouse(tmp_path):
     prepare_warehouse(empty)
 
     assert ("meta", "batches") in query(empty, "select table_schema, table_name from information_schema.tables")
+
+
+@pytest.mark.parametrize(
+    "name", ["sales.duckdb", "Meta.duckdb", "logs.v2.duckdb", "wordcount", "BILLING.db", "migrate.duckdb"]
+)
+def test_a_warehouse_named_like_one_of_its_schemas_is_refused_before_anything_is_written(tmp_path, name):
+    warehouse = tmp_path / "new" / name
+
+    with pytest.raises(
+        WarehouseNameTaken, match=rf"the warehouse cannot be called {re.escape(name)}: .*choose another"
+    ):
+        prepare_warehouse(warehouse)
+
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_migration_target_schema_named_like_the_warehouse_is_refused(tmp_path):
+    with pytest.raises(WarehouseNameTaken, match="clash with the warehouse's schema shop"):
+        check_warehouse_name(tmp_path / "shop.duckdb", ("Shop",))
+
+
+def test_a_warehouse_whose_name_only_contains_a_schema_name_works(tmp_path):
+    warehouse = tmp_path / "sales-warehouse.duckdb"
+
+    prepare_warehouse(warehouse)
+
+    assert ("sales", "stg_orders") in query(warehouse, "select table_schema, table_name from information_schema.tables")
+
+
+def test_the_sales_command_refuses_a_warehouse_named_sales_with_one_line_and_exit_2(tmp_path, capsys):
+    from flows.sales import main
+
+    warehouse = tmp_path / "sales.duckdb"
+
+    assert main(["--source", "data/sample_sales", "--warehouse", str(warehouse)]) == 2
+
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "the warehouse cannot be called sales.duckdb" in error
+    assert not warehouse.exists() and not list(tmp_path.iterdir())
