@@ -614,7 +614,7 @@ def record_check_results(
 def record_run(connection: duckdb.DuckDBPyConnection, run: dict[str, object]) -> None:
     """Write a run's row of meta.runs (column: value, names from code) in one transaction, replacing the row of the
     same flow run: a retried report or a re-run of the flow run leaves one row."""
-    columns = ", ".join(f"? as {column}" for column in run)
+    columns = ", ".join(f"? as {quote_identifier(column)}" for column in run)
     with transaction(connection):
         connection.execute("delete from meta.runs where flow_run_id = ?", [run["flow_run_id"]])
         connection.execute(f"insert into meta.runs by name select {columns}", list(run.values()))
