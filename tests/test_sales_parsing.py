@@ -1,6 +1,7 @@
 """Validating sales exports: every kind of bad value gets a reject with a reason a person can act on, a file with
 the wrong columns is quarantined whole, duplicate keys are caught across chunks, and rows in = loaded + rejected."""
 
+import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -247,3 +248,33 @@ def test_duplicate_keys_are_rejected_across_chunks_and_every_row_is_accounted_fo
     ]
     assert (staged.rows_in, staged.rows_parsed, staged.rows_rejected) == (304, 298, 6)
     assert pl.read_parquet(staged.row_files).height == 298
+
+
+def test_a_file_appended_to_while_it_is_read_fails_alone_and_loads_in_a_later_run(tmp_path):
+    path = write_export(
+        tmp_path / "exports",
+        "orders_2026-10-01.csv",
+        [["O1", "C1", "2026-10-01T10:00:00Z", "paid", "EUR", "2026-10-01T10:00:00Z"]],
+    )
+    found = make_batch(PIPELINE, path)
+    source_format = SALES_EXPORTS.formats["orders"]
+    read = source_format.read
+
+    def read_while_a_writer_appends(*arguments):
+        chunks = read(*arguments)
+        yield next(chunks)
+        with path.open("a") as writer:
+            writer.write("O2,C1,2026-10-01T11:00:00Z,paid,EUR,2026-10-01T11:00:00Z\n")
+        yield from chunks
+
+    appending = dataclasses.replace(source_format, read=read_while_a_writer_appends)
+    staged = stage_batch(found, appending, tmp_path / "staging", chunk_bytes=1 << 20)
+
+    size_found = found.size_bytes
+    assert staged.error == (
+        f"orders_2026-10-01.csv changed while it was read ({size_found} bytes when found, "
+        f"{path.stat().st_size} after): it loads in a later run, once it holds still"
+    )
+    assert (staged.rows_in, staged.rows_parsed, staged.rows_rejected) == (0, 0, 0)
+    later = stage_batch(make_batch(PIPELINE, path), source_format, tmp_path / "staging", chunk_bytes=1 << 20)
+    assert (later.error, later.rows_in, later.rows_parsed) == (None, 2, 2)
