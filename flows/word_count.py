@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import flow, unmapped
 
 from tasks.cli import add_file_source_arguments, exit_process, positive_int, run_file_flow
+from tasks.mapreduce import collect_reduce_outputs
 from tasks.monitoring import RejectRateThreshold
 from tasks.reporting import RunSummary, final_state, follow_maps
 from tasks.runners import task_runner
@@ -62,10 +63,11 @@ def word_count(
     shuffled = shuffle_map_output(
         follow_maps(mapped, splits, "word count: map"), WORD_COUNT_JOB, warehouse, reducers, combiner
     )
-    reduced = reduce_partition.map(unmapped(WORD_COUNT_JOB), shuffled.partitions_to_reduce, unmapped(shuffled))
+    reductions = reduce_partition.map(unmapped(WORD_COUNT_JOB), shuffled.partitions_to_reduce, unmapped(shuffled))
+    shuffled, reduced = collect_reduce_outputs(reductions, shuffled)
     with server_write_turn():
         # called, not submitted: the one write runs in the flow's own process, wherever the other tasks ran
-        followed = merge_reduced_run(WORD_COUNT_JOB, discovery, shuffled, reduced, combiner, warehouse)
+        followed = merge_reduced_run(WORD_COUNT_JOB, discovery, shuffled, [reduced], combiner, warehouse)
     summary = report_run(PIPELINE, discovery, warehouse, followed, max_reject_rate=max_reject_rate)
     announce_completion(summary)
     return final_state(summary)

@@ -10,13 +10,16 @@ Spill and reduce folders are written beside their final name and renamed into pl
 holding their counters, so a retried or re-run task finds finished work and reuses it.
 """
 
+import dataclasses
+import errno
 import hashlib
 import json
 import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -24,13 +27,32 @@ import polars as pl
 
 from tasks.batches import Batch
 from tasks.reading import BatchDataError, read_line_chunks
-from tasks.settings import PARSE_WORKERS
+from tasks.settings import MAX_LINE_BYTES, PARSE_WORKERS
 
 MANIFEST = "manifest.json"
+REJECTS = "rejects.parquet"  # in a map's folder: the runs too long to map, line numbers counted from its split
 # Splits mapped at once in a process, however many task threads there are: a map is CPU-bound (Polars uses every
 # core within it) and holds a chunk's worth of memory, so more at once only costs memory.
 _map_slots = threading.BoundedSemaphore(PARSE_WORKERS)
 SPILL_COMPRESSION = "lz4"  # spills are read once, by one reducer: writing fast matters more than size
+
+
+class DiskFull(OSError):
+    """A spill, reduce output or manifest could not be written: the disk under the staging folder is full. Nothing
+    half-written is kept; once space is freed, a run does the work again."""
+
+
+@contextmanager
+def _writing(what: str, path: Path) -> Iterator[None]:
+    """Say plainly that the disk is full when writing `path` fails for that reason (Polars reports it as a
+    ComputeError quoting the OS error, Python as OSError ENOSPC)."""
+    try:
+        yield
+    except (OSError, pl.exceptions.ComputeError) as error:
+        full = getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error)
+        if full and not isinstance(error, DiskFull):
+            raise DiskFull(f"no space left on device while writing {what} {path}") from error
+        raise
 
 
 @dataclass(frozen=True)
@@ -58,7 +80,9 @@ class MapReduceJob:
     """What a MapReduce computes, as functions of Polars frames.
 
     `map_lines` turns a chunk of lines (`line_number`, `raw`) of one split into rows of `map_schema`, whose `key`
-    column decides their partition; `combine`, optional, aggregates a chunk's rows (all from one split) of one key
+    column decides their partition; a line longer than the line limit comes to it in pieces cut just after one of
+    the `cut_long_lines_after` bytes (which must not change what it maps), and a run of more than the limit without
+    one is not mapped but rejected; `combine`, optional, aggregates a chunk's rows (all from one split) of one key
     without changing their meaning; each reducer turns all rows of one partition into output rows. `version` must change whenever any of
     these does.
     """
@@ -69,6 +93,7 @@ class MapReduceJob:
     map_lines: Callable[[pl.DataFrame, Split], pl.DataFrame]
     combine: Callable[[pl.DataFrame], pl.DataFrame]
     reducers: dict[str, Callable[[pl.LazyFrame], pl.LazyFrame]]
+    cut_long_lines_after: bytes
     version: str
 
 
@@ -88,12 +113,18 @@ class MapCounters:
 
 @dataclass(frozen=True)
 class MapOutput:
-    """One split's map output: its spill folder, or the reason its content could not be read."""
+    """One split's map output: its spill folder (and `rejected` runs in its rejects file), or the reason its content
+    could not be read."""
 
     split: Split
     directory: str
     counters: MapCounters
     error: str | None = None
+    rejected: int = 0
+
+    @property
+    def rejects_path(self) -> str:
+        return str(Path(self.directory) / REJECTS)
 
 
 @dataclass(frozen=True)
@@ -117,6 +148,9 @@ class Shuffle:
     complete: list[Batch]
     failed: list[tuple[Batch, str]]  # with the reason
     counters_by_batch: dict[str, MapCounters]
+    # per batch that goes on: its maps' rejects files with the lines before each map's split, and their count
+    rejects_by_batch: dict[str, list[tuple[str, int]]] = dataclasses.field(default_factory=dict)
+    rejected_by_batch: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def counters(self) -> MapCounters:
@@ -173,40 +207,51 @@ def run_map(
     if done is not None and done.split == split:
         return done
     scratch = directory.with_name(f"{directory.name}.partial-{uuid.uuid4().hex[:8]}")
-    scratch.mkdir(parents=True)
+    with _writing("spill folder", scratch):
+        scratch.mkdir(parents=True)
     error = None
     try:
         with _map_slots:
-            counters = _map_chunks(split, job, scratch, partitions, combine, chunk_bytes)
+            counters, rejected = _map_chunks(split, job, scratch, partitions, combine, chunk_bytes)
     except BatchDataError as bad_content:
         where = "" if split.end is None else f" (in the lines from byte {split.start:,}, counted from there)"
         error = f"{bad_content}{where}"
-        counters = MapCounters()
+        counters, rejected = MapCounters(), 0
         for spill in scratch.glob("*.parquet"):
             spill.unlink()
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
-    output = MapOutput(split=split, directory=str(directory), counters=counters, error=error)
+    output = MapOutput(split=split, directory=str(directory), counters=counters, error=error, rejected=rejected)
     _write_manifest(scratch, _map_manifest(output))
     return _publish(scratch, directory, output)
 
 
 def _map_chunks(
     split: Split, job: MapReduceJob, scratch: Path, partitions: int, combine: bool, chunk_bytes: int
-) -> MapCounters:
+) -> tuple[MapCounters, int]:
+    """Map, combine and spill the split chunk by chunk; write its rejects beside the spills. Returns the counters and
+    how many runs were rejected."""
     counters = MapCounters()
-    # No line limit: a MapReduce job has no rejects to put an overlong line in (issue 15 leaves word count's long
-    # lines unbounded for now)
-    chunks = read_line_chunks(split.batch.path, chunk_bytes, split.start, split.end, max_line_bytes=None)
+    rejects = []
+    chunks = read_line_chunks(
+        split.batch.path,
+        chunk_bytes,
+        split.start,
+        split.end,
+        max_line_bytes=MAX_LINE_BYTES,
+        cut_after=job.cut_long_lines_after,
+    )
     for chunk_number, chunk in enumerate(chunks):
+        if chunk.overlong.height:
+            rejects.append(chunk.overlong)
         mapped = job.map_lines(chunk.lines, split).select(
             pl.col(name).cast(dtype, strict=True) for name, dtype in job.map_schema.items()
         )
         spilled = job.combine(mapped) if combine else mapped
         spilled_bytes = _spill(spilled, job.key, partitions, scratch, chunk_number)
         counters += MapCounters(
-            records_read=chunk.lines.height,
+            records_read=chunk.lines_ended,
             bytes_read=chunk.bytes_read,
             map_output_records=mapped.height,
             combine_input_records=mapped.height if combine else 0,
@@ -214,7 +259,10 @@ def _map_chunks(
             spilled_records=spilled.height,
             spilled_bytes=spilled_bytes,
         )
-    return counters
+    if rejects:
+        with _writing("rejects", scratch / REJECTS):
+            pl.concat(rejects).write_parquet(scratch / REJECTS)
+    return counters, sum(frame.height for frame in rejects)
 
 
 def _spill(frame: pl.DataFrame, key: str, partitions: int, scratch: Path, chunk_number: int) -> int:
@@ -223,7 +271,8 @@ def _spill(frame: pl.DataFrame, key: str, partitions: int, scratch: Path, chunk_
     written = 0
     for (number,), rows in frame.with_columns(partition).partition_by("_partition", as_dict=True).items():
         path = scratch / f"part-{number:03d}-{chunk_number:05d}.parquet"
-        rows.drop("_partition").write_parquet(path, compression=SPILL_COMPRESSION)
+        with _writing("spill", path):
+            rows.drop("_partition").write_parquet(path, compression=SPILL_COMPRESSION)
         written += path.stat().st_size
     return written
 
@@ -233,7 +282,7 @@ def shuffle(outputs: list[MapOutput], job_dir: Path, partitions: int) -> Shuffle
     by_batch: dict[str, list[MapOutput]] = {}
     for output in outputs:
         by_batch.setdefault(output.split.batch.batch_id, []).append(output)
-    complete, failed, directories, counters = [], [], [], {}
+    complete, failed, directories, counters, rejects, rejected = [], [], [], {}, {}, {}
     for batch_id, batch_outputs in by_batch.items():
         batch = batch_outputs[0].split.batch
         errors = [output.error for output in batch_outputs if output.error]
@@ -243,9 +292,13 @@ def shuffle(outputs: list[MapOutput], job_dir: Path, partitions: int) -> Shuffle
         complete.append(batch)
         directories += [output.directory for output in batch_outputs]
         total = MapCounters()
-        for output in batch_outputs:
+        rejects[batch_id] = []
+        for output in sorted(batch_outputs, key=lambda output: output.split.index):
+            if output.rejected:  # its line numbers count from its split: the lines of the splits before it come first
+                rejects[batch_id].append((output.rejects_path, total.records_read))
             total += output.counters
         counters[batch_id] = total
+        rejected[batch_id] = sum(output.rejected for output in batch_outputs)
     return Shuffle(
         job_directory=str(job_dir),
         partitions=partitions,
@@ -253,6 +306,8 @@ def shuffle(outputs: list[MapOutput], job_dir: Path, partitions: int) -> Shuffle
         complete=complete,
         failed=failed,
         counters_by_batch=counters,
+        rejects_by_batch=rejects,
+        rejected_by_batch=rejected,
     )
 
 
@@ -274,7 +329,8 @@ def run_reduce(job: MapReduceJob, reducer: str, partition: int, shuffled: Shuffl
         scratch = path.with_name(f"{path.name}.partial-{uuid.uuid4().hex[:8]}")
         # a partition no key fell in still gets its file, empty, so that every reducer's output has its columns
         spilled = pl.scan_parquet(spills) if spills else pl.LazyFrame(schema=job.map_schema)
-        job.reducers[reducer](spilled).sink_parquet(scratch, compression=SPILL_COMPRESSION)
+        with _writing("reduce output", path):
+            job.reducers[reducer](spilled).sink_parquet(scratch, compression=SPILL_COMPRESSION)
         os.replace(scratch, path)
     input_records = pl.scan_parquet(spills).select(pl.len()).collect().item() if spills else 0
     output = pl.scan_parquet(path).select(pl.len(), pl.col(job.key).n_unique()).collect()
@@ -286,6 +342,24 @@ def run_reduce(job: MapReduceJob, reducer: str, partition: int, shuffled: Shuffl
         input_groups=output.item(0, 1),
         output_records=output.item(0, 0),
     )
+
+
+def collect_reduce_outputs(reductions: Sequence, shuffled: Shuffle) -> tuple[Shuffle, list[ReduceOutput]]:
+    """Wait for the reduce tasks (anything with `.result()`, one per partition) and return the shuffle with their
+    outputs. If any failed after its retries (a full disk), none of the run's batches can be merged: the shuffle
+    comes back with all of them failed, with that reason, so the ledger records each of them and the warehouse is
+    left as it was. The outputs come back as new lists, so the merge task is not tied to every reduce task run."""
+    outputs, errors = [], []
+    for reduction in reductions:
+        try:
+            outputs += reduction.result()
+        except Exception as error:  # noqa: BLE001 - a failed reducer fails the run's batches, recorded, not a crash
+            errors.append(f"{type(error).__name__}: {error}")
+    if not errors:
+        return shuffled, outputs
+    reason = f"the reducers failed: {errors[0]}" + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+    failed = shuffled.failed + [(batch, reason) for batch in shuffled.complete]
+    return dataclasses.replace(shuffled, complete=[], failed=failed, counters_by_batch={}, rejected_by_batch={}), []
 
 
 def counters_of_run(shuffled: Shuffle, reduced: list[ReduceOutput]) -> dict[str, int]:
@@ -331,11 +405,13 @@ def read_map_manifest(directory: Path) -> MapOutput | None:
         directory=manifest["directory"],
         counters=MapCounters(**manifest["counters"]),
         error=manifest["error"],
+        rejected=manifest.get("rejected", 0),
     )
 
 
 def _write_manifest(scratch: Path, manifest: dict) -> None:
-    (scratch / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    with _writing("manifest", scratch / MANIFEST):
+        (scratch / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 
 def _publish(scratch: Path, directory: Path, output: MapOutput) -> MapOutput:

@@ -403,8 +403,8 @@ def merge_mapreduce_run(
     """Merge one MapReduce run into the warehouse in one transaction, with `sql/<pipeline>/merge_run.sql`: the
     reducers' output (table `run_<reducer>`, per reducer), the documents it covers (`run_documents`) and the run's
     `counters` (`run_counters`, one row; names from code). Its `accounting.sql` must then return no rows, or all of
-    it rolls back. Every document is recorded in the ledger as loaded (its lines in and loaded), and those the map could not read
-    as failed. Returns the ledger outcomes."""
+    it rolls back. Every document is recorded in the ledger as loaded (its lines loaded, the runs its map rejected
+    as rejects, replacing its earlier ones), and those the map could not read as failed. Returns the ledger outcomes."""
     outcomes = []
     with transaction(connection):
         if shuffled.complete:
@@ -412,13 +412,21 @@ def merge_mapreduce_run(
         finished = time.time()
         for batch in shuffled.complete:
             lines, bytes_read, _ = _document_counts(shuffled, batch.batch_id)
+            connection.execute("delete from meta.rejects where pipeline = ? and source = ?", [pipeline, batch.source])
+            for path, lines_before in shuffled.rejects_by_batch.get(batch.batch_id, []):
+                connection.execute(
+                    "insert into meta.rejects by name select ? as pipeline, ? as batch_id, ? as source, "
+                    "line_number + ? as line_number, raw, reason from read_parquet(?)",
+                    [pipeline, batch.batch_id, batch.source, lines_before, path],
+                )
+            rejected = shuffled.rejected_by_batch.get(batch.batch_id, 0)
             outcome = BatchOutcome(
                 batch_id=batch.batch_id,
                 source=batch.source,
                 status="loaded",
-                rows_in=lines,
+                rows_in=lines + rejected,
                 rows_loaded=lines,
-                rows_rejected=0,
+                rows_rejected=rejected,
                 bytes_read=bytes_read,
                 seconds=finished - started_at,
             )

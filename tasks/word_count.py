@@ -70,6 +70,10 @@ def count_per_word(rows: pl.LazyFrame) -> pl.LazyFrame:
     return rows.group_by("word").agg(pl.col("count").sum())
 
 
+# A long line may be cut after any ASCII character that is not a word character nor the apostrophe: every other
+# ASCII byte ends a word on both sides, so the pieces hold the same words as the line.
+SEPARATORS = bytes(byte for byte in range(128) if not (chr(byte).isalnum() or chr(byte) in "_'\n"))
+
 WORD_COUNT_JOB = MapReduceJob(
     name=PIPELINE,
     key="word",
@@ -77,5 +81,6 @@ WORD_COUNT_JOB = MapReduceJob(
     map_lines=map_words,
     combine=combine_in_split,
     reducers={"word_counts": count_per_word, "postings": count_per_document},
+    cut_long_lines_after=SEPARATORS,
     version=code_version("tasks.word_count", "tasks.mapreduce", "tasks.reading"),
 )

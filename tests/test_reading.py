@@ -6,6 +6,7 @@ other character stay in the line. The expected lines are the lists the files are
 
 import gzip
 import random
+import re
 from pathlib import Path
 
 import polars as pl
@@ -319,16 +320,16 @@ def test_invalid_utf8_in_a_last_line_without_newline_names_the_line(tmp_path, ch
 
 
 @pytest.mark.parametrize(
-    "data",
-    [b"a\nb\x00c\nd\n", b"\x00\n", b"a\nb\nno newline after \x00"],
+    ("data", "line"),
+    [(b"a\nb\x00c\nd\n", 2), (b"\x00\n", 1), (b"a\nb\nno newline after \x00", 3)],
     ids=["inside a line", "alone on the first line", "in a last line without newline"],
 )
 @pytest.mark.parametrize("chunk_bytes", [1, BIG], ids=["1 byte", "1 MiB"])
 @pytest.mark.parametrize("name", ["binary.log", "binary.log.gz"], ids=["plain file", "gzip"])
-def test_nul_byte_is_a_data_error(tmp_path, name, chunk_bytes, data):
+def test_nul_byte_is_a_data_error_naming_its_line_in_no_pipeline_s_words(tmp_path, name, chunk_bytes, data, line):
     path = write(tmp_path / name, data)
 
-    with pytest.raises(BatchDataError):
+    with pytest.raises(BatchDataError, match=rf"^line {line} holds a NUL byte: this is a binary file, not text$"):
         list(read_line_chunks(path, chunk_bytes))
 
 
@@ -412,3 +413,71 @@ def test_every_line_comes_out_once_as_a_line_or_an_overlong_reject(
         (number, line[:EXCERPT_BYTES]) for number, line in enumerate(expected, 1) if len(line) > max_line_bytes
     ]
     assert bytes_read == len(text)
+
+
+CUT_AFTER = b" -"
+
+
+def read_cutting(path: Path, chunk_bytes: int, max_line_bytes: int):
+    chunks = list(read_line_chunks(path, chunk_bytes, max_line_bytes=max_line_bytes, cut_after=CUT_AFTER))
+    pieces = [row for chunk in chunks for row in chunk.lines.rows()]
+    rejects = [row for chunk in chunks for row in chunk.overlong.rows()]
+    return pieces, rejects, sum(chunk.lines_ended for chunk in chunks), sum(chunk.bytes_read for chunk in chunks)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.text(alphabet="ab -é", max_size=40), max_size=8),
+    final_newline=st.booleans(),
+    chunk_bytes=st.integers(min_value=1, max_value=50),
+    max_line_bytes=st.integers(min_value=1, max_value=12),
+)
+def test_cut_lines_keep_every_byte_but_the_runs_without_a_cut_byte_longer_than_the_limit(
+    tmp_path_factory, lines, final_newline, chunk_bytes, max_line_bytes
+):
+    text = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    path = tmp_path_factory.mktemp("lines") / "any.txt"
+    path.write_bytes(text.encode())
+
+    pieces, rejects, lines_ended, bytes_read = read_cutting(path, chunk_bytes, max_line_bytes)
+
+    expected = text.removesuffix("\n").split("\n") if text else []
+    kept: dict[int, str] = {}
+    for number, piece in pieces:
+        kept[number] = kept.get(number, "") + piece
+    too_long = rf"[^ \-]{{{max_line_bytes + 1},}}".encode()
+    assert kept == {number: re.sub(too_long, b"", line.encode()).decode() for number, line in enumerate(expected, 1)}
+    assert [(number, raw) for number, raw, _ in rejects] == [
+        (number, run.group().decode()[:EXCERPT_BYTES])
+        for number, line in enumerate(expected, 1)
+        for run in re.finditer(too_long, line.encode())
+    ]
+    assert all(len(piece.encode()) <= max(max_line_bytes, chunk_bytes) * 2 for _, piece in pieces)
+    assert (lines_ended, bytes_read) == (len(expected), len(text.encode()))
+
+
+@pytest.mark.parametrize("chunk_bytes", [3, 64, 1 << 20], ids=["runs span chunks", "mixed", "one chunk"])
+def test_a_run_too_long_to_cut_is_one_reject_with_its_line_its_offset_and_its_start(tmp_path, chunk_bytes):
+    path = tmp_path / "long.txt"
+    path.write_bytes(b"one two\nthree " + b"x" * 300 + b" four\nfive")
+
+    pieces, rejects, lines_ended, _ = read_cutting(path, chunk_bytes, max_line_bytes=100)
+
+    assert "".join(piece for number, piece in pieces if number == 2) == "three  four"
+    assert rejects == [
+        (
+            2,
+            "x" * EXCERPT_BYTES,
+            "a run of 300 bytes without a separator, from byte 6 of the line, is longer than 100 bytes: only its "
+            "start is kept",
+        )
+    ]
+    assert lines_ended == 3
+
+
+def test_a_nul_byte_in_a_run_too_long_to_keep_still_makes_the_file_binary(tmp_path):
+    path = tmp_path / "binary.txt"
+    path.write_bytes(b"text\n" + b"x" * 500 + b"\x00" + b"x" * 500)
+
+    with pytest.raises(BatchDataError, match="^line 2 holds a NUL byte: this is a binary file, not text$"):
+        list(read_line_chunks(path, 64, max_line_bytes=100, cut_after=CUT_AFTER))

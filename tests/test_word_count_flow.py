@@ -10,20 +10,32 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import disk_full as disk_full_module
+import polars as pl
 import pytest
+from disk_full import disk_full
 from flow_process import generate_corpus, run_flow_process, start_flow
-from independent_word_count import assert_matches_independent_computation, corpus_files, count_words, lines_of
+from independent_word_count import (
+    assert_matches_independent_computation,
+    corpus_files,
+    count_words,
+    lines_of,
+    words_of_line,
+)
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from run_records import assert_run_matches_ledger
 from warehouse_snapshot import query, snapshot
 
 from flows.word_count import word_count
+from tasks.audit import run_checks, warehouse_checks
 from tasks.batches import make_batch
 from tasks.mapreduce import counters_of_run, job_directory, plan_splits, run_map, run_reducers, shuffle
+from tasks.steps import map_split, reduce_partition
 from tasks.warehouse import merge_mapreduce_run, open_warehouse
 from tasks.word_count import PIPELINE, WORD_COUNT_JOB
 
@@ -122,6 +134,66 @@ def test_a_file_that_is_not_utf8_fails_alone_and_the_rest_are_counted(tmp_path):
         ("failed", 0)
     ]
     assert summary.rows_in == sum(len(lines_of(path)) for path in corpus_files(SAMPLE_CORPUS))
+
+
+def test_a_text_file_holding_a_nul_byte_fails_alone_as_binary(tmp_path):
+    source = copy_corpus(tmp_path / "corpus")
+    (source / "nul.txt").write_bytes(b"valid UTF-8\nwith a NUL \x00 here\n")
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, _ = run_flow(source, warehouse)
+
+    assert state.is_failed()
+    assert "nul.txt: line 2 holds a NUL byte: this is a binary file, not text" in state.message
+    assert query(warehouse, "select status from meta.batches where source like '%nul.txt'") == [("failed",)]
+    assert_matches_independent_computation([path for path in corpus_files(source) if path.name != "nul.txt"], warehouse)
+
+
+def test_text_without_newlines_is_cut_between_words_and_only_a_word_longer_than_the_limit_is_rejected(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr("tasks.mapreduce.MAX_LINE_BYTES", 1000)
+    source = tmp_path / "corpus"
+    source.mkdir()
+    (source / "long.txt").write_bytes(b"Hello world\n" + b"lorem ipsum " * 1000 + b"z" * 5000 + b" the end\nlast")
+    (source / "bomb.txt.gz").write_bytes(gzip.compress(b"x" * 20_000, mtime=0))
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    state, _ = run_flow(source, warehouse, split_bytes=4096, chunk_bytes=700, max_reject_rate=1)
+
+    assert state.is_completed(), state.message
+    # The independent count, with the runs of more than 1000 bytes without a separator taken out.
+    without_long_runs = [
+        line.replace("z" * 5000, "").replace("x" * 20_000, "") for line in lines_of(source / "long.txt")
+    ]
+    assert Counter(dict(query(warehouse, "select word, count from wordcount.word_counts"))) == Counter(
+        word for line in without_long_runs for word in words_of_line(line)
+    )
+    assert query(
+        warehouse,
+        "select regexp_extract(source, '[^/]+$'), rows_in, rows_loaded, rows_rejected from meta.batches order by 1",
+    ) == [("bomb.txt.gz", 2, 1, 1), ("long.txt", 4, 3, 1)]
+    rejects = query(
+        warehouse, "select regexp_extract(source, '[^/]+$'), line_number, raw, reason from meta.rejects order by 1"
+    )
+    assert rejects == [
+        (
+            "bomb.txt.gz",
+            1,
+            "x" * 200,
+            "a run of 20,000 bytes without a separator, from byte 0 of the line, is "
+            "longer than 1,000 bytes: only its start is kept",
+        ),
+        (
+            "long.txt",
+            2,
+            "z" * 200,
+            "a run of 5,000 bytes without a separator, from byte 12,000 of the line, is "
+            "longer than 1,000 bytes: only its start is kept",
+        ),
+    ]
+    with open_warehouse(warehouse) as connection:
+        assert [result for result in run_checks(connection, warehouse_checks()) if not result.passed] == []
 
 
 def test_one_large_file_cut_into_many_splits_with_seven_reducers_and_no_combiner(tmp_path):
@@ -226,3 +298,35 @@ def test_a_merge_retried_after_it_committed_leaves_the_warehouse_as_one_merge(tm
 
     assert_matches_independent_computation(files, warehouse)
     assert query(warehouse, "select count(*) from wordcount.runs") == [(1,)]
+
+
+@pytest.mark.parametrize("mount", [True, False], ids=["tmpfs when it may mount", "simulated ENOSPC"])
+def test_a_full_disk_during_spills_fails_every_batch_with_its_reason_and_a_run_after_freeing_space_is_clean(
+    tmp_path, monkeypatch, mount
+):
+    if not mount:
+        monkeypatch.setattr(disk_full_module, "_mount", lambda folder, size: False)
+    warehouse = tmp_path / "warehouse.duckdb"
+    for step in (map_split, reduce_partition):  # a full disk is retried, as any I/O error is: without the waits here
+        monkeypatch.setattr(step, "retry_delay_seconds", 0)
+    # Staging beside the warehouse on a 256 KiB disk: the sample corpus's spills need about 2 MiB.
+    parquet_writers = [(pl.DataFrame, "write_parquet"), (pl.LazyFrame, "sink_parquet")]
+    with disk_full(tmp_path / "staging", size=256 * 1024, simulate=parquet_writers) as full:
+        state, summary = run_flow(SAMPLE_CORPUS, warehouse)
+
+        assert state.is_failed()
+        assert "\n" not in state.message and "no space left on device while writing" in state.message
+        ledger = query(warehouse, "select source, status, rows_in, rows_loaded, error from meta.batches order by 1")
+        assert [(Path(source).name, status, rows_in, loaded) for source, status, rows_in, loaded, _ in ledger] == [
+            (path.name, "failed", 0, 0) for path in corpus_files(SAMPLE_CORPUS)
+        ]
+        assert all("no space left on device while writing" in error for *_, error in ledger), ledger
+        assert query(warehouse, "select count(*) from wordcount.word_counts") == [(0,)]
+        assert query(warehouse, "select count(*) from wordcount.documents") == [(0,)]
+        full.free()
+
+    state, summary = run_flow(SAMPLE_CORPUS, warehouse)
+
+    assert state.is_completed(), state.message
+    assert len(summary.batches) == 5
+    assert_matches_independent_computation(corpus_files(SAMPLE_CORPUS), warehouse)
