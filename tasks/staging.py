@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 
 from tasks.batches import Batch
+from tasks.disk_space import writing
 from tasks.reading import BatchDataError, LineChunk, read_line_chunks
 from tasks.settings import PARSE_WORKERS, WAREHOUSE_MEMORY_LIMIT
 from tasks.validation import REJECT_SCHEMA
@@ -112,9 +113,31 @@ def stage_batch(
         return existing
     started = time.time()
     scratch = directory.with_name(f"{directory.name}.partial-{uuid.uuid4().hex[:8]}")
-    scratch.mkdir(parents=True)
+    with writing(f"the staged rows of {batch.path.name}", directory.parent, partial=scratch):
+        scratch.mkdir(parents=True)
+        counts, error = _parse_into(scratch, batch, source_format, chunk_bytes, on_progress)
+        staged = StagedBatch(
+            batch=batch,
+            directory=str(directory),
+            parser_version=source_format.version,
+            started_at=started,
+            finished_at=time.time(),
+            error=error,
+            **counts,
+        )
+        return _publish(scratch, directory, staged)
+
+
+def _parse_into(
+    scratch: Path,
+    batch: Batch,
+    source_format: SourceFormat,
+    chunk_bytes: int,
+    on_progress: Callable[[float], None],
+) -> tuple[Counter, str | None]:
+    """Parse and validate the batch into Parquet parts in `scratch`: the counts, or no rows and why its content
+    cannot be read."""
     counts = Counter(dict.fromkeys(_COUNTS, 0))
-    error = None
     try:
         # The next chunk is read while earlier ones are parsed; at most PARSE_WORKERS chunks are held.
         with _one_batch_at_a_time, ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
@@ -140,23 +163,10 @@ def stage_batch(
             counts.update(rows_parsed=-moved, rows_rejected=moved)
         on_progress(1.0)
     except BatchDataError as bad_content:
-        error = str(bad_content)
-        counts = Counter(dict.fromkeys(_COUNTS, 0))
         for part_file in scratch.glob("*.parquet"):
             part_file.unlink()
-    except BaseException:
-        shutil.rmtree(scratch, ignore_errors=True)
-        raise
-    staged = StagedBatch(
-        batch=batch,
-        directory=str(directory),
-        parser_version=source_format.version,
-        started_at=started,
-        finished_at=time.time(),
-        error=error,
-        **counts,
-    )
-    return _publish(scratch, directory, staged)
+        return Counter(dict.fromkeys(_COUNTS, 0)), str(bad_content)
+    return counts, None
 
 
 def _check_unchanged_since_found(batch: Batch) -> None:
