@@ -9,10 +9,13 @@ from log_files import log_line, write_log
 
 from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.batches import list_source_files
+from tasks.billing import BILLING_EXPORTS
 from tasks.discovery import SourceUnavailable, day_in_name, discover, select_files
 from tasks.landing import LandingScanner
+from tasks.sales import SALES_EXPORTS
 from tasks.settings import staging_root_for
 from tasks.staging import stage_batch
+from tasks.word_count import CORPUS_FILES
 
 PATTERNS = ("*.log", "*.log.gz")
 
@@ -109,6 +112,32 @@ def test_a_named_link_that_leaves_the_folder_is_refused_in_one_line(folder_with_
 
     with pytest.raises(SourceUnavailable, match="escape.log is a link to a file outside .*: links are followed only"):
         select_files(listed, ["escape.log"], folder_with_links, ACCESS_LOG_FILES)
+
+
+@pytest.mark.parametrize(
+    "pipeline, patterns, name",
+    [
+        ("access_logs", ACCESS_LOG_FILES, "access-2026-10-01.log"),
+        ("sales", SALES_EXPORTS.patterns, "orders_2026-10-01.csv"),
+        ("billing", BILLING_EXPORTS.patterns, "usage_2026-10-01.csv.gz"),
+        ("word_count", CORPUS_FILES, "notes.txt"),
+    ],
+)
+@pytest.mark.parametrize("target", ["/etc/passwd", "../outside/secret", "inside/../../outside/secret"])
+def test_every_pipeline_and_the_watcher_skip_a_link_out_of_the_folder(tmp_path, pipeline, patterns, name, target):
+    source = tmp_path / "source"
+    source.mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (source / name).symlink_to(target)
+
+    assert list_source_files(source, patterns) == []
+    assert (
+        discover(source, patterns, pipeline, tmp_path / "w.duckdb", append_only=pipeline == "access_logs").to_load == []
+    )
+    assert LandingScanner(source, patterns, pipeline).scan() == []
+    with pytest.raises(SourceUnavailable, match=f"{name} is a link to a file outside"):
+        select_files(list_source_files(source, patterns), [name], source, patterns)
 
 
 @pytest.fixture
