@@ -51,7 +51,14 @@ from prefect.settings import PREFECT_API_URL
 from prefect.utilities.templating import apply_values
 
 from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.cli import exit_process
+from tasks.cli import (
+    CommandRefused,
+    exit_process,
+    parse_command_line,
+    prefect_api_problem,
+    refuse,
+    seconds_between_scans,
+)
 from tasks.discovery import SourceUnavailable, check_source
 from tasks.landing import LandedFile, LandingScanner, landed_event, watch
 from tasks.settings import LANDING, PROJECT_ROOT
@@ -86,12 +93,17 @@ def deployments_from_yaml(path: Path) -> list[RunnerDeployment]:
     Entrypoints are relative to the project folder; `{{ $VAR }}` placeholders take environment values as
     `prefect deploy` gives them, while the triggers' `{{ event... }}` templates stay for the server to fill.
     """
-    specs = yaml.safe_load(Path(path).read_text()).get("deployments") or []
+    content = yaml.safe_load(Path(path).read_text())
+    specs = (content.get("deployments") if isinstance(content, dict) else None) or []
+    if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
+        raise DeploymentFileError(f"{path}: `deployments` must be a list of deployments")
     deployments = []
     for spec in specs:
         try:
             deployments.append(deployment_from_spec(apply_values(spec, os.environ, remove_notset=False)))
-        except ValueError as error:  # Prefect refusing a schedule or a trigger
+        except DeploymentFileError:
+            raise
+        except Exception as error:  # Prefect refusing a schedule or a trigger, an entrypoint that does not load
             raise DeploymentFileError(f"deployment {spec.get('name', '<unnamed>')}: {error}") from error
     return deployments
 
@@ -125,8 +137,8 @@ def deployment_from_spec(spec: dict[str, Any]) -> RunnerDeployment:
 def use_or_start_server() -> str:
     """The API URL to serve against: PREFECT_API_URL if set, else that of a server started here for this run."""
     if configured := PREFECT_API_URL.value():
-        if not is_healthy(configured):
-            raise ServerUnavailable(f"no Prefect server answers at PREFECT_API_URL={configured}")
+        if problem := prefect_api_problem(configured):
+            raise ServerUnavailable(problem)
         return configured
     api_url = start_local_server()
     # This process's threads and the flow-run processes the runner starts all read the URL from here.
@@ -266,7 +278,9 @@ def unwind(signum, frame) -> None:
     raise KeyboardInterrupt  # before the runner runs: unwind, so that the exit hooks stop the server
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked with the settings and the landing folder: anything bad stops it with one line and
+    exit code 2, before a server is started. (The prefect file is read afterwards: it loads every flow.)"""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefect-file", type=Path, default=PREFECT_FILE, help="the deployments to serve")
     parser.add_argument(
@@ -275,13 +289,28 @@ def main(argv: list[str] | None = None) -> int:
         default=LANDING,
         help="folder the landing watcher watches (the deployments' parameters come from the prefect file)",
     )
-    parser.add_argument("--interval", type=float, default=5.0, help="seconds between scans of the landing folder")
-    args = parser.parse_args(argv)
-    landing = args.landing.resolve()
+    parser.add_argument(
+        "--interval", type=seconds_between_scans, default=5.0, help="seconds between scans of the landing folder"
+    )
+    # the Prefect API is checked by use_or_start_server: without PREFECT_API_URL this starts a server of its own
+    args = parse_command_line(parser, argv, "serve", prefect=False)
+    try:
+        args.landing = args.landing.resolve()
+        check_source(args.landing)
+    except (SourceUnavailable, OSError, ValueError, RuntimeError) as error:  # ValueError: a NUL; RuntimeError: a loop
+        refuse("serve", error)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_arguments(argv)
+    except CommandRefused as refused:
+        return refused.say()
+    landing = args.landing
     try:  # everything that can be checked fails here, before a server is started
-        check_source(landing)
         deployments = deployments_from_yaml(args.prefect_file.resolve())
-    except (SourceUnavailable, DeploymentFileError, OSError, yaml.YAMLError) as error:
+    except (DeploymentFileError, OSError, ValueError, yaml.YAMLError) as error:
         print(f"serve: {error}", file=sys.stderr)
         return 2
     for signum in (signal.SIGTERM, signal.SIGHUP):

@@ -6,17 +6,33 @@ python flows/access_logs.py --source DIR --warehouse PATH
 import argparse
 from datetime import date
 from pathlib import Path
-from typing import Annotated
 
 from prefect import allow_failure, flow, unmapped
-from pydantic import Field
 
 from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.cli import add_file_source_arguments, exit_process, positive_int, run_file_flow
-from tasks.monitoring import RejectRateThreshold
+from tasks.cli import (
+    ChunkBytes,
+    CommandRefused,
+    RejectRate,
+    SessionGapMinutes,
+    add_file_source_arguments,
+    allowed_number,
+    check_file_flow_arguments,
+    exit_process,
+    parse_command_line,
+    refuse_bad_settings,
+    run_file_flow,
+)
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
-from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, SAMPLE_ACCESS_LOGS, SESSION_GAP_MINUTES
+from tasks.settings import (
+    CHUNK_BYTES,
+    DEFAULT_WAREHOUSE,
+    MAX_REJECT_RATE,
+    SAMPLE_ACCESS_LOGS,
+    SESSION_GAP_ALLOWED,
+    SESSION_GAP_MINUTES,
+)
 from tasks.steps import (
     announce_completion,
     discover_batches,
@@ -33,17 +49,18 @@ from tasks.warehouse import (
 REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_column="day")
 
 
+@refuse_bad_settings
 @flow(name="access-logs", task_runner=task_runner())
 def access_logs(
     source: Path = SAMPLE_ACCESS_LOGS,
     warehouse: Path = DEFAULT_WAREHOUSE,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: ChunkBytes = CHUNK_BYTES,
     files: list[str] | None = None,
     reload: bool = False,
     first_day: date | None = None,
     last_day: date | None = None,
-    session_gap_minutes: Annotated[int, Field(ge=1)] = SESSION_GAP_MINUTES,
-    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
+    session_gap_minutes: SessionGapMinutes = SESSION_GAP_MINUTES,
+    max_reject_rate: RejectRate = MAX_REJECT_RATE,
     patterns: list[str] | None = None,
 ) -> RunSummary:
     """Load the access logs in `source` (files named as web servers and logrotate name them, or matching
@@ -80,7 +97,9 @@ def access_logs(
     return final_state(summary)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
+    anything is written."""
     parser = argparse.ArgumentParser(description=access_logs.description)
     add_file_source_arguments(parser, SAMPLE_ACCESS_LOGS, "access logs", day_filter=True)
     parser.add_argument(
@@ -93,11 +112,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--session-gap-minutes",
-        type=positive_int,
+        type=allowed_number(SESSION_GAP_ALLOWED),
         default=SESSION_GAP_MINUTES,
         help="a client's session ends after this many minutes without a request",
     )
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv, access_logs.name)
+    check_file_flow_arguments(args, tuple(args.patterns or ACCESS_LOG_FILES), access_logs.name)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_arguments(argv)
+    except CommandRefused as refused:
+        return refused.say()
     return run_file_flow(
         access_logs,
         args,

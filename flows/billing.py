@@ -10,9 +10,18 @@ from pathlib import Path
 from prefect import allow_failure, flow, unmapped
 
 from tasks.billing import BILLING_EXPORTS, PIPELINE
-from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
+from tasks.cli import (
+    ChunkBytes,
+    CommandRefused,
+    RejectRate,
+    add_file_source_arguments,
+    check_file_flow_arguments,
+    exit_process,
+    parse_command_line,
+    refuse_bad_settings,
+    run_file_flow,
+)
 from tasks.invoicing import parse_period, previous_period
-from tasks.monitoring import RejectRateThreshold
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, MAX_REJECT_RATE, SAMPLE_BILLING
@@ -31,16 +40,17 @@ from tasks.steps import (
 from tasks.warehouse import server_write_turn
 
 
+@refuse_bad_settings
 @flow(name="billing", task_runner=task_runner())
 def billing(
     period: str | None = None,
     source: Path = SAMPLE_BILLING,
     warehouse: Path = DEFAULT_WAREHOUSE,
     out: Path = INVOICES,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: ChunkBytes = CHUNK_BYTES,
     files: list[str] | None = None,
     reload: bool = False,
-    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
+    max_reject_rate: RejectRate = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Load the usage, plans and subscriptions files in `source` that are not loaded yet, then issue the invoices of
     `period` (YYYY-MM, UTC; by default the previous month, as a run on the 1st wants) that are not issued yet, and
@@ -64,19 +74,32 @@ def billing(
     return final_state(summary)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
+    anything is written."""
     parser = argparse.ArgumentParser(description=billing.description)
     parser.add_argument(
         "--period", metavar="YYYY-MM", help="the calendar month (UTC) to invoice; default: the previous month"
     )
     add_file_source_arguments(parser, SAMPLE_BILLING, "usage_, plans_ and subscriptions_<date> files", day_filter=False)
     parser.add_argument("--out", type=Path, default=INVOICES, help="folder of the invoice documents (per period)")
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv, billing.name)
     args.period = args.period or previous_period(datetime.now(UTC).date())
     try:
         parse_period(args.period)
     except ValueError as error:
         parser.error(str(error))
+    if "\0" in str(args.out) or (args.out.exists() and not args.out.is_dir()):
+        parser.error(f"argument --out: {str(args.out)!r} cannot be a folder of invoice documents")
+    check_file_flow_arguments(args, BILLING_EXPORTS.patterns, billing.name)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_arguments(argv)
+    except CommandRefused as refused:
+        return refused.say()
     return run_file_flow(
         billing, args, BILLING_EXPORTS.patterns, schema="billing", pipeline=PIPELINE, period=args.period, out=args.out
     )

@@ -7,7 +7,6 @@ Needs a Prefect server: events sent to Prefect's temporary server would reach no
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 from prefect import flow
@@ -16,12 +15,20 @@ from prefect.logging import get_run_logger
 from prefect.settings import PREFECT_API_URL
 
 from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.cli import exit_process
+from tasks.cli import (
+    CommandRefused,
+    exit_process,
+    parse_command_line,
+    refuse,
+    refuse_bad_settings,
+    seconds_between_scans,
+)
 from tasks.discovery import SourceUnavailable, check_source
 from tasks.landing import LandedFile, LandingScanner, landed_event, watch
 from tasks.settings import LANDING
 
 
+@refuse_bad_settings
 @flow(name="landing-watcher")
 def landing_watcher(landing: Path = LANDING, interval_seconds: float = 5.0, scans: int | None = None) -> int:
     """Watch `landing` and emit one event per file that landed complete (forever, or for `scans` scans)."""
@@ -36,19 +43,27 @@ def landing_watcher(landing: Path = LANDING, interval_seconds: float = 5.0, scan
     return watch(scanner, announce, interval_seconds, scans)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked with the settings and the Prefect server: anything bad stops it with one line and
+    exit code 2, before anything is announced."""
     parser = argparse.ArgumentParser(description=landing_watcher.description)
     parser.add_argument("--landing", type=Path, default=LANDING, help="folder to watch")
-    parser.add_argument("--interval", type=float, default=5.0, help="seconds between scans")
-    args = parser.parse_args(argv)
+    parser.add_argument("--interval", type=seconds_between_scans, default=5.0, help="seconds between scans")
+    args = parse_command_line(parser, argv, landing_watcher.name)
     if not PREFECT_API_URL.value():
-        print("landing-watcher: set PREFECT_API_URL to a running Prefect server", file=sys.stderr)
-        return 2
+        refuse(landing_watcher.name, "set PREFECT_API_URL to a running Prefect server")
     try:
         check_source(args.landing)
-    except SourceUnavailable as error:
-        print(f"landing-watcher: {error}", file=sys.stderr)
-        return 2
+    except (SourceUnavailable, ValueError) as error:  # ValueError: a NUL in the path
+        refuse(landing_watcher.name, error)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_arguments(argv)
+    except CommandRefused as refused:
+        return refused.say()
     landing_watcher(landing=args.landing, interval_seconds=args.interval)
     return 0
 

@@ -10,13 +10,16 @@ from pathlib import Path
 
 from prefect import flow
 
-from tasks.cli import exit_process
+from tasks.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
 from tasks.report import PERIOD_KINDS, PeriodInvalid, resolve_period
 from tasks.reporting import ReportSummary
 from tasks.settings import DEFAULT_WAREHOUSE, REPORTS
+from tasks.status import check_warehouse_readable
 from tasks.steps import publish_report_artifacts, read_report_figures, write_report_page
+from tasks.warehouse import WarehouseUnavailable
 
 
+@refuse_bad_settings
 @flow(name="report")
 def report(
     period: str = "daily",
@@ -33,7 +36,9 @@ def report(
     return publish_report_artifacts(figures, page)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked with the settings and the warehouse it reads: anything bad stops it with one line
+    and exit code 2, before anything is written."""
     parser = argparse.ArgumentParser(description=report.description)
     parser.add_argument("--period", default="daily", help=f"one of {', '.join(PERIOD_KINDS)} (default: daily)")
     parser.add_argument(
@@ -44,15 +49,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file to report on")
     parser.add_argument("--out", type=Path, default=REPORTS, help=f"folder of the reports (default: {REPORTS})")
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv, report.name)
     try:
         resolve_period(args.period, args.date, datetime.now(UTC).date())
-    except PeriodInvalid as error:
-        print(f"report: {error}", file=sys.stderr)
-        return 2
-    if not args.warehouse.is_file():
-        print(f"report: no warehouse at {args.warehouse}", file=sys.stderr)
-        return 2
+        check_warehouse_readable(args.warehouse)
+    except (PeriodInvalid, WarehouseUnavailable) as error:
+        refuse(report.name, error)
+    if "\0" in str(args.out) or (args.out.exists() and not args.out.is_dir()):
+        refuse(report.name, f"the report folder {str(args.out)!r} is not a folder")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_arguments(argv)
+    except CommandRefused as refused:
+        return refused.say()
     state = report(period=args.period, date=args.date, warehouse=args.warehouse, out=args.out, return_state=True)
     if not state.is_completed():
         print(f"report: {state.message}", file=sys.stderr)

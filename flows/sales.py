@@ -9,8 +9,17 @@ from pathlib import Path
 
 from prefect import allow_failure, flow, unmapped
 
-from tasks.cli import add_file_source_arguments, exit_process, run_file_flow
-from tasks.monitoring import RejectRateThreshold
+from tasks.cli import (
+    ChunkBytes,
+    CommandRefused,
+    RejectRate,
+    add_file_source_arguments,
+    check_file_flow_arguments,
+    exit_process,
+    parse_command_line,
+    refuse_bad_settings,
+    run_file_flow,
+)
 from tasks.reporting import RunSummary, final_state, follow_progress
 from tasks.runners import task_runner
 from tasks.sales import PIPELINE, SALES_EXPORTS
@@ -28,16 +37,17 @@ from tasks.steps import (
 from tasks.warehouse import server_write_turn
 
 
+@refuse_bad_settings
 @flow(name="sales", task_runner=task_runner())
 def sales(
     source: Path = SAMPLE_SALES,
     warehouse: Path = DEFAULT_WAREHOUSE,
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: ChunkBytes = CHUNK_BYTES,
     files: list[str] | None = None,
     reload: bool = False,
     first_day: date | None = None,
     last_day: date | None = None,
-    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
+    max_reject_rate: RejectRate = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Load the export files in `source` (customers_, orders_, order_lines_ and fx_rates_<date>, as .csv, .csv.gz
     or .parquet; all, or the named `files`, or those exported from `first_day` to `last_day`) into the warehouse's
@@ -59,12 +69,23 @@ def sales(
     return final_state(summary)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
+    anything is written."""
     parser = argparse.ArgumentParser(description=sales.description)
     add_file_source_arguments(
         parser, SAMPLE_SALES, "export files (customers_, orders_, order_lines_, fx_rates_<date>)", day_filter=True
     )
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv, sales.name)
+    check_file_flow_arguments(args, SALES_EXPORTS.patterns, sales.name)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_arguments(argv)
+    except CommandRefused as refused:
+        return refused.say()
     return run_file_flow(sales, args, SALES_EXPORTS.patterns, schema="sales", pipeline=PIPELINE)
 
 

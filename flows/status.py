@@ -3,10 +3,11 @@ last run, its last successful load and a verdict, read from the warehouse's meta
 
 python flows/status.py [--warehouse PATH] [--limit N] [--pipeline NAME]
 
-Exit code 0 when every pipeline is OK, 1 when one is FAILING or LATE (for cron or a Nagios-style check), 2 on a
-usage error. A plain command, not a Prefect flow: it only reads, and must answer when the Prefect server is the
-thing that is down (and start no temporary server, which costs seconds). It lives in flows/ beside the pipelines it
-watches, where the issue and the README point to it.
+Exit code 0 when every pipeline is OK, 1 when one is FAILING or LATE (for cron or a Nagios-style check), 2 (with one
+line) on a usage error, a bad BATCHYARD_* setting, an unknown pipeline, or a file that is not a readable warehouse.
+A plain command, not a Prefect flow: it only reads, and must answer when the Prefect server is the thing that is
+down (and start no temporary server, which costs seconds). It lives in flows/ beside the pipelines it watches, where
+the issue and the README point to it.
 """
 
 import argparse
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tasks.settings import DEFAULT_WAREHOUSE
+from tasks.settings import DEFAULT_WAREHOUSE, SettingError, check_settings
 from tasks.status import (
     DEPLOYMENTS,
     FAILING,
@@ -29,14 +30,17 @@ from tasks.status import (
     PipelineActivity,
     Run,
     Verdict,
+    check_warehouse_readable,
     duration,
     expected_intervals,
+    known_pipelines,
     pipeline_activity,
     recent_runs,
     verdict,
 )
-from tasks.warehouse import read_warehouse
+from tasks.warehouse import WarehouseUnavailable, read_warehouse
 
+MOST_RUNS = 10_000  # --limit: more rows than anyone reads in a terminal
 REASON_SHOWN = 70  # characters of a run's reason in the table; meta.runs.reason has all of it
 REASON_WIDTH = 60  # the reason column's width at most: the numbers come first on a narrow terminal
 # meta.runs.state as the tables show it: the stored names are for queries, these fit a terminal
@@ -44,9 +48,13 @@ STATE_SHOWN = {"completed": "completed", "failed": "failed", "rejects_over_thres
 COLOURS = {OK: "green", LATE: "yellow", FAILING: "bold red"}
 
 
-def read_status(warehouse: Path, limit: int, pipeline: str | None) -> tuple[list[Run], list[PipelineActivity]]:
-    """The recent runs and each pipeline's activity, read under the warehouse's lock; a pipeline asked for by name
-    that the warehouse does not know is listed as never run."""
+def read_status(
+    warehouse: Path, limit: int, pipeline: str | None, known: set[str] = frozenset()
+) -> tuple[list[Run], list[PipelineActivity]]:
+    """The recent runs and each pipeline's activity, read under the warehouse's lock. A pipeline asked for by name
+    that the warehouse does not know is listed as never run if it is one of the `known` (deployed) ones; any other
+    name is a LookupError naming those it could be."""
+    check_warehouse_readable(warehouse)
     with read_warehouse(warehouse) as connection:
         tables = {
             name
@@ -58,8 +66,12 @@ def read_status(warehouse: Path, limit: int, pipeline: str | None) -> tuple[list
             raise LookupError(
                 f"the warehouse at {warehouse} has no meta.runs yet: run any pipeline once, which migrates it"
             )
+        everyone = pipeline_activity(connection)
+        if pipeline is not None and pipeline not in known | {row.pipeline for row in everyone}:
+            names = ", ".join(sorted(known | {row.pipeline for row in everyone}))
+            raise LookupError(f"no pipeline called {pipeline!r}; the known pipelines are {names}")
         runs = recent_runs(connection, limit, pipeline)
-        activity = pipeline_activity(connection, pipeline)
+        activity = [row for row in everyone if pipeline is None or row.pipeline == pipeline]
     if pipeline and not activity:
         activity = [PipelineActivity(pipeline, None, None, None, None)]
     return runs, activity
@@ -127,17 +139,29 @@ def _utc(moment: datetime | None) -> str:
     return "-" if moment is None else moment.astimezone(UTC).strftime("%m-%d %H:%M")
 
 
-def main(argv: list[str] | None = None, now: datetime | None = None, deployments: Path = DEPLOYMENTS) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked: a bad argument is argparse's usage and error (SystemExit 2), a bad BATCHYARD_*
+    setting a SettingError. Nothing is read from the warehouse yet."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (never created)")
-    parser.add_argument("--limit", type=int, default=20, help="recent runs shown (default 20)")
+    parser.add_argument("--limit", type=int, default=20, help=f"recent runs shown (default 20, at most {MOST_RUNS:,})")
     parser.add_argument("--pipeline", metavar="NAME", help="only this pipeline (e.g. access_logs)")
+    check_settings()  # not tasks.cli's parse_command_line: importing the flows' command-line module costs a second
     args = parser.parse_args(argv)
-    if args.limit < 1:  # not tasks.cli's positive_int: importing the flows' command-line module costs a second (Dask)
-        parser.error(f"argument --limit: must be at least 1, not {args.limit}")
+    if not 1 <= args.limit <= MOST_RUNS:
+        parser.error(f"argument --limit: must be from 1 to {MOST_RUNS:,}, not {args.limit}")
+    return args
+
+
+def main(argv: list[str] | None = None, now: datetime | None = None, deployments: Path = DEPLOYMENTS) -> int:
     try:
-        runs, activity = read_status(args.warehouse, args.limit, args.pipeline)
-    except (FileNotFoundError, LookupError, duckdb.Error) as error:
+        args = parse_arguments(argv)
+    except SettingError as error:
+        print(f"status: {error}", file=sys.stderr)
+        return 2
+    try:
+        runs, activity = read_status(args.warehouse, args.limit, args.pipeline, known_pipelines(deployments))
+    except (WarehouseUnavailable, LookupError, duckdb.Error, OSError) as error:
         print(f"status: {error}", file=sys.stderr)
         return 2
     now = now or datetime.now(UTC)

@@ -11,13 +11,21 @@ from pathlib import Path
 from prefect import flow
 
 from tasks.audit import CheckResult
-from tasks.cli import exit_process
+from tasks.cli import (
+    CommandRefused,
+    exit_process,
+    parse_command_line,
+    refuse,
+    refuse_bad_settings,
+)
 from tasks.reporting import audit_state, audit_verdict
 from tasks.settings import DEFAULT_WAREHOUSE
+from tasks.status import check_warehouse_readable
 from tasks.steps import check_warehouse, report_audit
 from tasks.warehouse import WarehouseUnavailable, prepare_warehouse
 
 
+@refuse_bad_settings
 @flow(name="warehouse-audit")
 def warehouse_audit(warehouse: Path = DEFAULT_WAREHOUSE, upstream_flow_run_id: str | None = None) -> list[CheckResult]:
     """Check the warehouse's invariants (after the run `upstream_flow_run_id`, when a pipeline's completion started
@@ -27,13 +35,24 @@ def warehouse_audit(warehouse: Path = DEFAULT_WAREHOUSE, upstream_flow_run_id: s
     return audit_state(results)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
+    anything is written."""
     parser = argparse.ArgumentParser(description=warehouse_audit.description)
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file to audit")
-    args = parser.parse_args(argv)
-    if not args.warehouse.is_file():
-        print(f"warehouse-audit: no warehouse at {args.warehouse}", file=sys.stderr)
-        return 2
+    args = parse_command_line(parser, argv, warehouse_audit.name)
+    try:
+        check_warehouse_readable(args.warehouse)  # a file that is not a batchyard warehouse is left as it is
+    except WarehouseUnavailable as error:
+        refuse(warehouse_audit.name, error)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_arguments(argv)
+    except CommandRefused as refused:
+        return refused.say()
     try:
         prepare_warehouse(args.warehouse)
     except WarehouseUnavailable as error:

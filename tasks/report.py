@@ -83,6 +83,8 @@ def resolve_period(kind: str, on: str | None, today: date) -> ReportPeriod:
     if kind not in PERIOD_KINDS:
         raise PeriodInvalid(f"period {kind!r} is not one of {', '.join(PERIOD_KINDS)}")
     day = _parse_day(kind, on) if on else _last_complete(kind, today)
+    if day >= date.max - timedelta(days=31):  # its period, or the day after it, would not be a date
+        raise PeriodInvalid(f"date {on!r} is too far in the future for a {kind} report")
     if kind == "daily":
         return ReportPeriod(kind, day, day, day.isoformat())
     if kind == "weekly":

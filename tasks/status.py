@@ -4,6 +4,7 @@ Plain functions over rows and a given "now", so that the verdicts are testable w
 flows/status.py prints them.
 """
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -15,7 +16,7 @@ from cronsim import CronSim
 
 from tasks.monitoring import FAILED, REJECTS_OVER_THRESHOLD
 from tasks.settings import PROJECT_ROOT
-from tasks.warehouse import SQL_DIR
+from tasks.warehouse import SQL_DIR, WarehouseUnavailable, read_warehouse, refuse_a_foreign_database
 
 DEPLOYMENTS = PROJECT_ROOT / "deployments" / "prefect.yaml"
 
@@ -62,6 +63,38 @@ class PipelineActivity:
 class Verdict:
     word: str  # OK | LATE | FAILING
     detail: str
+
+
+# Bytes 8 to 12 of every DuckDB database file (its header's magic), so a file is known without DuckDB opening it.
+DUCKDB_MAGIC = b"DUCK"
+
+
+def check_warehouse_readable(warehouse: Path) -> None:
+    """WarehouseUnavailable, saying why in one line, unless `warehouse` is a batchyard warehouse (or an empty DuckDB
+    database) this process can read. Nothing is written to the file (its lock file beside it is created)."""
+    if "\0" in str(warehouse):
+        raise WarehouseUnavailable(f"the warehouse path {str(warehouse)!r} holds a NUL character")
+    if not warehouse.exists():
+        raise WarehouseUnavailable(f"no warehouse at {warehouse}")
+    if not warehouse.is_file():
+        raise WarehouseUnavailable(f"the warehouse {warehouse} is a folder or a device, not a DuckDB file")
+    if not os.access(warehouse, os.R_OK):
+        raise WarehouseUnavailable(f"cannot read the warehouse {warehouse}: permission denied")
+    with warehouse.open("rb") as file:
+        header = file.read(12)
+    if header[8:12] != DUCKDB_MAGIC:
+        raise WarehouseUnavailable(f"{warehouse} is not a DuckDB database (nothing was written to it)")
+    try:
+        with read_warehouse(warehouse) as connection:
+            refuse_a_foreign_database(connection)
+    except (OSError, duckdb.Error) as error:
+        raise WarehouseUnavailable(f"cannot read the warehouse {warehouse}: {error}") from error
+
+
+def known_pipelines(deployments: Path = DEPLOYMENTS) -> set[str]:
+    """The pipelines prefect.yaml deploys: each deployment's entrypoint file's name (flows/sales.py: sales)."""
+    specs = yaml.safe_load(deployments.read_text()).get("deployments") or []
+    return {PurePosixPath(spec["entrypoint"].split(":")[0]).stem for spec in specs}
 
 
 def recent_runs(connection: duckdb.DuckDBPyConnection, limit: int, pipeline: str | None = None) -> list[Run]:

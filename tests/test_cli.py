@@ -2,13 +2,17 @@
 before anything runs."""
 
 import contextlib
+import importlib
 import io
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import flows.access_logs
+from tasks.cli import CommandRefused
+from tasks.settings import SettingError
+from tasks.warehouse import prepare_warehouse
 
 
 @pytest.mark.parametrize(
@@ -45,3 +49,99 @@ def test_any_text_for_a_number_is_a_number_in_range_or_one_line_and_exit_2(optio
         flows.access_logs.main([f"{option}={value}"])
     assert stopped.value.code == 2
     assert f": error: argument {option}: " in error.getvalue().splitlines()[-1]
+
+
+# Every command line, fed arbitrary arguments: a valid parse, argparse's usage and error (exit 2), or one line (exit
+# 2) — never a traceback or a hang. Only each command's parse-and-check step runs: it writes nothing and starts no
+# Prefect server; running the flows is the flow tests' business.
+
+COMMANDS = {
+    "sales": "flows.sales",
+    "billing": "flows.billing",
+    "access-logs": "flows.access_logs",
+    "warehouse-audit": "flows.warehouse_audit",
+    "report": "flows.report",
+    "landing-watcher": "flows.landing_watcher",
+    "status": "flows.status",
+    "serve": "deployments.serve",
+}
+OPTIONS = [
+    "--source",
+    "--warehouse",
+    "--chunk-mb",
+    "--file",
+    "--first-day",
+    "--last-day",
+    "--reload",
+    "--max-reject-rate",
+    "--dask-address",
+    "--dask-workers",
+    "--pattern",
+    "--session-gap-minutes",
+    "--period",
+    "--out",
+    "--date",
+    "--limit",
+    "--pipeline",
+    "--landing",
+    "--interval",
+    "--prefect-file",
+    "--",
+    "-",
+]
+VALUES = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["0", "-1", "1", "1e9", "nan", "inf", "2026-10-01", "2026-W40", "2026-13", ".", "..", "/"]),
+)
+# Mostly options with values, so that most examples get past argparse to the commands' own checks.
+ARGUMENTS = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(OPTIONS), VALUES).map(list),
+        st.builds(lambda option, value: [f"{option}={value}"], st.sampled_from(OPTIONS), VALUES),
+        st.one_of(st.sampled_from(OPTIONS), VALUES).map(lambda argument: [argument]),
+    ),
+    max_size=4,
+).map(lambda groups: [argument for group in groups for argument in group])
+
+
+@pytest.fixture(scope="module")
+def elsewhere(tmp_path_factory):
+    """A folder to run in, holding nothing, where arbitrary relative paths land; and an empty warehouse elsewhere,
+    so that no command reads the project's own (another run may hold its lock) and the readers get past it."""
+    warehouse = tmp_path_factory.mktemp("warehouse") / "warehouse.duckdb"
+    prepare_warehouse(warehouse)
+    return tmp_path_factory.mktemp("arbitrary-arguments"), ["--warehouse", str(warehouse)]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_any_arguments_are_a_valid_parse_or_one_line_and_exit_2_never_a_traceback(command, elsewhere):
+    module = importlib.import_module(COMMANDS[command])
+    folder, warehouse = elsewhere
+    takes_a_warehouse = command not in ("landing-watcher", "serve")
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(arguments=ARGUMENTS)
+    def parses_or_refuses(arguments):
+        out, error = io.StringIO(), io.StringIO()
+        argv = (warehouse if takes_a_warehouse else []) + arguments
+        with contextlib.chdir(folder), contextlib.redirect_stdout(out), contextlib.redirect_stderr(error):
+            try:
+                module.parse_arguments(argv)
+            except SystemExit as stopped:  # argparse: usage and error, or --help
+                event("argparse refused")
+                assert stopped.code in (0, 2), (argv, stopped.code)
+                if stopped.code == 2:  # the error line may hold the argument's own line breaks
+                    assert error.getvalue().startswith("usage: ") and ": error: " in error.getvalue(), error.getvalue()
+                    assert "Traceback" not in error.getvalue()
+                return
+            except CommandRefused as refused:
+                event("refused in one line")
+                assert "\n" not in str(refused) and str(refused).startswith(f"{command}: "), str(refused)
+                return
+            except SettingError as refused:  # status: a bad BATCHYARD_* value (none here)
+                raise AssertionError(f"no setting is bad in this test: {refused}") from None
+        event("valid")
+        assert not error.getvalue(), error.getvalue()
+        assert list(folder.iterdir()) == [], "parsing wrote nothing"
+
+    parses_or_refuses()

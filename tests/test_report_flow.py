@@ -3,6 +3,7 @@
 import base64
 from pathlib import Path
 
+import duckdb
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -74,3 +75,39 @@ def test_bad_input_stops_the_command_with_one_line_and_exit_code_2(arguments, me
     assert code == 2
     assert error.startswith(message) and error.count("\n") == 1, error
     assert not list(tmp_path.iterdir()), "nothing is created, not even the warehouse"
+
+
+def foreign_database(path: Path) -> None:
+    connection = duckdb.connect(str(path))
+    connection.execute("create table orders (id integer)")
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: path.write_text("id,name\n1,a\n"), "is not a DuckDB database (nothing was written to it)"),
+        (lambda path: path.mkdir(), "is a folder or a device, not a DuckDB file"),
+        (foreign_database, "is a DuckDB database but not a batchyard warehouse (it holds main.orders)"),
+    ],
+    ids=["text-file", "folder", "foreign-duckdb"],
+)
+def test_a_file_that_is_not_a_warehouse_stops_the_command_with_one_line_and_is_left_as_it_is(
+    tmp_path, capsys, make, message
+):
+    path = tmp_path / "warehouse.duckdb"
+    make(path)
+    before = path.read_bytes() if path.is_file() else None
+
+    code = main(["--warehouse", str(path), "--out", str(tmp_path / "reports")])
+
+    error = capsys.readouterr().err
+    assert code == 2
+    assert error.startswith("report: ") and message in error and error.count("\n") == 1, error
+    assert (path.read_bytes() if path.is_file() else None) == before
+    assert not (tmp_path / "reports").exists()
+
+
+def test_a_date_at_the_end_of_the_calendar_is_one_line_not_an_overflow(warehouse, tmp_path, capsys):
+    assert main(["--period", "weekly", "--date", "9999-12-31", "--warehouse", str(warehouse)]) == 2
+    assert capsys.readouterr().err == "report: date '9999-12-31' is too far in the future for a weekly report\n"

@@ -1,9 +1,11 @@
 """flows/status.py: the verdicts (OK, LATE, FAILING) on hand-built rows at a fixed time, the schedules they read from
 prefect.yaml, and the command on a small hand-built warehouse."""
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from flows.status import main
@@ -181,3 +183,50 @@ def test_the_limit_and_pipeline_select_the_runs_shown(warehouse, capsys):
     out = capsys.readouterr().out
     runs = out.split("Pipelines:")[0]
     assert "access_logs" in runs and "rejects_over_threshold" not in runs  # the newest run only
+
+
+def test_an_unknown_pipeline_is_one_line_naming_the_known_ones_and_exit_2(warehouse, capsys):
+    assert main(["--warehouse", str(warehouse), "--pipeline", "salse"], now=NOW) == 2
+
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert error.startswith("status: no pipeline called 'salse'; the known pipelines are access_logs, billing, ")
+    assert "migrate" in error and "sales" in error and "warehouse_audit" in error
+
+
+def foreign_database(path: Path) -> None:
+    connection = duckdb.connect(str(path))
+    connection.execute("create table orders (id integer)")
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda path: path.write_text("id,name\n1,a\n"), "is not a DuckDB database (nothing was written to it)"),
+        (lambda path: path.write_bytes(b""), "is not a DuckDB database (nothing was written to it)"),
+        (lambda path: path.mkdir(), "is a folder or a device, not a DuckDB file"),
+        (foreign_database, "is a DuckDB database but not a batchyard warehouse (it holds main.orders)"),
+    ],
+    ids=["text-file", "empty-file", "folder", "foreign-duckdb"],
+)
+def test_a_file_that_is_not_a_warehouse_is_one_line_and_exit_2_and_left_as_it_is(tmp_path, capsys, make, message):
+    path = tmp_path / "warehouse.duckdb"
+    make(path)
+    before = path.read_bytes() if path.is_file() else None
+
+    assert main(["--warehouse", str(path)], now=NOW) == 2
+
+    error = capsys.readouterr().err
+    assert error.startswith("status: ") and message in error and error.count("\n") == 1, error
+    assert (path.read_bytes() if path.is_file() else None) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_warehouse_is_one_line_and_exit_2(warehouse, capsys):
+    warehouse.chmod(0)
+    try:
+        assert main(["--warehouse", str(warehouse)], now=NOW) == 2
+    finally:
+        warehouse.chmod(0o644)
+    assert capsys.readouterr().err == f"status: cannot read the warehouse {warehouse}: permission denied\n"
