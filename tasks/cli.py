@@ -253,8 +253,7 @@ def add_file_source_arguments(parser: argparse.ArgumentParser, source: Path, fil
     parser.add_argument(
         "--chunk-mb",
         type=allowed_number(CHUNK_BYTES_ALLOWED, scale=1 << 20),
-        default=CHUNK_BYTES >> 20,
-        help="MiB of text parsed at once; bounds memory",
+        help=f"MiB of text parsed at once; bounds memory (default: BATCHYARD_CHUNK_BYTES, now {CHUNK_BYTES:,} bytes)",
     )
     parser.add_argument(
         "--file",
@@ -337,7 +336,7 @@ def run_file_flow(
             state = flow.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(
                 source=args.source,
                 warehouse=args.warehouse,
-                chunk_bytes=args.chunk_mb << 20,
+                chunk_bytes=CHUNK_BYTES if args.chunk_mb is None else args.chunk_mb << 20,
                 files=args.files,
                 reload=args.reload,
                 max_reject_rate=args.max_reject_rate,
