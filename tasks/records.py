@@ -22,6 +22,10 @@ RECORD_PROBLEM = "record_problem"
 # a stray quote: its first line is rejected and reading resumes on the next line, which keeps memory bounded.
 MAX_LINES_PER_RECORD = 1000
 _BOM = "\ufeff"
+# RFC 4180's record: fields between commas, each bare (no quote in it) or quoted whole (a quote inside doubled).
+_FIELD = r'(?:[^",]*|"(?:[^"]|"")*")'
+_WELL_QUOTED = rf"^{_FIELD}(?:,{_FIELD})*$"
+_MISQUOTED = "a quote is misplaced: a field with a quote in it must be quoted whole, its quotes doubled"
 
 
 def read_export_records(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
@@ -111,6 +115,8 @@ def _unterminated(lines: pl.DataFrame) -> pl.DataFrame:
 
 
 def _header_of(raw: str) -> list[str]:
+    if not pl.Series([raw]).str.contains(_WELL_QUOTED).item():
+        raise BatchDataError(f"the header line is not CSV: {_MISQUOTED}")
     names = _parse_csv_text(raw + "\n", None).row(0)
     return [(name or "").strip().lower() for name in names]
 
@@ -125,6 +131,8 @@ def _split_fields(records: pl.DataFrame, header: list[str]) -> pl.DataFrame:
         .then(pl.col(RECORD_PROBLEM))
         .when(pl.col("raw").str.strip_chars() == "")
         .then(pl.lit("blank line"))
+        .when(pl.col("raw").str.contains(_WELL_QUOTED).not_())
+        .then(pl.lit(_MISQUOTED))
         .when(fields != len(header))
         .then(pl.format("has {} fields, the header has {}", fields, pl.lit(len(header))))
     )

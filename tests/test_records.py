@@ -102,6 +102,19 @@ def test_a_quote_left_open_at_the_end_of_the_file_is_one_record_with_its_problem
     ]
 
 
+def test_a_misplaced_quote_rejects_its_record_with_the_reason_and_the_others_load(tmp_path):
+    path = tmp_path / "orders_2026-10-01.csv"
+    path.write_text('a,b\n1,2\n""x,3\n4,"5"z\n"6",7\n')
+    misplaced = "a quote is misplaced: a field with a quote in it must be quoted whole, its quotes doubled"
+
+    assert [(row["line_number"], row["record_problem"], row["a"]) for row in records(path)] == [
+        (2, None, "1"),
+        (3, misplaced, None),
+        (4, misplaced, None),
+        (5, None, "6"),
+    ]
+
+
 def test_a_stray_quote_costs_its_own_line_once_a_record_grows_too_long(tmp_path, monkeypatch):
     monkeypatch.setattr(tasks.records, "MAX_LINES_PER_RECORD", 3)
     path = tmp_path / "orders_2026-10-01.csv"
@@ -139,8 +152,9 @@ def test_repeated_and_reserved_header_names_become_unexpected_columns(tmp_path):
         ("orders.csv", b"a\n1\n", "carries no export date"),
         ("orders_2026-10-01.csv", b"a,b\n\xff\xfe,1\n", "not UTF-8"),
         ("orders_2026-10-01.parquet", b"PAR1 not really", "not a readable Parquet file"),
+        ("orders_2026-10-01.csv", b'""id,b\n1,2\n', "the header line is not CSV: a quote is misplaced"),
     ],
-    ids=["empty", "no-date-in-name", "not-utf8", "corrupt-parquet"],
+    ids=["empty", "no-date-in-name", "not-utf8", "corrupt-parquet", "misquoted-header"],
 )
 def test_unreadable_files_are_batch_data_errors(tmp_path, name, content, message):
     path = tmp_path / name
