@@ -39,6 +39,8 @@ class LineChunk:
 
 # What an overlong line's reject keeps of it.
 EXCERPT_BYTES = 200
+# How much of a line that belongs to the range before is read at a time to skip it.
+SKIP_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -348,8 +350,9 @@ class _LineRange(io.RawIOBase):
         self.stream = stream
         if start > 0:
             stream.seek(start - 1)
-            if stream.read(1) != b"\n":
-                stream.readline()  # the rest of a line that began before `start`: the range before owns it
+            if stream.read(1) != b"\n":  # the rest of a line that began before `start`: the range before owns it
+                while (rest := stream.readline(SKIP_BYTES)) and not rest.endswith(b"\n"):
+                    pass  # read in pieces: that line may be a gigabyte
         self.remaining = None if end is None else max(0, end - stream.tell())
         self.finishing_line = False
 
