@@ -16,10 +16,11 @@ from tasks.cli import (
     RejectRate,
     SessionGapMinutes,
     add_file_source_arguments,
-    allowed_number,
     check_file_flow_arguments,
     exit_process,
+    file_pattern,
     parse_command_line,
+    positive_int_up_to,
     refuse_bad_settings,
     run_file_flow,
 )
@@ -105,6 +106,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pattern",
         dest="patterns",
+        type=file_pattern,
         action="append",
         metavar="GLOB",
         help="load the files whose name matches this pattern (repeat for more; '!GLOB' excludes) instead of the "
@@ -112,7 +114,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--session-gap-minutes",
-        type=allowed_number(SESSION_GAP_ALLOWED),
+        type=positive_int_up_to(int(SESSION_GAP_ALLOWED.highest)),
         default=SESSION_GAP_MINUTES,
         help="a client's session ends after this many minutes without a request",
     )

@@ -31,6 +31,7 @@ from tasks.settings import (
     DASK_WORKERS,
     DASK_WORKERS_ALLOWED,
     DEFAULT_WAREHOUSE,
+    FILE_PATTERNS_ALLOWED,
     MAX_REJECT_RATE,
     MIGRATION_BATCH_ROWS_ALLOWED,
     REDUCERS_ALLOWED,
@@ -71,6 +72,20 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_int_up_to(highest: int):
+    """An argparse type: a whole number from 1 to `highest`, said as positive_int says it below 1."""
+
+    def positive_int(text: str) -> int:
+        value = int(text)
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+        if value > highest:
+            raise argparse.ArgumentTypeError(f"must be at most {highest:,}, not {value}")
+        return value
+
+    return positive_int
+
+
 def whole_number_from(lowest: int, highest: int):
     """An argparse type: a whole number from `lowest` to `highest`."""
 
@@ -108,6 +123,14 @@ def seconds_between_scans(text: str) -> float:
     if not lowest <= value <= highest:  # NaN too
         raise argparse.ArgumentTypeError(f"must be from {lowest} to {highest:,.0f} seconds, not {text}")
     return value
+
+
+def file_pattern(text: str) -> str:
+    """An argparse type: a file-name pattern, relative to the source folder ("!" before it excludes)."""
+    try:
+        return FILE_PATTERNS_ALLOWED.check_one(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error}, not {text!r}") from None
 
 
 def dask_address(text: str) -> str | None:

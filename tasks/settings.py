@@ -197,6 +197,36 @@ def staging_root_for(warehouse: Path) -> Path:
 SAMPLE_SHOP = DATA_DIR / "sample_shop.sqlite"
 MIGRATION_BATCH_ROWS = _environment("MIGRATION_BATCH_ROWS", 50_000, MIGRATION_BATCH_ROWS_ALLOWED.parse)
 
+
+class FilePatterns:
+    """What a list of file-name patterns may be: globs relative to the source folder ("!" before one excludes)."""
+
+    ONE = "a file-name pattern relative to the source folder, such as *.log (!*.gz excludes)"
+
+    def __str__(self) -> str:
+        return "a list of file-name patterns relative to the source folder, such as *.log (!*.gz excludes)"
+
+    def check_one(self, pattern: object) -> str:
+        """`pattern` itself when it is one, else ValueError saying what is allowed."""
+        glob = pattern.removeprefix("!") if isinstance(pattern, str) else ""
+        if not glob or glob.startswith("/") or "\0" in glob:  # Path.glob refuses "" and absolute patterns
+            raise ValueError(f"must be {self.ONE}")
+        return pattern
+
+    def check(self, value: object) -> object:
+        """`value` itself when it is a list of patterns or None, else ValueError saying what is allowed."""
+        try:
+            if value is not None and not isinstance(value, list | tuple):
+                raise ValueError
+            for pattern in value or []:
+                self.check_one(pattern)
+        except ValueError:
+            raise ValueError(f"must be {self}") from None
+        return value
+
+
+FILE_PATTERNS_ALLOWED = FilePatterns()
+
 # Flow parameters that stand for a setting, and what each may be: every flow checks the ones it takes (see
 # tasks/cli.py), so a run started from the UI or the API is held to the same bounds as the command line.
 PARAMETERS_ALLOWED = {
@@ -207,6 +237,7 @@ PARAMETERS_ALLOWED = {
     "reducers": REDUCERS_ALLOWED,
     "batch_rows": MIGRATION_BATCH_ROWS_ALLOWED,
     "dask_workers": DASK_WORKERS_ALLOWED,
+    "patterns": FILE_PATTERNS_ALLOWED,
 }
 
 

@@ -184,8 +184,20 @@ def test_any_http_answer_counts_as_a_reachable_api():
         ({"reducers": 100_000}, "reducers=100000 is not allowed: it must be a whole number from 1 to 4,096"),
         ({"split_bytes": 0.5}, "split_bytes=0.5 is not allowed"),
         ({"session_gap_minutes": True}, "session_gap_minutes=True is not allowed"),
+        ({"patterns": ["*.log", ""]}, "patterns=['*.log', ''] is not allowed: it must be a list of file-name patterns"),
+        ({"patterns": ["/var/log/*"]}, "patterns=['/var/log/*'] is not allowed: it must be a list of file-name"),
+        ({"patterns": "*.log"}, "patterns='*.log' is not allowed: it must be a list of file-name patterns"),
     ],
-    ids=["negative-chunk", "rate-as-percent", "too-many-reducers", "fraction-of-a-byte", "a-bool"],
+    ids=[
+        "negative-chunk",
+        "rate-as-percent",
+        "too-many-reducers",
+        "fraction-of-a-byte",
+        "a-bool",
+        "empty-pattern",
+        "absolute-pattern",
+        "not-a-list",
+    ],
 )
 def test_a_parameter_outside_its_settings_bounds_is_one_line(parameters, line):
     with pytest.raises(SettingError) as refused:
@@ -196,6 +208,8 @@ def test_a_parameter_outside_its_settings_bounds_is_one_line(parameters, line):
 
 def test_parameters_within_bounds_and_others_pass():
     check_parameters({"chunk_bytes": 1 << 20, "max_reject_rate": 0.0, "reducers": 4, "anything": -1})
+    check_parameters({"patterns": ["*.log", "!*.gz", "access.log-*"]})
+    check_parameters({"patterns": None})
 
 
 # Flow runs (as from a deployment or the UI): they fail at once, Failed with the one line, nothing written.
