@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         "--source",
         default=str(SAMPLE_SHOP),
         metavar="URL",
-        help="sqlite:///PATH, a SQLite file, or postgresql://USER@HOST:PORT/DB (a password in it is moved to "
-        "PGPASSWORD and never shown); default: the bundled sample",
+        help="sqlite:///PATH, a SQLite file, or postgresql://USER@HOST:PORT/DB[?sslmode=...] (a password in it is "
+        "moved to PGPASSWORD and never shown; percent-encode it: # is %%23); default: the bundled sample",
     )
     parser.add_argument(
         "--tables", type=_names, metavar="A,B", help="tables to copy (schema.table for PostgreSQL); default: all"
@@ -80,11 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_reject_rate_argument(parser)
     args = parser.parse_args(argv)
-    # the password goes to libpq through the environment, so that the flow run's parameters never hold it
-    source, password = url_without_password(args.source)
-    if password is not None:
-        os.environ["PGPASSWORD"] = password
     try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started
+        # the password goes to libpq through the environment, so that the flow run's parameters never hold it
+        source, password = url_without_password(args.source)
+        if password is not None:
+            os.environ["PGPASSWORD"] = password
         inspect_source(source, args.tables, args.schema, args.key)
         prepare_warehouse(args.warehouse)
         state = migrate(

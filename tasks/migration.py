@@ -10,8 +10,9 @@ swap and the ledger) lives in tasks/warehouse.py, the Prefect tasks in tasks/ste
   end of a large table as at its start, and a checkpoint is just the last key copied.
 - **Types.** Each column gets a DuckDB type (`map_postgres_column`, `map_sqlite_column`) and a conversion that
   checks every value against it (`convert_value`): SQLite does not enforce declared types, and PostgreSQL can hold
-  values DuckDB or Python cannot (infinite dates, NaN numerics). A value that does not fit makes its row a reject,
-  with a reason; it is never dropped or bent.
+  values DuckDB cannot (NaN numerics, timestamps after 294247). A value that does not fit makes its row a reject,
+  with a reason; it is never dropped or bent. Dates and times DuckDB holds but Python does not (BC, infinity,
+  24:00:00) travel as DuckDB stores them (`WideTemporal`).
 - **Checksums.** `row_digest` hashes a canonical text of a row; a table's checksum is the sum of its rows' digests
   modulo 2**64, so it does not depend on order and can be computed page by page on both sides.
 """
@@ -26,12 +27,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
 from decimal import Context, Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote
 
 import pyarrow as pa
 
@@ -57,6 +59,154 @@ class VerificationFailed(Exception):
 
 # ------------------------------------------------------------------------------------------------------------------
 # URLs and masking
+#
+# A PostgreSQL URL's password reaches nothing but the connection: logs, errors, the ledger and the warehouse see the
+# masked URL (no password, no query); the flow run's `source` parameter sees the URL without its secrets. People paste
+# passwords with `#`, `/`, `?` or `@` unescaped, which urlsplit reads as a fragment, a path or a query (and then fails
+# on a "port" that is half the password, printing it), so the URL is split here: the user part ends at an `@` that is
+# followed by a well-formed host part.
+
+SECRET_PARAMETERS = ("password", "sslpassword", "oauth_client_secret", "scram_client_key", "scram_server_key")
+PERCENT_ENCODE = "percent-encode the password (# is %23, / is %2F, ? is %3F, @ is %40, % is %25)"
+_HOST = r"(?:\[[0-9A-Za-z:.%]+\]|[A-Za-z0-9._~%-]*)(?::[0-9]*)?"
+_HOST_PART = re.compile(rf"(?P<hosts>{_HOST}(?:,{_HOST})*)(?:/(?P<database>[^/?#@]*))?(?:\?(?P<query>[^#]*))?")
+
+
+@cache
+def libpq_parameters() -> frozenset[str]:
+    """The connection parameters libpq knows (a URL's query may set any of them)."""
+    from psycopg import pq
+
+    return frozenset(option.keyword.decode() for option in pq.Conninfo.get_defaults())
+
+
+@dataclass(frozen=True)
+class PostgresURL:
+    """A PostgreSQL URL taken apart: its parts percent-decoded, `hosts` as `host[:port]` (host in lower case)."""
+
+    scheme: str
+    user: str | None
+    password: str | None
+    hosts: tuple[str, ...]
+    database: str
+    parameters: tuple[tuple[str, str], ...]  # the query's, in order
+    spellings: tuple[str, ...]  # every secret as the URL spells it (percent-encoded or not)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret the URL carries, in every spelling a message could show, longest first."""
+        found = {*self.spellings, self.password or ""}
+        found |= {value for name, value in self.parameters if name in SECRET_PARAMETERS}
+        found |= {quote(secret, safe="") for secret in set(found)} | {repr(secret)[1:-1] for secret in set(found)}
+        return tuple(sorted((secret for secret in found if secret), key=len, reverse=True))
+
+    def masked(self) -> str:
+        """What people see: no password and no query; a user name keeps `:***` whether or not this URL carries the
+        password, so that the same database always reads the same."""
+        user = f"{quote(self.user, safe='')}:***@" if self.user else ""
+        return f"{self.scheme}://{user}{','.join(self.hosts)}{self._path()}"
+
+    def _path(self) -> str:
+        return f"/{quote(self.database, safe='')}" if self.database else ""
+
+    def without_secrets(self) -> str:
+        """The URL for the flow run's parameters: no password, but the connection settings (sslmode, ...) it needs."""
+        user = f"{quote(self.user, safe='')}@" if self.user else ""
+        kept = [(name, value) for name, value in self.parameters if name not in SECRET_PARAMETERS]
+        query = "?" + "&".join(f"{name}={quote(value, safe='')}" for name, value in kept) if kept else ""
+        return f"{self.scheme}://{user}{','.join(self.hosts)}{self._path() or ('/' if query else '')}{query}"
+
+    def conninfo(self) -> str:
+        """The libpq connection string (built from the parts, so libpq never reads the URL again)."""
+        from psycopg.conninfo import make_conninfo
+
+        settings: dict[str, str] = {}
+        hosts = [_split_host(host) for host in self.hosts]
+        if any(host for host, _ in hosts):
+            settings["host"] = ",".join(host for host, _ in hosts)
+        if any(port for _, port in hosts):
+            settings["port"] = ",".join(port for _, port in hosts)
+        if self.database:
+            settings["dbname"] = self.database
+        if self.user:
+            settings["user"] = self.user
+        if self.password is not None:
+            settings["password"] = self.password
+        settings.update(self.parameters)
+        return make_conninfo("", **settings)
+
+
+def _split_host(host: str) -> tuple[str, str]:
+    if host.startswith("["):
+        address, _, port = host[1:].partition("]")
+        return address, port.removeprefix(":")
+    name, _, port = host.partition(":")
+    return name, port
+
+
+def parse_postgres_url(text: str) -> PostgresURL:
+    """Take a `postgresql://` or `postgres://` URL apart, telling its user part from its host part even when the
+    password holds unescaped `#`, `/`, `?` or `@`; raises MigrationRefused, never showing the password, when it
+    cannot (two readings are possible) or the URL is malformed."""
+    scheme, _, rest = text.partition("://")
+    scheme = scheme.lower()
+    refuse_unreadable = MigrationRefused(
+        f"the source URL does not read as {scheme}://USER:PASSWORD@HOST:PORT/DATABASE?PARAMETER=VALUE (one way only, "
+        f"with libpq's parameters): {PERCENT_ENCODE}"
+    )
+    # every `@` followed by a well-formed host part could end the user part (and, without one, the URL may have
+    # none): one reading is taken as it is, several are refused rather than guessed at
+    readings: list[tuple[str | None, str]] = [
+        (rest[:index], rest[index + 1 :])
+        for index, character in enumerate(rest)
+        if character == "@" and _is_host_part(rest[index + 1 :])
+    ]
+    if _is_host_part(rest):
+        readings.append((None, rest))
+    if len(readings) != 1:
+        raise refuse_unreadable
+    ((userinfo, tail),) = readings
+    match = _HOST_PART.fullmatch(tail)
+    user = password = None
+    spellings: list[str] = []
+    if userinfo is not None:
+        user_text, colon, password_text = userinfo.partition(":")
+        user = unquote(user_text) or None
+        if colon:
+            password = unquote(password_text)
+            spellings.append(password_text)
+    parameters = []
+    for pair in (match.group("query") or "").split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            parameters.append((name, unquote(value)))
+            if name in SECRET_PARAMETERS:
+                spellings.append(value)
+    hosts = tuple(_normal_host(host) for host in match.group("hosts").split(",")) if match.group("hosts") else ()
+    for host in hosts:
+        port = _split_host(host)[1]
+        if port and not 1 <= int(port) <= 65535:
+            raise MigrationRefused(f"the source URL's port {port} is not a port (1 to 65535)")
+    return PostgresURL(
+        scheme, user, password, hosts, unquote(match.group("database") or ""), tuple(parameters), tuple(spellings)
+    )
+
+
+def _is_host_part(tail: str) -> bool:
+    """Whether `tail` (the URL after its user part) reads `host[:port][,...][/database][?name=value&...]`, its
+    query setting only libpq's parameters."""
+    match = _HOST_PART.fullmatch(tail)
+    if match is None:
+        return False
+    pairs = [pair for pair in (match.group("query") or "").split("&") if pair]
+    return all("=" in pair and pair.split("=", 1)[0] in libpq_parameters() for pair in pairs)
+
+
+def _normal_host(host: str) -> str:
+    name, port = _split_host(host)
+    port = str(int(port)) if port else ""
+    name = f"[{name.lower()}]" if host.startswith("[") else name.lower()
+    return f"{name}:{port}" if port else name
 
 
 @dataclass(frozen=True)
@@ -64,6 +214,7 @@ class SourceURL:
     kind: str  # sqlite | postgresql
     location: str  # a file path for SQLite; the URL itself for PostgreSQL
     masked: str  # what logs, artifacts and the ledger show: no password, no query
+    postgres: PostgresURL | None = None
 
 
 def parse_source_url(text: str) -> SourceURL:
@@ -73,10 +224,10 @@ def parse_source_url(text: str) -> SourceURL:
         raise MigrationRefused("the source is empty: give sqlite:///PATH, a file path, or postgresql://...")
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme in ("postgresql", "postgres"):
-        parts = urlsplit(text)
-        if not parts.hostname and "host=" not in parts.query:
-            raise MigrationRefused(f"source URL {mask_url(text)} names no host")
-        return SourceURL("postgresql", text, mask_url(text))
+        parsed = parse_postgres_url(text)
+        if not parsed.hosts and not any(name in ("host", "hostaddr") for name, _ in parsed.parameters):
+            raise MigrationRefused(f"source URL {parsed.masked()} names no host")
+        return SourceURL("postgresql", text, parsed.masked(), parsed)
     if scheme == "sqlite":
         path = text[len("sqlite:///") :] if text.lower().startswith("sqlite:///") else ""
         if not path:
@@ -94,61 +245,75 @@ def parse_source_url(text: str) -> SourceURL:
     return SourceURL("sqlite", str(resolved), f"sqlite:///{resolved}")
 
 
+def _is_postgres(url: str) -> bool:
+    return "://" in url and url.strip().split("://", 1)[0].lower() in ("postgresql", "postgres")
+
+
+def _postgres_url(url: str) -> PostgresURL | None:
+    """The URL taken apart if it is a PostgreSQL URL that can be; None otherwise."""
+    if not _is_postgres(url):
+        return None
+    try:
+        return parse_postgres_url(url.strip())
+    except MigrationRefused:
+        return None
+
+
 def mask_url(url: str) -> str:
-    """The URL without its password and query (libpq takes `password=` there too). A user name keeps `:***` after it
-    whether or not this URL carries the password, so that the same database always reads the same."""
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:  # an IPv6 address
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    if parts.username:
-        netloc = f"{quote(unquote(parts.username), safe='')}:***@{netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    """The URL without its password and query; a PostgreSQL URL that cannot be taken apart shows only its scheme."""
+    parsed = _postgres_url(url)
+    if parsed is not None:
+        return parsed.masked()
+    if "://" in url and url.strip().split("://", 1)[0].lower() != "sqlite":
+        return url.strip().split("://", 1)[0] + "://***"
+    return url
 
 
 def url_secrets(url: str) -> list[str]:
-    """The password(s) a URL carries, in every spelling that could appear in a message."""
+    """The secrets a URL carries, in every spelling that could appear in a message; for a URL that cannot be taken
+    apart, everything after its scheme and every piece of it that could be a password."""
     if "://" not in url:
         return []
-    parts = urlsplit(url)
-    found = []
-    if parts.password:
-        found += [parts.password, unquote(parts.password)]
-    for _name, value in re.findall(r"(?:^|&)(password|sslpassword)=([^&]*)", parts.query):
-        found += [value, unquote(value)]
-    return sorted({secret for secret in found if secret}, key=len, reverse=True)
+    parsed = _postgres_url(url)
+    if parsed is not None:
+        return list(parsed.secrets)
+    rest = url.strip().split("://", 1)[1]
+    if not rest or url.strip().lower().startswith("sqlite:"):
+        return []
+    pieces = {rest, *(rest[:index] for index, character in enumerate(rest) if character == "@")}
+    pieces |= {piece.partition(":")[2] for piece in set(pieces)} | {unquote(piece) for piece in pieces}
+    return sorted((piece for piece in pieces if piece), key=len, reverse=True)
 
 
 def redact(text: str, url: str) -> str:
     """`text` with the URL and its passwords replaced by the masked URL and `***`."""
     text = text.replace(url, mask_url(url))
+    if url.strip() != url:
+        text = text.replace(url.strip(), mask_url(url))
     for secret in url_secrets(url):
         text = text.replace(secret, "***")
     return text
 
 
 def url_without_password(url: str) -> tuple[str, str | None]:
-    """Split the password out of a PostgreSQL URL (to hand it over in PGPASSWORD instead, so that it never reaches
-    the Prefect flow run's parameters); returns the URL without it, and the password or None."""
-    secrets = url_secrets(url)
-    if "://" not in url or not secrets:
+    """Take the password out of a PostgreSQL URL (to hand it over in PGPASSWORD instead, so that it never reaches the
+    Prefect flow run's parameters); returns the URL without secrets (connection settings such as sslmode kept), and
+    the password or None. Refuses secrets that have no environment variable (sslpassword, ...), and two passwords."""
+    if not _is_postgres(url):
         return url, None
-    parts = urlsplit(url)
-    password = unquote(parts.password) if parts.password else None
-    query = "&".join(pair for pair in parts.query.split("&") if pair and not re.match(r"(password|sslpassword)=", pair))
-    if password is None:
-        found = re.search(r"(?:^|&)password=([^&]*)", parts.query)
-        password = unquote(found.group(1)) if found else None
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    if parts.username:
-        netloc = f"{parts.username}@{netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, query, "")), password
+    parsed = parse_postgres_url(url.strip())
+    other = sorted({name for name, _ in parsed.parameters if name in SECRET_PARAMETERS and name != "password"})
+    if other:
+        raise MigrationRefused(
+            f"the source URL sets {', '.join(other)}, which would be stored with the flow run: give it in a "
+            f"connection service file (PGSERVICEFILE, service=NAME) instead"
+        )
+    passwords = {value for name, value in parsed.parameters if name == "password"}
+    if parsed.password is not None:
+        passwords.add(parsed.password)
+    if len(passwords) > 1:
+        raise MigrationRefused("the source URL gives two different passwords (after the user name and as password=)")
+    return parsed.without_secrets(), next(iter(passwords), None)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -339,9 +504,160 @@ class Unrepresentable(Exception):
 
 @dataclass(frozen=True)
 class SourceText:
-    """A value the source driver could not turn into a Python value (PostgreSQL's infinite dates), as its text."""
+    """A value the source driver could not turn into a Python value, as its text (and why, for the reject)."""
 
     text: str
+    why: str = "it has no Python or DuckDB equivalent"
+
+
+# DuckDB stores a DATE as days since 1970-01-01 (int32) and TIME, TIMESTAMP and TIMESTAMPTZ as microseconds (since
+# midnight; since 1970-01-01 UTC) in an int64, whose largest value (and its negative) mean infinity. It holds
+# 24:00:00, years before 1 and after 9999, and infinity; Python's datetime holds none of them.
+DATE_INFINITY = 2**31 - 1
+TIMESTAMP_INFINITY = 2**63 - 1
+DAY_MICROSECONDS = 86_400_000_000
+EPOCH = date(1970, 1, 1)
+PYTHON_DAYS = ((date.min - EPOCH).days, (date.max - EPOCH).days)
+PYTHON_MICROSECONDS = (PYTHON_DAYS[0] * DAY_MICROSECONDS, (PYTHON_DAYS[1] + 1) * DAY_MICROSECONDS - 1)
+
+
+@dataclass(frozen=True)
+class WideTemporal:
+    """A date or time that DuckDB holds but Python's datetime cannot (a year before 1 or after 9999, infinity, the
+    time 24:00:00), as DuckDB stores it; `text` is the source's own spelling, to send back to it as a page bound."""
+
+    kind: str  # date | time | timestamp | timestamptz
+    units: int  # days since 1970-01-01 for a date, microseconds otherwise
+    text: str = field(default="", compare=False)
+
+    def __str__(self) -> str:
+        return temporal_text(self.kind, self.units)
+
+
+def days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date of any astronomical year (1 BC is year 0)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def civil_from_days(days: int) -> tuple[int, int, int]:
+    """The proleptic Gregorian (astronomical year, month, day) of a day counted from 1970-01-01."""
+    days += 719468
+    era = days // 146097
+    day_of_era = days - era * 146097
+    year_of_era = (day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    month_index = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * month_index + 2) // 5 + 1
+    month = month_index + 3 if month_index < 10 else month_index - 9
+    return year_of_era + era * 400 + (month <= 2), month, day
+
+
+def temporal_text(kind: str, units: int) -> str:
+    """One text per DuckDB date or time value, Python's range or not: ISO 8601 with astronomical years (-0043 is
+    44 BC), `infinity`, `24:00:00`; instants in UTC."""
+    if kind == "time":
+        seconds, micros = divmod(units, 1_000_000)
+        text = f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        return text + (f".{micros:06d}" if micros else "")
+    infinity = DATE_INFINITY if kind == "date" else TIMESTAMP_INFINITY
+    if abs(units) == infinity:
+        return "infinity" if units > 0 else "-infinity"
+    days, micros = (units, 0) if kind == "date" else divmod(units, DAY_MICROSECONDS)
+    year, month, day = civil_from_days(days)
+    text = f"{'-' if year < 0 else ''}{abs(year):04d}-{month:02d}-{day:02d}"
+    if kind == "date":
+        return text
+    return f"{text}T{temporal_text('time', micros)}" + ("+00:00" if kind == "timestamptz" else "")
+
+
+POSTGRES_TEMPORAL = re.compile(
+    r"(?P<year>\d{4,})-(?P<month>\d\d)-(?P<day>\d\d)"
+    r"(?: (?P<hour>\d\d):(?P<minute>\d\d):(?P<second>\d\d)(?:\.(?P<fraction>\d{1,6}))?)?"
+    r"(?P<offset>[+-]\d\d(?::?\d\d){0,2})?(?P<bc> BC)?"
+)
+POSTGRES_TIME = re.compile(r"(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?")
+
+
+def postgres_temporal(kind: str, text: str) -> WideTemporal | SourceText:
+    """A PostgreSQL date or time in its ISO text form (datestyle ISO, time zone UTC) that Python cannot hold, as the
+    value DuckDB stores, or SourceText when DuckDB cannot hold it either."""
+    if text in ("infinity", "-infinity") and kind != "time":
+        infinity = DATE_INFINITY if kind == "date" else TIMESTAMP_INFINITY
+        return WideTemporal(kind, infinity if text == "infinity" else -infinity, text)
+    if kind == "time":
+        match = POSTGRES_TIME.fullmatch(text)
+        if match is None:
+            return SourceText(text, "not a time PostgreSQL would print")
+        hour, minute, second, fraction = match.groups()
+        units = ((int(hour) * 60 + int(minute)) * 60 + int(second)) * 1_000_000 + int((fraction or "").ljust(6, "0"))
+        if units > DAY_MICROSECONDS:
+            return SourceText(text, "after 24:00:00")
+        return WideTemporal(kind, units, text)
+    match = POSTGRES_TEMPORAL.fullmatch(text)
+    if match is None or (kind == "date") != (match["hour"] is None):
+        return SourceText(text, f"not a {kind} PostgreSQL would print")
+    year = int(match["year"])
+    days = days_from_civil(1 - year if match["bc"] else year, int(match["month"]), int(match["day"]))
+    if kind == "date":
+        return WideTemporal(kind, days, text)  # PostgreSQL's dates (4713 BC to 5874897) are all inside DuckDB's
+    offset_seconds = 0
+    if match["offset"]:
+        sign = -1 if match["offset"][0] == "-" else 1
+        parts = [int(part) for part in re.findall(r"\d\d", match["offset"])]
+        offset_seconds = sign * sum(part * 60**power for part, power in zip(parts, (2, 1, 0), strict=False))
+    seconds = (int(match["hour"]) * 60 + int(match["minute"])) * 60 + int(match["second"]) - offset_seconds
+    units = days * DAY_MICROSECONDS + seconds * 1_000_000 + int((match["fraction"] or "").ljust(6, "0"))
+    if not -TIMESTAMP_INFINITY < units < TIMESTAMP_INFINITY:
+        return SourceText(text, "outside DuckDB's range, 290309 BC to 294247-01-10 04:00:54.775806")
+    return WideTemporal(kind, units, text)
+
+
+def temporal_units(kind: str, value: object) -> int | None:
+    """A date or time value (Python's, or a WideTemporal) as DuckDB stores it: what its Arrow column holds."""
+    if value is None:
+        return None
+    if isinstance(value, WideTemporal):
+        return value.units
+    if kind == "date":
+        return (value - EPOCH).days
+    if kind == "time":
+        return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+    epoch = datetime(1970, 1, 1, tzinfo=UTC if kind == "timestamptz" else None)
+    return (value - epoch) // timedelta(microseconds=1)
+
+
+ARROW_TEMPORAL_KINDS = {"date32[day]": "date", "time64[us]": "time", "timestamp[us]": "timestamp"}
+
+
+def arrow_column_values(column: pa.Array | pa.ChunkedArray) -> list:
+    """A column read from DuckDB through Arrow as Python values, like `to_pylist()`, except that a date or time
+    Python's datetime cannot hold (which to_pylist refuses, or turns 24:00:00 into 00:00:00) is a WideTemporal."""
+    kind = "timestamptz" if pa.types.is_timestamp(column.type) and column.type.tz else None
+    kind = kind or ARROW_TEMPORAL_KINDS.get(str(column.type))
+    if kind is None:
+        return column.to_pylist()
+    low, high = PYTHON_DAYS if kind == "date" else (0, DAY_MICROSECONDS - 1) if kind == "time" else PYTHON_MICROSECONDS
+    units = column.cast(pa.int32() if kind == "date" else pa.int64()).to_pylist()
+    values = []
+    for unit in units:
+        if unit is None:
+            values.append(None)
+        elif not low <= unit <= high:
+            values.append(WideTemporal(kind, unit))
+        elif kind == "date":
+            values.append(EPOCH + timedelta(days=unit))
+        elif kind == "time":
+            seconds, micros = divmod(unit, 1_000_000)
+            values.append(time_of_day(seconds // 3600, seconds // 60 % 60, seconds % 60, micros))
+        else:
+            instant = datetime(1970, 1, 1, tzinfo=UTC if kind == "timestamptz" else None)
+            values.append(instant + timedelta(microseconds=unit))
+    return values
 
 
 DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -355,6 +671,8 @@ def describe_value(value: object) -> str:
     """A value as a person reads it in a reject reason."""
     if isinstance(value, SourceText):
         return repr(value.text)
+    if isinstance(value, WideTemporal):
+        return repr(str(value))
     if isinstance(value, bytes):
         return f"a {len(value)}-byte BLOB"
     if isinstance(value, float):
@@ -375,7 +693,11 @@ def convert_value(column: ColumnPlan, value: object) -> object:
     if value is None:
         return None
     if isinstance(value, SourceText):
-        raise _refuse(value, column, "it has no Python or DuckDB equivalent")
+        raise _refuse(value, column, value.why)
+    if isinstance(value, WideTemporal):
+        if value.kind != column.kind:
+            raise _refuse(value, column, f"a {value.kind} value")
+        return value
     converter = CONVERTERS[column.kind]
     return converter(column, value)
 
@@ -579,7 +901,7 @@ def canonical_value(value: object) -> str | None:
         return "\\x" + bytes(value).hex()
     if isinstance(value, SourceText):
         return value.text
-    return str(value)
+    return str(value)  # WideTemporal too: its temporal_text
 
 
 def canonical_row(values: Sequence[object]) -> str:
@@ -674,9 +996,13 @@ class ConvertedPage:
         """The good rows as an Arrow table with the plan's explicit schema, for DuckDB to insert by name."""
         schema = pa.schema([pa.field(column.name, arrow_type(column)) for column in plan.columns])
         columns = list(zip(*self.rows, strict=True)) if self.rows else [() for _ in plan.columns]
-        return pa.Table.from_arrays(
-            [pa.array(values, type=schema.field(i).type) for i, values in enumerate(columns)], schema=schema
-        )
+        arrays = []
+        for column, values in zip(plan.columns, columns, strict=True):
+            if column.kind in ("date", "time", "timestamp", "timestamptz"):
+                # as DuckDB stores them, so that what Python cannot hold (24:00:00, 44 BC, infinity) goes in exactly
+                values = [temporal_units(column.kind, value) for value in values]
+            arrays.append(pa.array(values, type=arrow_type(column)))
+        return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def convert_page(plan: TablePlan, rows: Sequence[tuple], first_position: int) -> ConvertedPage:
@@ -726,7 +1052,9 @@ def encode_key(key: Sequence[object] | None) -> str | None:
         if isinstance(value, (bytes, bytearray, memoryview)):
             return {"bytes": bytes(value).hex()}
         if isinstance(value, SourceText):
-            return {"text": value.text}
+            return {"source_text": [value.text, value.why]}
+        if isinstance(value, WideTemporal):
+            return {"wide_temporal": [value.kind, value.units, value.text]}
         return {"text": str(value)}
 
     return json.dumps([encode(value) for value in key])
@@ -744,6 +1072,8 @@ def decode_key(text: str | None) -> tuple | None:
         "uuid": uuid.UUID,
         "bytes": bytes.fromhex,
         "text": str,
+        "source_text": lambda content: SourceText(*content),
+        "wide_temporal": lambda content: WideTemporal(*content),
     }
 
     def decode(value: object) -> object:
@@ -835,13 +1165,18 @@ class SQLiteSource:
         return [name for (name,) in rows]
 
     def find_table(self, name: str) -> SourceTable:
-        wanted = name.removeprefix("main.")
-        matches = [table for table in self.table_names() if table.lower() == wanted.lower()]
-        if not matches:
+        names = self.table_names()
+        wanted = [name] if name in names or not name.startswith("main.") else [name.removeprefix("main.")]
+        # SQLite, like DuckDB, ignores the case of ASCII letters in names
+        matches = [table for table in names if table in wanted] or [
+            table for table in names if duckdb_name(table) in map(duckdb_name, wanted)
+        ]
+        if len(matches) != 1:
+            what = "is ambiguous" if matches else "is not"
             raise MigrationRefused(
-                f"table {name!r} is not in {self.url.masked} (it has: {', '.join(self.table_names()) or 'no tables'})"
+                f"table {name!r} {what} in {self.url.masked} (it has: {', '.join(names) or 'no tables'})"
             )
-        (table,) = matches  # SQLite table names are unique regardless of case
+        (table,) = matches
         info = self.connection.execute(f"pragma table_info({quote_identifier(table)})").fetchall()
         columns = tuple(SourceColumn(name=row[1], declared=row[2] or "") for row in info)
         primary_key = tuple(row[1] for row in sorted((row for row in info if row[5]), key=lambda row: row[5]))
@@ -935,11 +1270,11 @@ class PostgresSource:
 
     def __init__(self, url: SourceURL):
         import psycopg
-        from psycopg.types.datetime import DateLoader, TimestampLoader, TimestamptzLoader
+        from psycopg.types.datetime import DateLoader, TimeLoader, TimestampLoader, TimestamptzLoader
 
         self.url = url
         try:
-            self.connection = psycopg.connect(url.location, autocommit=True, connect_timeout=10)
+            self.connection = psycopg.connect(url.postgres.conninfo(), autocommit=True, connect_timeout=10)
         except psycopg.Error as error:
             raise MigrationRefused(
                 f"cannot connect to {url.masked}: {redact(_first_line(error), url.location)}"
@@ -949,10 +1284,11 @@ class PostgresSource:
         self.connection.execute("set timezone = 'UTC'")
         for type_name, loader in (
             ("date", DateLoader),
+            ("time", TimeLoader),
             ("timestamp", TimestampLoader),
             ("timestamptz", TimestamptzLoader),
         ):
-            self.connection.adapters.register_loader(type_name, _tolerant_loader(loader, psycopg.DataError))
+            self.connection.adapters.register_loader(type_name, _tolerant_loader(type_name, loader, psycopg.DataError))
         self._tables = None
 
     @contextmanager
@@ -981,16 +1317,17 @@ class PostgresSource:
 
     def find_table(self, name: str) -> SourceTable:
         catalogue = self._catalogue()
-        schema, _, table = name.rpartition(".")
-        candidates = [row for row in catalogue if row[2] == table and (row[1] == schema if schema else True)]
-        if not schema and len(candidates) > 1:
-            candidates = [row for row in candidates if row[1] == "public"] or candidates
-        if not candidates:  # unquoted names fold to lower case in PostgreSQL; a person may type either
-            candidates = [
-                row
-                for row in catalogue
-                if row[2].lower() == table.lower() and (row[1].lower() == schema.lower() if schema else True)
-            ]
+        # `schema.table` as the catalogue spells it (either may hold dots), or a table's own name, which means the
+        # one in public, or the only one of that name; then the same without case (unquoted names fold to lower
+        # case in PostgreSQL, and a person may type either)
+        for same in (str.__eq__, lambda left, right: left.lower() == right.lower()):
+            candidates = [row for row in catalogue if same(f"{row[1]}.{row[2]}", name)]
+            if not candidates:
+                candidates = [row for row in catalogue if same(row[2], name)]
+                if len(candidates) > 1:
+                    candidates = [row for row in candidates if row[1] == "public"] or candidates
+            if candidates:
+                break
         if len(candidates) != 1:
             known = ", ".join(self.table_names()) or "no tables"
             what = "is ambiguous" if candidates else "is not"
@@ -1059,8 +1396,10 @@ class PostgresSource:
         ]
         selected = ", ".join([*values, *(quote_identifier(name) for name in plan.key)])
         sql = f"select {selected} from {_postgres_table(plan.source_names)}{_key_clause(plan, after, '%s')} limit %s"
+        # a bound Python cannot hold goes back in the source's own spelling, cast to the key column's type
+        bounds = [value.text if isinstance(value, (WideTemporal, SourceText)) else value for value in after or ()]
         with self._masked_errors():
-            return self.connection.execute(sql, [*(after or ()), limit]).fetchall()
+            return self.connection.execute(sql, [*bounds, limit]).fetchall()
 
     def close(self) -> None:
         self.connection.close()
@@ -1070,16 +1409,17 @@ def _postgres_table(names: tuple[str, ...]) -> str:
     return ".".join(quote_identifier(name) for name in names)
 
 
-def _tolerant_loader(loader: type, data_error: type) -> type:
-    """A psycopg loader that turns a value Python cannot hold (infinity, years beyond 9999 or before 1) into
-    SourceText, so its row becomes a reject instead of failing the page."""
+def _tolerant_loader(kind: str, loader: type, data_error: type) -> type:
+    """A psycopg loader that turns a value Python cannot hold (infinity, years beyond 9999 or before 1, 24:00:00)
+    into the WideTemporal DuckDB holds, or SourceText when DuckDB cannot hold it either (its row becomes a reject):
+    one value never fails the page."""
 
     class Tolerant(loader):
         def load(self, data):
             try:
                 return super().load(data)
-            except data_error:
-                return SourceText(bytes(data).decode())
+            except (data_error, ValueError, OverflowError):
+                return postgres_temporal(kind, bytes(data).decode())
 
     return Tolerant
 
@@ -1120,17 +1460,48 @@ def parse_key_options(options: Sequence[str] | None) -> dict[str | None, tuple[s
         names = tuple(name.strip() for name in columns.split(",") if name.strip())
         if not names:
             raise MigrationRefused(f"--key {option!r} names no column")
+        if (table.strip() or None) in keys:
+            raise MigrationRefused(f"--key {option!r}: {table.strip() or 'the default key'} is given twice")
         keys[table.strip() or None] = names
     return keys
 
 
+def resolve_keys(
+    source: "Source", keys: dict[str | None, tuple[str, ...]]
+) -> dict[tuple[str, ...] | None, tuple[str, ...]]:
+    """The `--key` options by the catalogue's table (`orders` names `public.orders` in PostgreSQL, `main.orders` the
+    SQLite table `orders`); refuses a key whose table the source does not have, or two keys for one table."""
+    resolved: dict[tuple[str, ...] | None, tuple[str, ...]] = {}
+    for table_name, columns in keys.items():
+        if table_name is None:
+            resolved[None] = columns
+            continue
+        try:
+            table = source.find_table(table_name)
+        except MigrationRefused as refused:
+            raise MigrationRefused(f"--key {table_name}={','.join(columns)}: {refused}") from None
+        if table.names in resolved:
+            raise MigrationRefused(f"--key {table_name}={','.join(columns)}: table {table.shown} has a key already")
+        resolved[table.names] = columns
+    return resolved
+
+
+def duckdb_name(name: str) -> str:
+    """How DuckDB compares a name: ASCII letters without case (quoted or not), every other character as it is."""
+    return "".join(character.lower() if character.isascii() else character for character in name)
+
+
 def plan_table(
-    source: Source, name: str, target_schema: str, keys: dict[str | None, tuple[str, ...]] | None = None
+    source: "Source",
+    name: str,
+    target_schema: str,
+    keys: dict[tuple[str, ...] | None, tuple[str, ...]] | None = None,
 ) -> TablePlan:
-    """How to copy table `name`: its columns' mapping and its key; refuses a table without a usable key."""
+    """How to copy table `name`: its columns' mapping and its key (`keys` as resolve_keys gives them); refuses a
+    table without a usable key, or whose names DuckDB cannot take."""
     keys = keys or {}
     table = source.find_table(name)
-    explicit = keys.get(name) or keys.get(table.shown)
+    explicit = keys.get(table.names)
     if explicit is None and not table.primary_key:
         explicit = keys.get(None)
     if explicit is None and not table.primary_key:
@@ -1145,12 +1516,18 @@ def plan_table(
         raise MigrationRefused(
             f"key column(s) {', '.join(unknown)} not in {table.shown} (its columns: {', '.join(sorted(known))})"
         )
+    _check_names(table)
     declared = explicit is None
     if not declared or isinstance(source, SQLiteSource):
         problem = source.key_problem(table, key)
         if problem:
             raise MigrationRefused(f"table {table.shown} cannot be paged by its key: {problem}")
     target_name = table.names[-1] if table.names[0] in ("public", table.names[-1]) else "__".join(table.names)
+    if duckdb_name(target_name).endswith(COPY_SUFFIX):
+        raise MigrationRefused(
+            f"table {table.shown} would be copied to {target_schema}.{target_name}, a name ending in {COPY_SUFFIX}, "
+            f"which the migration keeps for copies in progress"
+        )
     return TablePlan(
         source=f"{source.url.masked}#{table.shown}",
         source_table=table.shown,
@@ -1162,6 +1539,22 @@ def plan_table(
         columns=source.plan_columns(table),
         key_types=tuple(table.key_types[column] for column in key) if table.key_types else (),
     )
+
+
+def _check_names(table: "SourceTable") -> None:
+    """Refuse names DuckDB cannot take: empty ones, and two columns that differ only in the case of ASCII letters."""
+    if not table.names[-1]:
+        raise MigrationRefused(f"a table of the source has an empty name ({table.shown!r}): DuckDB allows none")
+    seen: dict[str, str] = {}
+    for column in table.columns:
+        if not column.name:
+            raise MigrationRefused(f"table {table.shown} has a column with an empty name: DuckDB allows none")
+        other = seen.setdefault(duckdb_name(column.name), column.name)
+        if other != column.name:
+            raise MigrationRefused(
+                f"table {table.shown} has columns {other!r} and {column.name!r}, which DuckDB cannot tell apart "
+                f"(it ignores the case of names)"
+            )
 
 
 @dataclass(frozen=True)
@@ -1181,16 +1574,35 @@ def inspect_source(
     started_at = time.time()
     if not target_schema.strip():
         raise MigrationRefused("the target schema is empty")
+    from tasks.warehouse import warehouse_schemas  # here: tasks.warehouse imports this module
+
+    if duckdb_name(target_schema) in warehouse_schemas() | {"information_schema", "pg_catalog"}:
+        raise MigrationRefused(
+            f"the target schema {target_schema!r} is the warehouse's own: a copied table could replace one of its "
+            f"tables; choose another (the default is raw)"
+        )
     keys = parse_key_options(key_options)
     with connected(url) as source:
         names = list(tables) if tables else source.table_names()
         if not names:
             raise MigrationRefused(f"{source.url.masked} has no tables")
-        plans = [plan_table(source, name, target_schema, keys) for name in names]
+        resolved = resolve_keys(source, keys)
+        plans = [plan_table(source, name, target_schema, resolved) for name in names]
         masked = source.url.masked
-    targets = [plan.target_table for plan in plans]
+    copied = {plan.source_names for plan in plans}
+    for table_names, columns in resolved.items():
+        if table_names is not None and table_names not in copied:
+            shown = ".".join(table_names)
+            raise MigrationRefused(
+                f"--key {shown}={','.join(columns)} names a table this run does not copy (it copies: "
+                f"{', '.join(plan.source_table for plan in plans)})"
+            )
+    targets = [duckdb_name(plan.target_table) for plan in plans]
     if len(set(targets)) != len(targets):
-        raise MigrationRefused(f"two tables would be copied to the same warehouse table: {', '.join(targets)}")
+        raise MigrationRefused(
+            "two tables would be copied to the same warehouse table (DuckDB ignores the case of names): "
+            + ", ".join(plan.target_table for plan in plans)
+        )
     return MigrationPlan(source=masked, tables=plans, started_at=started_at)
 
 

@@ -200,7 +200,9 @@ TYPE_ROWS = [
     "(3, -32768, -9223372036854775808, -0.0001, -123.456, -2.5, '-0', false, '', 'xyz', '', '\\x', '0001-01-01',"
     " '1999-12-31 23:59:59', '2024-03-01 10:00:00-09:30', '00:00:00', '00000000-0000-0000-0000-000000000000',"
     " '[]', '-1 mons')",
-    "(4, 1, 1, 1, 1, 1, 1, true, 'infinite', 'a', 'a', '\\x01', 'infinity', null, null, null, null, null, null)",
+    # PostgreSQL's timestamps go 32 years beyond DuckDB's (294247-01-10): a reject
+    "(4, 1, 1, 1, 1, 1, 1, true, 'too late', 'a', 'a', '\\x01', '2024-01-01', '294270-01-01 00:00:00', null, null,"
+    " null, null, null)",
 ]
 EXPECTED_TYPES = [
     ("id", "INTEGER"),
@@ -298,8 +300,11 @@ def test_postgres_types_are_copied_faithfully(postgres_migration):
     for actual, expected in zip(rows, EXPECTED_ROWS, strict=True):  # equal and of the same types (-0.0 == 0.0 too)
         assert [repr(value) for value in actual[5:7]] == [repr(value) for value in expected[5:7]]
     ((reason, raw, line),) = query(warehouse, "select reason, raw, line_number from meta.rejects")
-    assert reason == "day: 'infinity' is not a valid DATE (it has no Python or DuckDB equivalent)"
-    assert json.loads(raw)["day"] == "infinity" and line == 4
+    assert reason == (
+        "at: '294270-01-01 00:00:00' is not a valid TIMESTAMP (outside DuckDB's range, 290309 BC to "
+        "294247-01-10 04:00:54.775806)"
+    )
+    assert json.loads(raw)["at"] == "294270-01-01 00:00:00" and line == 4
     assert query(warehouse, "select rows_in, rows_loaded, rows_rejected from meta.batches") == [(4, 3, 1)]
 
 

@@ -81,10 +81,12 @@ def test_redact_removes_the_password_in_every_spelling():
 
 
 def test_the_password_moves_out_of_the_url():
-    assert url_without_password("postgresql://u:p%40ss@h:5432/db?sslmode=require&password=x") == (
+    assert url_without_password("postgresql://u:p%40ss@h:5432/db?sslmode=require&password=p%40ss") == (
         "postgresql://u@h:5432/db?sslmode=require",
         "p@ss",
     )
+    with pytest.raises(MigrationRefused, match="two different passwords"):
+        url_without_password("postgresql://u:p%40ss@h:5432/db?sslmode=require&password=x")
     assert url_without_password("postgresql://u@h/db?password=x%21") == ("postgresql://u@h/db", "x!")
     assert url_without_password("data/shop.sqlite") == ("data/shop.sqlite", None)
 
