@@ -8,9 +8,21 @@ from pathlib import Path
 
 from prefect import flow, unmapped
 
-from tasks.cli import add_file_source_arguments, exit_process, positive_int, run_file_flow
+from tasks.cli import (
+    ChunkBytes,
+    CommandRefused,
+    Reducers,
+    RejectRate,
+    SplitBytes,
+    add_file_source_arguments,
+    allowed_number,
+    check_file_flow_arguments,
+    exit_process,
+    parse_command_line,
+    refuse_bad_settings,
+    run_file_flow,
+)
 from tasks.mapreduce import collect_reduce_outputs
-from tasks.monitoring import RejectRateThreshold
 from tasks.reporting import RunSummary, final_state, follow_maps
 from tasks.runners import task_runner
 from tasks.settings import (
@@ -18,8 +30,10 @@ from tasks.settings import (
     DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
     REDUCERS,
+    REDUCERS_ALLOWED,
     SAMPLE_CORPUS,
     SPLIT_BYTES,
+    SPLIT_BYTES_ALLOWED,
 )
 from tasks.steps import (
     announce_completion,
@@ -35,17 +49,18 @@ from tasks.warehouse import server_write_turn
 from tasks.word_count import CORPUS_FILES, PIPELINE, WORD_COUNT_JOB
 
 
+@refuse_bad_settings
 @flow(name="word-count", task_runner=task_runner())
 def word_count(
     source: Path = SAMPLE_CORPUS,
     warehouse: Path = DEFAULT_WAREHOUSE,
-    reducers: int = REDUCERS,
-    split_bytes: int = SPLIT_BYTES,
-    chunk_bytes: int = CHUNK_BYTES,
+    reducers: Reducers = REDUCERS,
+    split_bytes: SplitBytes = SPLIT_BYTES,
+    chunk_bytes: ChunkBytes = CHUNK_BYTES,
     combiner: bool = True,
     files: list[str] | None = None,
     reload: bool = False,
-    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
+    max_reject_rate: RejectRate = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Count the words of the *.txt and *.txt.gz files in `source` (or the named `files`) by MapReduce with
     `reducers` partitions, and merge them into the warehouse's wordcount schema. Files whose content is loaded
@@ -73,13 +88,20 @@ def word_count(
     return final_state(summary)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
+    anything is written."""
     parser = argparse.ArgumentParser(description=word_count.description)
     add_file_source_arguments(parser, SAMPLE_CORPUS, "*.txt / *.txt.gz files", day_filter=False)
-    parser.add_argument("--reducers", type=positive_int, default=REDUCERS, help="reduce partitions (and tasks)")
+    parser.add_argument(
+        "--reducers",
+        type=allowed_number(REDUCERS_ALLOWED),
+        default=REDUCERS,
+        help=f"reduce partitions (and tasks), {REDUCERS_ALLOWED.lowest:.0f} to {REDUCERS_ALLOWED.highest:,.0f}",
+    )
     parser.add_argument(
         "--split-mb",
-        type=positive_int,
+        type=allowed_number(SPLIT_BYTES_ALLOWED, scale=1 << 20),
         default=SPLIT_BYTES >> 20,
         help="MiB of a file per map task (larger files are cut)",
     )
@@ -89,7 +111,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="spill every (word, 1) pair as Hadoop does without one",
     )
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, argv, word_count.name)
+    check_file_flow_arguments(args, CORPUS_FILES, word_count.name)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_arguments(argv)
+    except CommandRefused as refused:
+        return refused.say()
     return run_file_flow(
         word_count,
         args,

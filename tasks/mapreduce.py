@@ -11,21 +11,20 @@ holding their counters, so a retried or re-run task finds finished work and reus
 """
 
 import dataclasses
-import errno
 import hashlib
 import json
 import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import polars as pl
 
 from tasks.batches import Batch
+from tasks.disk_space import writing
 from tasks.reading import BatchDataError, read_line_chunks
 from tasks.settings import MAX_LINE_BYTES, PARSE_WORKERS
 
@@ -35,24 +34,6 @@ REJECTS = "rejects.parquet"  # in a map's folder: the runs too long to map, line
 # core within it) and holds a chunk's worth of memory, so more at once only costs memory.
 _map_slots = threading.BoundedSemaphore(PARSE_WORKERS)
 SPILL_COMPRESSION = "lz4"  # spills are read once, by one reducer: writing fast matters more than size
-
-
-class DiskFull(OSError):
-    """A spill, reduce output or manifest could not be written: the disk under the staging folder is full. Nothing
-    half-written is kept; once space is freed, a run does the work again."""
-
-
-@contextmanager
-def _writing(what: str, path: Path) -> Iterator[None]:
-    """Say plainly that the disk is full when writing `path` fails for that reason (Polars reports it as a
-    ComputeError quoting the OS error, Python as OSError ENOSPC)."""
-    try:
-        yield
-    except (OSError, pl.exceptions.ComputeError) as error:
-        full = getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error)
-        if full and not isinstance(error, DiskFull):
-            raise DiskFull(f"no space left on device while writing {what} {path}") from error
-        raise
 
 
 @dataclass(frozen=True)
@@ -207,7 +188,7 @@ def run_map(
     if done is not None and done.split == split:
         return done
     scratch = directory.with_name(f"{directory.name}.partial-{uuid.uuid4().hex[:8]}")
-    with _writing("spill folder", scratch):
+    with writing("the spill folder", scratch.parent):
         scratch.mkdir(parents=True)
     error = None
     try:
@@ -260,7 +241,7 @@ def _map_chunks(
             spilled_bytes=spilled_bytes,
         )
     if rejects:
-        with _writing("rejects", scratch / REJECTS):
+        with writing("the map's rejects", scratch):
             pl.concat(rejects).write_parquet(scratch / REJECTS)
     return counters, sum(frame.height for frame in rejects)
 
@@ -271,7 +252,7 @@ def _spill(frame: pl.DataFrame, key: str, partitions: int, scratch: Path, chunk_
     written = 0
     for (number,), rows in frame.with_columns(partition).partition_by("_partition", as_dict=True).items():
         path = scratch / f"part-{number:03d}-{chunk_number:05d}.parquet"
-        with _writing("spill", path):
+        with writing(f"spill {path.name}", scratch):
             rows.drop("_partition").write_parquet(path, compression=SPILL_COMPRESSION)
         written += path.stat().st_size
     return written
@@ -329,7 +310,7 @@ def run_reduce(job: MapReduceJob, reducer: str, partition: int, shuffled: Shuffl
         scratch = path.with_name(f"{path.name}.partial-{uuid.uuid4().hex[:8]}")
         # a partition no key fell in still gets its file, empty, so that every reducer's output has its columns
         spilled = pl.scan_parquet(spills) if spills else pl.LazyFrame(schema=job.map_schema)
-        with _writing("reduce output", path):
+        with writing(f"reduce output {path.name}", path.parent):
             job.reducers[reducer](spilled).sink_parquet(scratch, compression=SPILL_COMPRESSION)
         os.replace(scratch, path)
     input_records = pl.scan_parquet(spills).select(pl.len()).collect().item() if spills else 0
@@ -348,11 +329,13 @@ def collect_reduce_outputs(reductions: Sequence, shuffled: Shuffle) -> tuple[Shu
     """Wait for the reduce tasks (anything with `.result()`, one per partition) and return the shuffle with their
     outputs. If any failed after its retries (a full disk), none of the run's batches can be merged: the shuffle
     comes back with all of them failed, with that reason, so the ledger records each of them and the warehouse is
-    left as it was. The outputs come back as new lists, so the merge task is not tied to every reduce task run."""
+    left as it was. The outputs come back as copies: Prefect ties a task to the task runs whose results (or their
+    items) it is given, and every event of the merge would carry one such tie per partition (EventTooLarge at
+    tens of thousands of reducers)."""
     outputs, errors = [], []
     for reduction in reductions:
         try:
-            outputs += reduction.result()
+            outputs += [dataclasses.replace(output) for output in reduction.result()]
         except Exception as error:  # noqa: BLE001 - a failed reducer fails the run's batches, recorded, not a crash
             errors.append(f"{type(error).__name__}: {error}")
     if not errors:
@@ -410,7 +393,7 @@ def read_map_manifest(directory: Path) -> MapOutput | None:
 
 
 def _write_manifest(scratch: Path, manifest: dict) -> None:
-    with _writing("manifest", scratch / MANIFEST):
+    with writing("the map's manifest", scratch):
         (scratch / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
 

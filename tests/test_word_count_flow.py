@@ -27,11 +27,11 @@ from independent_word_count import (
     words_of_line,
 )
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, TaskRunFilter, TaskRunFilterName
 from run_records import assert_run_matches_ledger
 from warehouse_snapshot import query, snapshot
 
-from flows.word_count import word_count
+from flows.word_count import parse_arguments, word_count
 from tasks.audit import run_checks, warehouse_checks
 from tasks.batches import make_batch
 from tasks.mapreduce import counters_of_run, job_directory, plan_splits, run_map, run_reducers, shuffle
@@ -159,7 +159,7 @@ def test_text_without_newlines_is_cut_between_words_and_only_a_word_longer_than_
     (source / "bomb.txt.gz").write_bytes(gzip.compress(b"x" * 20_000, mtime=0))
     warehouse = tmp_path / "warehouse.duckdb"
 
-    state, _ = run_flow(source, warehouse, split_bytes=4096, chunk_bytes=700, max_reject_rate=1)
+    state, _ = run_flow(source, warehouse, split_bytes=4096, chunk_bytes=1024, max_reject_rate=1)
 
     assert state.is_completed(), state.message
     # The independent count, with the runs of more than 1000 bytes without a separator taken out.
@@ -330,3 +330,41 @@ def test_a_full_disk_during_spills_fails_every_batch_with_its_reason_and_a_run_a
     assert state.is_completed(), state.message
     assert len(summary.batches) == 5
     assert_matches_independent_computation(corpus_files(SAMPLE_CORPUS), warehouse)
+
+
+@pytest.mark.parametrize("reducers", ["0", "4097", "100000"])
+def test_a_reducer_count_out_of_range_is_refused_on_the_command_line_in_one_line(reducers, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        parse_arguments(
+            ["--source", str(SAMPLE_CORPUS), "--warehouse", str(tmp_path / "w.duckdb"), "--reducers", reducers]
+        )
+
+    assert stopped.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(f"argument --reducers: must be from 1 to 4,096, not {reducers}")
+    )
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_a_reducer_count_out_of_range_fails_the_flow_run_in_one_line_before_anything_is_written(tmp_path):
+    state, _ = run_flow(SAMPLE_CORPUS, tmp_path / "warehouse.duckdb", reducers=100_000)
+
+    assert state.is_failed()
+    assert state.message == "reducers=100000 is not allowed: it must be a whole number from 1 to 4,096"
+    assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_the_merge_is_not_tied_to_every_reduce_task_so_its_events_do_not_grow_with_the_reducers(tmp_path):
+    """EventTooLarge with --reducers 100000: each task-run event carries the task's inputs, and the merge took one
+    reference per reduce task (about 65 bytes each, against the 1.5 MB limit of an event)."""
+    state, _ = run_flow(SAMPLE_CORPUS, tmp_path / "warehouse.duckdb", reducers=16)
+
+    assert state.is_completed(), state.message
+    with get_client(sync_client=True) as client:
+        [merge] = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])),
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="merge-reduced-run")),
+        )
+    assert merge.task_inputs["reduced"] == []
