@@ -138,35 +138,49 @@ def verify_and_swap_in(
     with connected(source) as database:
         in_source = source_checksum(database, plan, batch_rows)
     batch = Batch(PIPELINE, plan.source, Path(plan.source_table), fingerprint(plan, in_source), 0)
+    unreadable = None
     with open_warehouse(warehouse) as connection:
         checkpoint = read_migration_checkpoint(connection, plan)
-        rows, rejects = migration_copy_contents(connection, plan, batch_rows)
-        in_warehouse = warehouse_checksum(rows, rejects)
         copy_started = checkpoint.started_at.timestamp()
         try:
-            compare_checksums(plan, in_source, in_warehouse, checkpoint.rows_copied, checkpoint.rows_rejected)
-        except VerificationFailed as failure:
-            fail_migration(connection, plan, batch, str(failure), copy_started, flow_run_id)
+            in_warehouse = warehouse_checksum(*migration_copy_contents(connection, plan, batch_rows))
+        except (
+            OverflowError,
+            ValueError,
+        ) as error:  # a value Python cannot hold, read back without arrow_column_values
+            unreadable = VerificationFailed(f"{plan.description}: the copy cannot be read back to verify it ({error})")
+        if unreadable is None:
+            try:
+                compare_checksums(plan, in_source, in_warehouse, checkpoint.rows_copied, checkpoint.rows_rejected)
+            except VerificationFailed as failure:
+                fail_migration(connection, plan, batch, str(failure), copy_started, flow_run_id)
+                return _failed(plan, failure, copied.seconds + time.time() - started)
             seconds = copied.seconds + time.time() - started
-            return TableOutcome(plan.source_table, plan.target_table, "failed", 0, 0, 0, seconds, str(failure))
-        seconds = copied.seconds + time.time() - started
-        outcome = BatchOutcome(
-            batch_id=batch.batch_id,
-            source=plan.source,
-            status="loaded",
-            rows_in=in_source.rows,
-            rows_loaded=checkpoint.rows_copied,
-            rows_rejected=checkpoint.rows_rejected,
-            bytes_read=0,
-            seconds=seconds,
-        )
-        finish_migration(connection, plan, batch, outcome, copy_started, flow_run_id)
-    return TableOutcome(
-        plan.source_table,
-        plan.target_table,
-        "copied",
-        in_source.rows,
-        checkpoint.rows_copied,
-        checkpoint.rows_rejected,
-        seconds,
-    )
+            outcome = BatchOutcome(
+                batch_id=batch.batch_id,
+                source=plan.source,
+                status="loaded",
+                rows_in=in_source.rows,
+                rows_loaded=checkpoint.rows_copied,
+                rows_rejected=checkpoint.rows_rejected,
+                bytes_read=0,
+                seconds=seconds,
+            )
+            finish_migration(connection, plan, batch, outcome, copy_started, flow_run_id)
+            return TableOutcome(
+                plan.source_table,
+                plan.target_table,
+                "copied",
+                in_source.rows,
+                checkpoint.rows_copied,
+                checkpoint.rows_rejected,
+                seconds,
+            )
+    # the read broke off with its result still open on that connection: the failure is recorded on a new one
+    with open_warehouse(warehouse) as connection:
+        fail_migration(connection, plan, batch, str(unreadable), copy_started, flow_run_id)
+    return _failed(plan, unreadable, copied.seconds + time.time() - started)
+
+
+def _failed(plan: TablePlan, failure: VerificationFailed, seconds: float) -> TableOutcome:
+    return TableOutcome(plan.source_table, plan.target_table, "failed", 0, 0, 0, seconds, str(failure))
