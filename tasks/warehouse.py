@@ -26,7 +26,7 @@ from prefect.settings import PREFECT_API_URL
 
 from tasks.batches import Batch, StreamRange
 from tasks.mapreduce import ReduceOutput, Shuffle
-from tasks.migration import CODE_VERSION, COPY_SUFFIX, PIPELINE, TablePlan, quote_identifier
+from tasks.migration import CODE_VERSION, COPY_SUFFIX, PIPELINE, TablePlan, arrow_column_values, quote_identifier
 from tasks.settings import MART_SETTINGS, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
 from tasks.staging import StagedBatch
 from tasks.streams import LoadedRange
@@ -805,7 +805,7 @@ def migration_copy_contents(
     columns = ", ".join(quote_identifier(column.name) for column in plan.columns)
     # every Arrow batch as Python rows; Arrow keeps DECIMAL scale, microseconds and UTC instants as they are stored
     reader = connection.sql(f"select {columns} from {_copy_table_sql(plan)}").to_arrow_reader(batch_rows)
-    rows = (list(zip(*(column.to_pylist() for column in batch.columns), strict=True)) for batch in reader)
+    rows = (list(zip(*(arrow_column_values(column) for column in batch.columns), strict=True)) for batch in reader)
     rejects = connection.cursor().execute(
         "select raw from migrate.pending_rejects where source = ? and target_table = ?",
         [plan.source, plan.target_table],

@@ -421,12 +421,6 @@ def test_values_python_cannot_hold_are_read_as_duckdb_holds_them_and_page_by_the
     assert (date(2024, 2, 29), time_of_day(12)) not in [row[:2] for row in rows]  # the reject's row is not copied
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OverflowError, AssertionError),
-    reason="needs tasks/warehouse.py's migration_copy_contents to read columns with tasks.migration.arrow_column_values "
-    "(Arrow's to_pylist refuses years before 1 and turns 24:00:00 into 00:00:00, so verification fails the table)",
-)
 def test_values_python_cannot_hold_are_copied_and_verified(wide_postgres, tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     plan = inspect_source(wide_postgres, ["wide"], "raw").tables[0]
