@@ -10,12 +10,26 @@ from pathlib import Path
 
 from prefect import allow_failure, flow, unmapped
 
-from tasks.cli import add_reject_rate_argument, exit_process, positive_int
+from tasks.cli import (
+    BatchRows,
+    CommandRefused,
+    RejectRate,
+    add_reject_rate_argument,
+    allowed_number,
+    exit_process,
+    parse_command_line,
+    refuse_bad_settings,
+)
 from tasks.migration import PIPELINE, MigrationRefused, SourceError, inspect_source, redact, url_without_password
-from tasks.monitoring import RejectRateThreshold
 from tasks.reporting import RunSummary, final_state, follow_tables
 from tasks.runners import task_runner
-from tasks.settings import DEFAULT_WAREHOUSE, MAX_REJECT_RATE, MIGRATION_BATCH_ROWS, SAMPLE_SHOP
+from tasks.settings import (
+    DEFAULT_WAREHOUSE,
+    MAX_REJECT_RATE,
+    MIGRATION_BATCH_ROWS,
+    MIGRATION_BATCH_ROWS_ALLOWED,
+    SAMPLE_SHOP,
+)
 from tasks.steps import (
     announce_completion,
     copy_table,
@@ -23,23 +37,30 @@ from tasks.steps import (
     report_migration,
     verify_table,
 )
-from tasks.warehouse import WarehouseUnavailable, describe_warehouse, prepare_warehouse, server_write_turn
+from tasks.warehouse import (
+    WarehouseUnavailable,
+    check_warehouse_name,
+    describe_warehouse,
+    prepare_warehouse,
+    server_write_turn,
+)
 
 
+@refuse_bad_settings
 @flow(name="migrate", task_runner=task_runner())
 def migrate(
     source: str = str(SAMPLE_SHOP),
     tables: list[str] | None = None,
     warehouse: Path = DEFAULT_WAREHOUSE,
     target_schema: str = "raw",
-    batch_rows: int = MIGRATION_BATCH_ROWS,
+    batch_rows: BatchRows = MIGRATION_BATCH_ROWS,
     key: list[str] | None = None,
-    max_reject_rate: RejectRateThreshold = MAX_REJECT_RATE,
+    max_reject_rate: RejectRate = MAX_REJECT_RATE,
 ) -> RunSummary:
     """Copy `tables` (default: all) of the database at `source` (a SQLite file or a postgresql:// URL; keep the
     password in PGPASSWORD rather than the URL) into the warehouse's `target_schema`, in checkpointed batches ordered by
     primary key (or `key`: TABLE=COL[,COL]), verify each table against the source, and record it in the ledger."""
-    plan = inspect_migration_source(source, tables, target_schema, key)
+    plan = inspect_migration_source(source, tables, target_schema, key, warehouse)
     with server_write_turn():
         copied = copy_table.map(unmapped(source), plan.tables, unmapped(warehouse), unmapped(batch_rows))
         # allow_failure: a table whose copy failed after its retries still reaches the ledger, with its error
@@ -52,7 +73,9 @@ def migrate(
     return final_state(summary)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked with the settings: a bad one stops it with one line and exit code 2, before
+    anything is written (the source and the warehouse are checked in main, with the password masked)."""
     parser = argparse.ArgumentParser(description=migrate.description)
     parser.add_argument(
         "--source",
@@ -68,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", default="raw", help="warehouse schema the tables go to (default: raw)")
     parser.add_argument(
         "--batch-rows",
-        type=positive_int,
+        type=allowed_number(MIGRATION_BATCH_ROWS_ALLOWED),
         default=MIGRATION_BATCH_ROWS,
         help="rows per batch: read, converted and committed with its checkpoint at once; bounds memory",
     )
@@ -79,12 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         help="key columns (unique, never NULL) for a table without a primary key; without TABLE=, for every such table",
     )
     add_reject_rate_argument(parser)
-    args = parser.parse_args(argv)
+    return parse_command_line(parser, argv, migrate.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = parse_arguments(argv)
+    except CommandRefused as refused:
+        return refused.say()
     try:  # the same checks run inside the flow; here they fail fast, before a Prefect server is started
         # the password goes to libpq through the environment, so that the flow run's parameters never hold it
         source, password = url_without_password(args.source)
         if password is not None:
             os.environ["PGPASSWORD"] = password
+        check_warehouse_name(args.warehouse, (args.schema,))
         inspect_source(source, args.tables, args.schema, args.key)
         prepare_warehouse(args.warehouse)
         state = migrate(

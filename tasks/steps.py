@@ -81,6 +81,7 @@ from tasks.warehouse import (
     FactTable,
     MigrationConflict,
     WarehouseUnavailable,
+    check_warehouse_name,
     load_staged_batch,
     merge_mapreduce_run,
     open_warehouse,
@@ -369,9 +370,11 @@ MIGRATION_RETRIES = {**RETRIES, "retry_condition_fn": retry_unless_migration_ref
 
 @task(name="inspect-source", **MIGRATION_RETRIES)
 def inspect_migration_source(
-    source: str, tables: list[str] | None, schema: str, key: list[str] | None
+    source: str, tables: list[str] | None, schema: str, key: list[str] | None, warehouse: Path
 ) -> MigrationPlan:
-    """Plan each table's copy: its key and each column's DuckDB type; refuses an unknown table or one without a key."""
+    """Plan each table's copy: its key and each column's DuckDB type; refuses an unknown table or one without a key,
+    and a target schema the warehouse file's name would make ambiguous."""
+    check_warehouse_name(warehouse, (schema,))
     return inspect_source(source, tables, schema, key)
 
 

@@ -66,6 +66,8 @@ COMMANDS = {
     "landing-watcher": "flows.landing_watcher",
     "status": "flows.status",
     "serve": "deployments.serve",
+    "word-count": "flows.word_count",
+    "migrate": "flows.migrate",
 }
 OPTIONS = [
     "--source",
@@ -88,6 +90,13 @@ OPTIONS = [
     "--landing",
     "--interval",
     "--prefect-file",
+    "--reducers",
+    "--split-mb",
+    "--no-combiner",
+    "--tables",
+    "--schema",
+    "--batch-rows",
+    "--key",
     "--",
     "-",
 ]

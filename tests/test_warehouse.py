@@ -288,3 +288,15 @@ def test_the_sales_command_refuses_a_warehouse_named_sales_with_one_line_and_exi
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "the warehouse cannot be called sales.duckdb" in error
     assert not warehouse.exists() and not list(tmp_path.iterdir())
+
+
+def test_the_migrate_command_refuses_a_warehouse_named_like_its_target_schema(tmp_path, capsys):
+    from flows.migrate import main
+
+    warehouse = tmp_path / "raw.duckdb"
+
+    assert main(["--warehouse", str(warehouse)]) == 2  # the bundled sample, into the default schema `raw`
+
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "the warehouse cannot be called raw.duckdb" in error
+    assert not list(tmp_path.iterdir())
