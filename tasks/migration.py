@@ -37,6 +37,8 @@ from urllib.parse import quote, unquote
 
 import pyarrow as pa
 
+from tasks.quoting import quote_identifier
+
 PIPELINE = "migrate"
 # Part of every table's fingerprint: a change to the conversions below copies tables again rather than keeping a
 # copy the new code would have made differently.
@@ -1087,11 +1089,6 @@ def decode_key(text: str | None) -> tuple | None:
 
 # ------------------------------------------------------------------------------------------------------------------
 # Sources
-
-
-def quote_identifier(name: str) -> str:
-    """An identifier for SQL (SQLite, PostgreSQL and DuckDB agree): double-quoted, inner quotes doubled."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)

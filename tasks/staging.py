@@ -25,6 +25,7 @@ import polars as pl
 
 from tasks.batches import Batch
 from tasks.disk_space import writing
+from tasks.quoting import quote_identifier
 from tasks.reading import BatchDataError, LineChunk, read_line_chunks
 from tasks.settings import PARSE_WORKERS, WAREHOUSE_MEMORY_LIMIT
 from tasks.validation import REJECT_SCHEMA
@@ -218,7 +219,7 @@ def reject_duplicate_keys(scratch: Path, key: tuple[str, ...], keep_first: bool 
     aggregation spills to disk under a memory limit, where Polars' holds every key. Only the key columns are read
     unless a duplicate exists, so a clean batch costs one columnar pass."""
     rows = str(scratch / "rows-*.parquet")
-    columns = ", ".join(f'"{column}"' for column in key)  # column names from code, never from the file
+    columns = ", ".join(quote_identifier(column) for column in key)
     spill = scratch / ".duplicates-spill"
     with duckdb.connect(config={"memory_limit": WAREHOUSE_MEMORY_LIMIT, "temp_directory": str(spill)}) as engine:
         duplicates = engine.sql(

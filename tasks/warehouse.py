@@ -26,7 +26,8 @@ from prefect.settings import PREFECT_API_URL
 
 from tasks.batches import Batch, StreamRange
 from tasks.mapreduce import ReduceOutput, Shuffle
-from tasks.migration import CODE_VERSION, COPY_SUFFIX, PIPELINE, TablePlan, arrow_column_values, quote_identifier
+from tasks.migration import CODE_VERSION, COPY_SUFFIX, PIPELINE, TablePlan, arrow_column_values
+from tasks.quoting import quote_identifier
 from tasks.settings import MART_SETTINGS, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
 from tasks.staging import StagedBatch
 from tasks.streams import LoadedRange

@@ -26,7 +26,6 @@ FROM_CODE = {
     ("tasks/warehouse.py", "replaces[0]"): "'batch_id' or 'source', chosen by code",
     ("tasks/warehouse.py", "reducer"): "a MapReduce job's reducer name: a key of a dict in the job's code",
     ("tasks/warehouse.py", "table"): "the merge's temporary tables: names from code and from reducer names",
-    ("tasks/staging.py", "columns"): "an export family's key columns: a tuple in code",
     ("tasks/migration.py", "bounds"): "placeholders cast to key types as PostgreSQL's format_type() spells them (it "
     "quotes a name that needs it)",
 }
