@@ -4,7 +4,6 @@ Plain functions over rows and a given "now", so that the verdicts are testable w
 flows/status.py prints them.
 """
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -78,10 +77,11 @@ def check_warehouse_readable(warehouse: Path) -> None:
         raise WarehouseUnavailable(f"no warehouse at {warehouse}")
     if not warehouse.is_file():
         raise WarehouseUnavailable(f"the warehouse {warehouse} is a folder or a device, not a DuckDB file")
-    if not os.access(warehouse, os.R_OK):
-        raise WarehouseUnavailable(f"cannot read the warehouse {warehouse}: permission denied")
-    with warehouse.open("rb") as file:
-        header = file.read(12)
+    try:
+        with warehouse.open("rb") as file:
+            header = file.read(12)
+    except PermissionError:
+        raise WarehouseUnavailable(f"cannot read the warehouse {warehouse}: permission denied") from None
     if header[8:12] != DUCKDB_MAGIC:
         raise WarehouseUnavailable(f"{warehouse} is not a DuckDB database (nothing was written to it)")
     try:
