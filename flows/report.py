@@ -8,7 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.states import Failed
 
 from tasks.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
 from tasks.report import PERIOD_KINDS, PeriodInvalid, resolve_period
@@ -30,7 +31,12 @@ def report(
     """Write the report of the `period` (daily, weekly: ISO week Monday to Sunday, or monthly, in UTC) containing
     `date`, by default the last complete one, to `out/<period>-<label>.html`, and publish its key figures and main
     chart as artifacts. Sections show the marts of the pipelines that have loaded into the warehouse."""
-    report_period = resolve_period(period, date, datetime.now(UTC).date())
+    try:  # a bad period or warehouse from the UI ends the run with its one line, as the command line says it
+        report_period = resolve_period(period, date, datetime.now(UTC).date())
+        check_warehouse_readable(warehouse)
+    except (PeriodInvalid, WarehouseUnavailable) as error:
+        get_run_logger().error("%s", error)
+        return Failed(message=str(error))
     figures = read_report_figures(report_period, warehouse)
     page = write_report_page(figures, out)
     return publish_report_artifacts(figures, page)

@@ -111,3 +111,32 @@ def test_a_file_that_is_not_a_warehouse_stops_the_command_with_one_line_and_is_l
 def test_a_date_at_the_end_of_the_calendar_is_one_line_not_an_overflow(warehouse, tmp_path, capsys):
     assert main(["--period", "weekly", "--date", "9999-12-31", "--warehouse", str(warehouse)]) == 2
     assert capsys.readouterr().err == "report: date '9999-12-31' is too far in the future for a weekly report\n"
+
+
+@pytest.mark.parametrize(
+    "parameters, message",
+    [
+        ({"period": "yearly"}, "yearly"),
+        ({"period": "daily", "date": "2026-13-01"}, "2026-13-01"),
+        ({"period": "weekly", "date": "9999-12-31"}, "9999"),
+    ],
+)
+def test_a_bad_period_or_date_from_the_ui_fails_the_run_with_one_line_and_writes_nothing(
+    warehouse, tmp_path, parameters, message
+):
+    out = tmp_path / "reports"
+
+    state = report(warehouse=warehouse, out=out, return_state=True, **parameters)
+
+    assert state.is_failed() and message in state.message and "\n" not in state.message
+    assert not out.exists()
+
+
+def test_a_file_that_is_not_a_warehouse_fails_the_run_with_one_line_from_the_ui(tmp_path):
+    text = tmp_path / "notes.duckdb"
+    text.write_text("not a database\n")
+
+    state = report(warehouse=text, out=tmp_path / "reports", return_state=True)
+
+    assert state.is_failed() and state.message == f"{text} is not a DuckDB database (nothing was written to it)"
+    assert text.read_text() == "not a database\n"
