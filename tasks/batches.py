@@ -5,6 +5,8 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.reading import BatchDataError
+
 
 @dataclass(frozen=True)
 class StreamRange:
@@ -92,3 +94,18 @@ def make_batch(pipeline: str, path: Path) -> Batch:
     return Batch(
         pipeline=pipeline, source=str(path.resolve()), path=path, fingerprint=fingerprint, size_bytes=stat.st_size
     )
+
+
+def check_unchanged_since_found(batch: Batch) -> None:
+    """A whole file must have kept the size it was found (and fingerprinted) at while it was read: the rows of a file
+    written to meanwhile would come from content its fingerprint does not name. Such a file fails this run with
+    its reason and loads in a later one, once it holds still."""
+    try:
+        size = batch.path.stat().st_size
+    except FileNotFoundError:
+        raise BatchDataError(f"{batch.path.name} was removed while it was read") from None
+    if size != batch.size_bytes:
+        raise BatchDataError(
+            f"{batch.path.name} changed while it was read ({batch.size_bytes:,} bytes when found, {size:,} after): "
+            "it loads in a later run, once it holds still"
+        )

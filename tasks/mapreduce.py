@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tasks.batches import Batch
+from tasks.batches import Batch, check_unchanged_since_found
 from tasks.disk_space import writing
 from tasks.reading import BatchDataError, read_line_chunks
 from tasks.settings import MAX_LINE_BYTES, PARSE_WORKERS
@@ -194,6 +194,8 @@ def run_map(
     try:
         with _map_slots:
             counters, rejected = _map_chunks(split, job, scratch, partitions, combine, chunk_bytes)
+        if split.end is None or split.end >= split.batch.size_bytes:  # the split read up to the file's end
+            check_unchanged_since_found(split.batch)
     except BatchDataError as bad_content:
         where = "" if split.end is None else f" (in the lines from byte {split.start:,}, counted from there)"
         error = f"{bad_content}{where}"

@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from tasks.batches import Batch
+from tasks.batches import Batch, check_unchanged_since_found
 from tasks.disk_space import writing
 from tasks.quoting import quote_identifier
 from tasks.reading import BatchDataError, LineChunk, read_line_chunks
@@ -158,7 +158,7 @@ def _parse_into(
             while in_flight:
                 collect_oldest()
         if batch.range is None:
-            _check_unchanged_since_found(batch)
+            check_unchanged_since_found(batch)
         for check in source_format.batch_checks:
             moved = check(scratch)
             counts.update(rows_parsed=-moved, rows_rejected=moved)
@@ -168,21 +168,6 @@ def _parse_into(
             part_file.unlink()
         return Counter(dict.fromkeys(_COUNTS, 0)), str(bad_content)
     return counts, None
-
-
-def _check_unchanged_since_found(batch: Batch) -> None:
-    """A whole file must have kept the size it was found (and fingerprinted) at while it was read: the rows of a file
-    written to meanwhile would come from content its fingerprint does not name. Such a file fails this run with
-    its reason and loads in a later one, once it holds still."""
-    try:
-        size = batch.path.stat().st_size
-    except FileNotFoundError:
-        raise BatchDataError(f"{batch.path.name} was removed while it was read") from None
-    if size != batch.size_bytes:
-        raise BatchDataError(
-            f"{batch.path.name} changed while it was read ({batch.size_bytes:,} bytes when found, {size:,} after): "
-            "it loads in a later run, once it holds still"
-        )
 
 
 def _read_chunks(batch: Batch, source_format: SourceFormat, chunk_bytes: int) -> Iterator[LineChunk]:

@@ -258,3 +258,26 @@ def test_a_shared_staging_folder_keeps_one_folder_per_warehouse(monkeypatch, tmp
     assert first == settings.staging_root_for(tmp_path / "a" / ".." / "a" / "warehouse.duckdb")
     monkeypatch.setattr(settings, "STAGING", None)
     assert settings.staging_root_for(tmp_path / "a" / "warehouse.duckdb") == tmp_path / "a" / "staging"
+
+
+@pytest.mark.parametrize("split_bytes", [1 << 20, 8], ids=["one-split", "many-splits"])
+def test_a_document_appended_to_after_it_was_found_fails_alone_and_counts_in_a_later_run(tmp_path, split_bytes):
+    path = tmp_path / "doc.txt"
+    path.write_text("one two two\nthree\n")
+    found = make_batch(PIPELINE, path)
+    with path.open("a") as writer:
+        writer.write("four four\n")
+
+    outputs = [
+        run_map(split, WORD_COUNT_JOB, tmp_path / "work", 2, True, 1 << 20)
+        for split in plan_splits([found], split_bytes)
+    ]
+
+    last = outputs[-1]
+    assert last.error.startswith("doc.txt changed while it was read (18 bytes when found, 28 after)")
+    later = [
+        run_map(split, WORD_COUNT_JOB, tmp_path / "work", 2, True, 1 << 20)
+        for split in plan_splits([make_batch(PIPELINE, path)], split_bytes)
+    ]
+    assert [output.error for output in later] == [None] * len(later)
+    assert sum(output.counters.records_read for output in later) == 3
