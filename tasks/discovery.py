@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from tasks.batches import Batch, StreamRange, fingerprint_file, list_source_files, make_batch, stays_inside
+from tasks.errors import PermanentError
 from tasks.settings import PARSE_WORKERS, staging_root_for
 from tasks.staging import remove_abandoned_scratch
 from tasks.streams import EMPTY_PREFIX, FileScan, UnreadableContent, plan_stream_ranges, scan_file, scan_files
@@ -24,7 +25,7 @@ from tasks.warehouse import (
 )
 
 
-class SourceUnavailable(Exception):
+class SourceUnavailable(PermanentError):
     """The source folder is missing or cannot be read."""
 
 

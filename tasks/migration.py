@@ -37,6 +37,7 @@ from urllib.parse import quote, unquote
 
 import pyarrow as pa
 
+from tasks.errors import PermanentError
 from tasks.quoting import quote_identifier
 
 PIPELINE = "migrate"
@@ -47,7 +48,7 @@ DECIMAL_MAX_PRECISION = 38  # DuckDB's widest DECIMAL
 COPY_SUFFIX = "__copying"  # the table a copy grows in, beside its target, until it is verified and swapped in
 
 
-class MigrationRefused(Exception):
+class MigrationRefused(PermanentError):
     """Bad input that no retry fixes: an unusable URL, an unknown table, a table without a usable key."""
 
 
@@ -55,7 +56,7 @@ class SourceError(Exception):
     """The source database failed while being read; its message has the URL's password masked."""
 
 
-class VerificationFailed(Exception):
+class VerificationFailed(PermanentError):
     """The warehouse copy does not match the source: row counts or checksums differ."""
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import polars as pl
 
+from tasks.errors import PermanentError
 from tasks.settings import MAX_LINE_BYTES
 from tasks.validation import REJECT_SCHEMA
 
 
-class BatchDataError(Exception):
+class BatchDataError(PermanentError):
     """The batch's content cannot be read: retrying will not help, the file itself must change."""
 
 

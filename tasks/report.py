@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader
 from markupsafe import Markup
 
 from tasks.charts import Series, bar_chart, format_value, horizontal_bar_chart, line_chart
+from tasks.errors import PermanentError
 from tasks.warehouse import SQL_DIR, execute_script
 
 REPORT_SQL = SQL_DIR / "report"
@@ -27,7 +28,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 PERIOD_KINDS = ("daily", "weekly", "monthly")
 
 
-class PeriodInvalid(ValueError):
+class PeriodInvalid(ValueError, PermanentError):
     """The report period or its date cannot be understood."""
 
 

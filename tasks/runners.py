@@ -8,10 +8,11 @@ from contextlib import contextmanager
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from tasks.errors import PermanentError
 from tasks.settings import DASK_ADDRESS, DASK_WORKERS, TASK_THREADS
 
 
-class DaskNeedsAServer(Exception):
+class DaskNeedsAServer(PermanentError):
     """Workers of a remote Dask cluster cannot report to the temporary server of the flow's process."""
 
 

@@ -12,8 +12,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.errors import PermanentError
 
-class SettingError(ValueError):
+
+class SettingError(ValueError, PermanentError):
     """A setting (an environment value, a flag or a flow parameter) batchyard refuses: permanent, said in one line
     naming the setting, its value and what is allowed."""
 

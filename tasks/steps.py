@@ -16,7 +16,8 @@ from prefect.tasks import Task, exponential_backoff
 
 from tasks.audit import CheckResult, audit_warehouse
 from tasks.batches import Batch
-from tasks.discovery import Discovery, SourceUnavailable, discover
+from tasks.discovery import Discovery, discover
+from tasks.errors import PermanentError
 from tasks.exports import ExportFamily, ExportPlan
 from tasks.invoicing import Invoicing, issue_invoices, parse_period, write_invoice_documents
 from tasks.mapreduce import (
@@ -35,15 +36,12 @@ from tasks.mapreduce import (
 )
 from tasks.migration import (
     MigrationPlan,
-    MigrationRefused,
     TableCopy,
     TableOutcome,
     TablePlan,
-    VerificationFailed,
     inspect_source,
 )
 from tasks.monitoring import peak_memory_bytes
-from tasks.reading import BatchDataError
 from tasks.report import Report, ReportPeriod, report_figures, write_report
 from tasks.reporting import (
     BatchProgress,
@@ -74,12 +72,9 @@ from tasks.staging import (
     staging_epoch,
 )
 from tasks.table_copy import copy_table_in_batches, record_failed_copy, verify_and_swap_in
-from tasks.validation import SchemaMismatch
 from tasks.warehouse import (
-    AccountingError,
     BatchOutcome,
     FactTable,
-    MigrationConflict,
     WarehouseUnavailable,
     check_warehouse_name,
     load_staged_batch,
@@ -91,29 +86,22 @@ from tasks.warehouse import (
 )
 
 
-class StagingMissing(Exception):
+class StagingMissing(PermanentError):
     """A staged batch's folder was removed after it was staged."""
 
 
-# Failures that come out the same however often they are retried: bad data, bad settings, or a bug.
-DETERMINISTIC_ERRORS = (
-    SourceUnavailable,
-    WarehouseUnavailable,
-    AccountingError,
-    SchemaMismatch,
-    BatchDataError,
-    StagingMissing,
-    TypeError,
-    ValueError,
-)
+# A bug comes out the same on a retry too; every other failure that is not a PermanentError is worth another try.
+PROGRAMMING_ERRORS = (TypeError, ValueError, AttributeError, KeyError, AssertionError)
 
 
-def retry_unless_deterministic(task: Task, task_run: object, state: State) -> bool:
+def retry_if_transient(task: Task, task_run: object, state: State) -> bool:
+    """The retry policy follows the error's type: never a PermanentError (bad data, a bad setting, a refused source,
+    a copy that does not match) or a bug; anything else (I/O, a full disk, a lock, the network) with backoff."""
     try:
         state.result()
-    except DETERMINISTIC_ERRORS:
+    except (PermanentError, *PROGRAMMING_ERRORS):
         return False
-    except Exception:  # noqa: BLE001 - anything else (I/O, locks, the network) is worth another try
+    except Exception:  # noqa: BLE001 - transient by default
         return True
     return True
 
@@ -122,7 +110,7 @@ RETRIES = {
     "retries": 3,
     "retry_delay_seconds": exponential_backoff(backoff_factor=2),
     "retry_jitter_factor": 0.5,
-    "retry_condition_fn": retry_unless_deterministic,
+    "retry_condition_fn": retry_if_transient,
 }
 
 
@@ -353,22 +341,7 @@ def publish_report_artifacts(report: Report, path: Path) -> ReportSummary:
 # Migration (flows/migrate.py): inspect the source, copy each table in checkpointed keyset batches, verify, report.
 
 
-def retry_unless_migration_refused(task: Task, task_run: object, state: State) -> bool:
-    """Bad input, a copy that does not match its source, or two runs on one table come out the same on a retry;
-    a lost connection or a busy warehouse may not (and a retried copy resumes from its checkpoint)."""
-    try:
-        state.result()
-    except (MigrationRefused, VerificationFailed, MigrationConflict):
-        return False
-    except Exception:  # noqa: BLE001 - the shared rule decides the rest
-        return retry_unless_deterministic(task, task_run, state)
-    return True
-
-
-MIGRATION_RETRIES = {**RETRIES, "retry_condition_fn": retry_unless_migration_refused}
-
-
-@task(name="inspect-source", **MIGRATION_RETRIES)
+@task(name="inspect-source", **RETRIES)
 def inspect_migration_source(
     source: str, tables: list[str] | None, schema: str, key: list[str] | None, warehouse: Path
 ) -> MigrationPlan:
@@ -378,7 +351,7 @@ def inspect_migration_source(
     return inspect_source(source, tables, schema, key)
 
 
-@task(name="copy-table", task_run_name="copy {plan.source_table}", **MIGRATION_RETRIES)
+@task(name="copy-table", task_run_name="copy {plan.source_table}", **RETRIES)
 def copy_table(source: str, plan: TablePlan, warehouse: Path, batch_rows: int) -> TableCopy:
     """Copy one table in keyset batches, each committed with its checkpoint, after the last batch an earlier run
     committed; a table whose verified copy still matches the source is left as it is. Returns what it did."""
@@ -388,7 +361,7 @@ def copy_table(source: str, plan: TablePlan, warehouse: Path, batch_rows: int) -
     )
 
 
-@task(name="verify-table", task_run_name="verify {plan.source_table}", **MIGRATION_RETRIES)
+@task(name="verify-table", task_run_name="verify {plan.source_table}", **RETRIES)
 def verify_table(
     copied: TableCopy | BaseException, source: str, plan: TablePlan, warehouse: Path, batch_rows: int
 ) -> TableOutcome:
@@ -402,7 +375,7 @@ def verify_table(
     return verify_and_swap_in(copied, source, plan, warehouse, batch_rows, flow_run.get_id())
 
 
-@task(name="report-migration", **MIGRATION_RETRIES)
+@task(name="report-migration", **RETRIES)
 def report_migration(
     plan: MigrationPlan, warehouse: Path, outcomes: list[TableOutcome], max_reject_rate: float = MAX_REJECT_RATE
 ) -> RunSummary:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.batches import Batch, StreamRange
+from tasks.errors import PermanentError
 
 # A stream's head is its first line, or its first HEAD_LIMIT bytes when that line is longer.
 HEAD_LIMIT = 64 << 10
@@ -46,7 +47,7 @@ EMPTY_PREFIX = content_hash(hashlib.sha256())
 _ROTATED = re.compile(r"(\.[0-9]+|-[0-9]{8}[0-9]*|-[0-9]{4}-[0-9]{2}-[0-9]{2}[-0-9]*)(\.gz)?$")
 
 
-class UnreadableContent(Exception):
+class UnreadableContent(PermanentError):
     """The file's content cannot be read (a corrupt or truncated gzip stream)."""
 
 

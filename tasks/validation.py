@@ -6,10 +6,12 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
+from tasks.errors import PermanentError
+
 REJECT_SCHEMA = {"line_number": pl.Int64, "raw": pl.String, "reason": pl.String}
 
 
-class SchemaMismatch(Exception):
+class SchemaMismatch(PermanentError):
     """The frame's columns or types are wrong as a whole: a bug upstream, not bad input rows."""
 
 

@@ -25,6 +25,7 @@ from prefect.logging import get_logger
 from prefect.settings import PREFECT_API_URL
 
 from tasks.batches import Batch, StreamRange
+from tasks.errors import PermanentError
 from tasks.mapreduce import ReduceOutput, Shuffle
 from tasks.migration import CODE_VERSION, COPY_SUFFIX, PIPELINE, TablePlan, arrow_column_values
 from tasks.quoting import quote_identifier
@@ -38,11 +39,11 @@ logger = get_logger("batchyard.warehouse")
 COMPONENTS = ("meta", "access_logs", "word_count", "sales", "migrate", "billing")
 
 
-class AccountingError(Exception):
+class AccountingError(PermanentError):
     """Rows in != rows loaded + rows rejected: the load is rolled back, since something lost or invented rows."""
 
 
-class WarehouseUnavailable(Exception):
+class WarehouseUnavailable(PermanentError):
     """The warehouse path cannot be created or written."""
 
 
@@ -184,7 +185,7 @@ def read_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             connection.close()
 
 
-class CommitFailed(WarehouseUnavailable):
+class CommitFailed(Exception):
     """The warehouse could not write a transaction (a full disk, a write-ahead log it may not write): nothing of it
     is kept."""
 
@@ -219,7 +220,7 @@ def prepare_warehouse(warehouse: Path) -> None:
         warehouse.parent.mkdir(parents=True, exist_ok=True)
         with open_warehouse(warehouse):
             pass
-    except (OSError, duckdb.IOException, duckdb.PermissionException) as error:
+    except (OSError, duckdb.IOException, duckdb.PermissionException, CommitFailed) as error:
         raise WarehouseUnavailable(f"cannot write the warehouse at {warehouse}: {error}") from error
 
 
@@ -661,7 +662,7 @@ def describe_warehouse(warehouse: Path, schema: str, pipeline: str) -> str:
 # swapped in for the target, its rejects move to meta.rejects and the ledger records the table, in one transaction.
 
 
-class MigrationConflict(Exception):
+class MigrationConflict(PermanentError):
     """The checkpoint moved under a copy: another run is copying the same table."""
 
 

@@ -1,6 +1,7 @@
 """The Prefect task wrappers: which failures are retried, and what the staging cache key depends on."""
 
 import dataclasses
+import importlib
 import os
 import time
 from pathlib import Path
@@ -8,13 +9,20 @@ from pathlib import Path
 import pytest
 from log_files import log_line, write_log
 from prefect import flow, task
+from prefect.states import Failed
 
 from tasks.access_logs import ACCESS_LOG_FORMAT
 from tasks.batches import make_batch
+from tasks.discovery import SourceUnavailable
+from tasks.disk_space import DiskFull
+from tasks.errors import PermanentError
+from tasks.migration import MigrationRefused, VerificationFailed
 from tasks.reading import BatchDataError
+from tasks.settings import SettingError
 from tasks.staging import staging_epoch
-from tasks.steps import RETRIES, staged_batch_cache_key
-from tasks.warehouse import AccountingError
+from tasks.steps import RETRIES, retry_if_transient, staged_batch_cache_key
+from tasks.validation import SchemaMismatch
+from tasks.warehouse import AccountingError, CommitFailed, MigrationConflict, WarehouseUnavailable
 
 
 def attempts_until_done(error: Exception) -> int:
@@ -96,3 +104,48 @@ def test_only_scratch_left_long_ago_by_a_killed_run_is_removed(tmp_path):
     remove_abandoned_scratch(tmp_path, "access_logs")
 
     assert sorted(path.name for path in (tmp_path / "access_logs").iterdir()) == ["batch-b.partial-5678ef01", "batch-c"]
+
+
+@pytest.mark.parametrize(
+    "error, retried",
+    [
+        (BatchDataError("line 3 holds a NUL byte"), False),
+        (SourceUnavailable("no folder /in"), False),
+        (WarehouseUnavailable("the warehouse cannot be called sales.duckdb"), False),
+        (AccountingError("3 rows in, 2 loaded + 0 rejected"), False),
+        (SchemaMismatch("missing column"), False),
+        (SettingError("BATCHYARD_CHUNK_BYTES='abc'"), False),
+        (MigrationRefused("no table x"), False),
+        (VerificationFailed("checksums differ"), False),
+        (MigrationConflict("another run copies t"), False),
+        (TypeError("a bug"), False),
+        (OSError(5, "Input/output error"), True),
+        (DiskFull("no space left on device while writing spill"), True),
+        (CommitFailed("the warehouse could not commit"), True),
+        (TimeoutError("the lock"), True),
+        (ConnectionError("server closed the connection"), True),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+def test_the_retry_policy_follows_the_error_type(error, retried):
+    assert retry_if_transient(None, None, Failed(data=error)) is retried
+
+
+def test_every_error_the_project_defines_says_whether_a_retry_can_fix_it():
+    """A new error class must choose: PermanentError (never retried) or transient (retried with backoff), named here."""
+    import tasks
+
+    # transient: a retry may find room, the database back, or the value is turned into a reject before any task sees it
+    transient = {"CommitFailed", "DiskFull", "SourceError", "Unrepresentable", "CommandRefused"}
+    defined = {
+        name: value
+        for module in map(
+            importlib.import_module, sorted(f"tasks.{path.stem}" for path in Path(tasks.__file__).parent.glob("*.py"))
+        )
+        for name, value in vars(module).items()
+        if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == module.__name__
+    }
+    undecided = [
+        name for name, value in defined.items() if not issubclass(value, PermanentError) and name not in transient
+    ]
+    assert undecided == []
