@@ -72,7 +72,7 @@ PASSED_AS_IS = {"description", "parameters", "tags", "version", "paused", "enfor
 CONVERTED = {"name", "entrypoint", "schedules", "triggers", "concurrency_limit"}
 WORKER_ONLY = {"work_pool", "pull", "build", "push"}
 
-# A fresh machine's first server start creates the database (the README measures ~10 s once it exists).
+# A fresh machine's first server start creates the database (docs/performance.md measures about 11 s once it exists).
 SERVER_STARTUP_SECONDS = 120
 SERVER_STOP_SECONDS = 15
 

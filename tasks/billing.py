@@ -2,7 +2,7 @@
 
 Each kind has a Pandera model and its reasons (see tasks/exports.py); rules across a file (a usage event delivered
 twice, a plan's tiers, a customer's overlapping subscriptions) run once the file is staged. The rules are the
-README's "Billing" section.
+docs/billing.md.
 """
 
 from functools import partial

@@ -1,6 +1,6 @@
 """The sales exports: customers, orders, order lines and FX rates, validated into the `sales` staging tables.
 
-Each kind has a Pandera model and its reasons (see tasks/exports.py); the rules are the README's "Sales" section.
+Each kind has a Pandera model and its reasons (see tasks/exports.py); the rules are in docs/sales.md.
 """
 
 from dataclasses import dataclass

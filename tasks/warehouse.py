@@ -97,7 +97,7 @@ def server_write_turn() -> Iterator[None]:
     """A run's turn to load, when a Prefect server is configured: one slot of the server's global concurrency limit,
     held by the flow around its load phase, so runs started by schedules, events and the UI at once load one after
     another (visibly, in the UI's concurrency page) while their parsing overlaps. Taken per run rather than per
-    load because each acquisition may cost seconds on a SQLite-backed server (see the README). Without a server
+    load because each acquisition may cost seconds on a SQLite-backed server (see docs/operations.md). Without a server
     (Prefect's temporary one is per process) the file lock alone serializes writers, and does so underneath anyway."""
     api_url = PREFECT_API_URL.value()
     if not api_url or not WAREHOUSE_WRITE_LIMIT:

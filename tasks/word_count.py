@@ -1,6 +1,6 @@
 """Word count and its inverted index, as one MapReduce job over text files.
 
-The rule for words (also in the README):
+The rule for words (also in docs/word-count.md):
 1. Text is UTF-8, read line by line; a word never spans lines.
 2. A word is a maximal run of word characters: Unicode letters (general category L), combining marks (M),
    decimal digits (Nd) and the underscore. An apostrophe (' U+0027 or ’ U+2019) with a word character on both

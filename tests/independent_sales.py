@@ -181,7 +181,7 @@ COUNTRY_CODES = """
     TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
 """
 # ISO 4217 List One codes of currencies in circulation: goods are priced in money, so fund codes (BOV, CHE, ...),
-# precious metals (XAU, ...), SDRs, XTS and XXX are out, as the README says. Withdrawn codes such as
+# precious metals (XAU, ...), SDRs, XTS and XXX are out, as docs/sales.md says. Withdrawn codes such as
 # HRK, SLL, ZWL, ANG, CUC, VEF, MRO, STD, BYR, LTL, DEM are not here.
 CURRENCY_CODES = """
     AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF 

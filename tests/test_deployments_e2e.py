@@ -240,7 +240,7 @@ def test_a_burst_of_files_and_an_hourly_run_at_the_same_time_all_complete_and_lo
 
 
 def test_a_run_started_by_a_cron_schedule_starts_the_audit_within_seconds_too(stack, api, tmp_path):
-    """Prefect's own Completed event reaches triggers ~15 minutes late for cron-created runs (README); the
+    """Prefect's own Completed event reaches triggers ~15 minutes late for cron-created runs (docs/operations.md); the
     pipeline's completion event must not. A per-minute schedule is added to the backfill deployment for this."""
     warehouse = tmp_path / "cron.duckdb"
     deployment_id = api.deployment_id("access-logs", "access-logs-backfill")

@@ -6,7 +6,7 @@ last lines takes them with it): the requests and rejects as the simulator wrote 
 stream, and the marts and sessions that the independent computations give over one file per stream.
 
 Then the cases one at a time: copies under other names and in other folders, a gzip copy, a grown file, a
-copytruncate, a deleted rotated file, the README's landing walk-through, and a file rewritten with other content.
+copytruncate, a deleted rotated file, the landing walk-through of docs/operations.md, and a file rewritten with other content.
 """
 
 import gzip
@@ -302,7 +302,7 @@ def test_the_readme_landing_walk_through_loads_nothing_new_from_a_copy_of_a_load
     loaded = snapshot(warehouse)
     landing = tmp_path / "landing"
     landing.mkdir()
-    shutil.copy(SAMPLE_ACCESS_LOGS / "access-2026-10-01.log", landing)  # README, Deploy: cp ... data/landing/
+    shutil.copy(SAMPLE_ACCESS_LOGS / "access-2026-10-01.log", landing)  # docs/access-logs.md: a copy under another name loads nothing
 
     discovery = load_folder(landing, warehouse)
 
