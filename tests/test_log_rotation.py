@@ -302,7 +302,8 @@ def test_the_readme_landing_walk_through_loads_nothing_new_from_a_copy_of_a_load
     loaded = snapshot(warehouse)
     landing = tmp_path / "landing"
     landing.mkdir()
-    shutil.copy(SAMPLE_ACCESS_LOGS / "access-2026-10-01.log", landing)  # docs/access-logs.md: a copy under another name loads nothing
+    # docs/access-logs.md: the same content copied under another name or folder loads nothing
+    shutil.copy(SAMPLE_ACCESS_LOGS / "access-2026-10-01.log", landing)
 
     discovery = load_folder(landing, warehouse)
 
