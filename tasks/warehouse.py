@@ -35,8 +35,17 @@ from tasks.streams import LoadedRange
 
 SQL_DIR = Path(__file__).parent / "sql"
 logger = get_logger("batchyard.warehouse")
-# Components whose DDL every warehouse gets, in dependency order; each has numbered migrations NNN_name.sql.
-COMPONENTS = ("meta", "access_logs", "word_count", "sales", "migrate", "billing")
+
+
+def warehouse_components(sql_dir: Path = SQL_DIR) -> tuple[str, ...]:
+    """The components whose DDL every warehouse gets: each folder of `sql_dir` holding numbered migrations
+    (NNN_name.sql), found rather than listed, so a pipeline's folder is all it takes. `meta` (the ledger every other
+    component's loads write to) comes first, the others by name: they depend only on it."""
+    found = sorted(folder.name for folder in sql_dir.iterdir() if any(folder.glob("[0-9][0-9][0-9]_*.sql")))
+    return tuple(sorted(found, key=lambda name: name != "meta"))
+
+
+COMPONENTS = warehouse_components()
 
 
 class AccountingError(PermanentError):
@@ -513,8 +522,9 @@ def refresh_marts(
     connection: duckdb.DuckDBPyConnection, pipeline: str, parameters: dict[str, object] | None = None
 ) -> int:
     """Rebuild the pipeline's marts for its dirty partitions in one transaction, with the `$parameters` its SQL
-    names; return how many partitions were rebuilt. A pipeline's optional `stale_marts.sql` says whether its marts
-    need a rebuild with no partition dirty, as when a setting they were built with changed."""
+    names, and clear its dirty list (here, so that no pipeline's SQL can forget it and rebuild every run); return
+    how many partitions were rebuilt. A pipeline's optional `stale_marts.sql` says whether its marts need a rebuild
+    with no partition dirty, as when a setting they were built with changed."""
     settings = MART_SETTINGS | (parameters or {})
     stale_marts = SQL_DIR / pipeline / "stale_marts.sql"
     with transaction(connection):
@@ -523,6 +533,7 @@ def refresh_marts(
         ).fetchone()
         if dirty or stale_marts.exists() and execute_script(connection, stale_marts, settings).fetchall()[0][0]:
             execute_script(connection, SQL_DIR / pipeline / "refresh_marts.sql", settings)
+        connection.execute("delete from meta.dirty_partitions where pipeline = ?", [pipeline])
     return dirty
 
 

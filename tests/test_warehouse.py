@@ -17,6 +17,7 @@ from tasks.access_logs import ACCESS_LOG_FORMAT
 from tasks.batches import make_batch
 from tasks.staging import stage_batch
 from tasks.warehouse import (
+    SQL_DIR,
     AccountingError,
     FactTable,
     ForeignDatabase,
@@ -30,6 +31,7 @@ from tasks.warehouse import (
     prepare_warehouse,
     record_failed_batch,
     refresh_marts,
+    warehouse_components,
     warehouse_lock,
 )
 
@@ -155,18 +157,26 @@ def test_migrations_apply_once_and_are_recorded(warehouse):
         migrate(connection)
         migrate(connection)
         versions = connection.execute("select component, version from meta.schema_versions order by all").fetchall()
-    assert versions == [
-        ("access_logs", 1),
-        ("access_logs", 2),
-        ("billing", 1),
-        ("meta", 1),
-        ("meta", 2),
-        ("meta", 3),
-        ("meta", 4),
-        ("migrate", 1),
-        ("sales", 1),
-        ("word_count", 1),
-    ]  # tasks/sql/<component>/
+    assert versions == sorted(
+        (script.parent.name, int(script.name[:3])) for script in SQL_DIR.glob("*/[0-9][0-9][0-9]_*.sql")
+    )
+
+
+def test_a_folder_of_numbered_migrations_is_a_component_and_meta_comes_first(tmp_path):
+    for folder, script in [("sensors", "001_readings.sql"), ("meta", "001_ledger.sql"), ("alpha", "002_x.sql")]:
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / script).write_text("select 1")
+    (tmp_path / "report").mkdir()  # queries only: not a component
+    (tmp_path / "report" / "traffic.sql").write_text("select 1")
+
+    assert warehouse_components(tmp_path) == ("meta", "alpha", "sensors")
+
+
+def test_the_mart_rebuild_clears_the_dirty_list_whatever_the_pipeline_sql_does(warehouse):
+    with open_warehouse(warehouse) as connection:
+        connection.execute("insert into meta.dirty_partitions values ('sales', date '2026-10-01')")
+        assert refresh_marts(connection, "sales") == 1
+        assert connection.execute("select count(*) from meta.dirty_partitions").fetchone() == (0,)
 
 
 def test_the_write_lock_makes_a_second_writer_wait_and_say_so(warehouse, caplog):

@@ -1,4 +1,4 @@
--- Rebuild the logs marts for the days listed in meta.dirty_partitions, then clear the list.
+-- Rebuild the logs marts for the days listed in meta.dirty_partitions (the machinery then clears the list).
 create or replace temporary table refresh_days as
 select distinct partition_day as day
 from meta.dirty_partitions
@@ -234,5 +234,4 @@ from logs.sessions
 group by cast(start_utc as date);
 
 drop table affected_clients;
-delete from meta.dirty_partitions where pipeline = 'access_logs';
 drop table refresh_days;

@@ -1,4 +1,4 @@
--- Rebuild usage_daily from the deduplicated events, then clear the pipeline's dirty list.
+-- Rebuild usage_daily from the deduplicated events (the machinery then clears the pipeline's dirty list).
 delete from billing.usage_daily;
 insert into billing.usage_daily by name
 select
@@ -8,5 +8,3 @@ select
     sum(quantity) as quantity
 from billing.usage_events
 group by day, customer_id, metric;
-
-delete from meta.dirty_partitions where pipeline = 'billing';

@@ -1,5 +1,5 @@
--- Rebuild the star schema and the marts from every loaded export (sales.stg_*), then clear the pipeline's dirty
--- list. Every choice between deliveries is made by the data (updated_at) or by precedence: the later export date,
+-- Rebuild the star schema and the marts from every loaded export (sales.stg_*); the machinery then clears the
+-- pipeline's dirty list. Every choice between deliveries is made by the data (updated_at) or by precedence: the later export date,
 -- then the greater source path, then the greater line number. Never by arrival, so any arrival order gives the
 -- same warehouse.
 
@@ -265,4 +265,3 @@ select * from final;
 
 drop table current_orders;
 drop table current_order_lines;
-delete from meta.dirty_partitions where pipeline = 'sales';
