@@ -5,9 +5,10 @@ python flows/billing.py --period 2026-10 --warehouse PATH
 
 import argparse
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
-from prefect import allow_failure, flow, unmapped
+from prefect import flow
 
 from tasks.billing import BILLING_EXPORTS, PIPELINE
 from tasks.cli import (
@@ -22,22 +23,11 @@ from tasks.cli import (
     run_file_flow,
 )
 from tasks.invoicing import parse_period, previous_period
-from tasks.reporting import RunSummary, final_state, follow_progress
+from tasks.pipeline_flow import load_export_family
+from tasks.reporting import RunSummary
 from tasks.runners import task_runner
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, MAX_REJECT_RATE, SAMPLE_BILLING
-from tasks.steps import (
-    announce_completion,
-    discover_batches,
-    issue_period_invoices,
-    load_batch,
-    plan_export_batches,
-    rebuild_marts,
-    report_invoicing,
-    report_run,
-    stage_file_batch,
-    write_period_invoice_documents,
-)
-from tasks.warehouse import server_write_turn
+from tasks.steps import issue_period_invoices, report_invoicing, write_period_invoice_documents
 
 
 @refuse_bad_settings
@@ -58,20 +48,27 @@ def billing(
     an adjustment on the customer's next invoice."""
     period = period or previous_period(datetime.now(UTC).date())
     parse_period(period)  # a bad period fails the run before anything loads
-    discovery = discover_batches(source, BILLING_EXPORTS.patterns, PIPELINE, warehouse, files, reload)
-    exports = plan_export_batches(discovery, BILLING_EXPORTS)
-    staged = stage_file_batch.map(exports.batches, exports.formats, unmapped(warehouse), unmapped(chunk_bytes))
-    with server_write_turn():
-        # allow_failure: a file whose staging failed after its retries still reaches the ledger, with its error
-        loaded = load_batch.map(allow_failure(staged), exports.batches, exports.tables, unmapped(warehouse))
-        followed = follow_progress(loaded, exports.batches, what="billing files")
-        rebuild_marts(PIPELINE, warehouse)
-        invoicing = issue_period_invoices(period, warehouse)
-        documents = write_period_invoice_documents(invoicing, warehouse, out)
+    # discover → stage → load → rebuild the marts → issue and write the period's invoices → report and announce
+    return load_export_family(
+        BILLING_EXPORTS,
+        source,
+        warehouse,
+        chunk_bytes,
+        files,
+        reload,
+        max_reject_rate=max_reject_rate,
+        what="billing files",
+        after_rebuild=partial(invoice_period, period, warehouse, out),
+        report_mart_days=False,  # usage_daily is rebuilt whole: the run reports no count of days
+    )
+
+
+def invoice_period(period: str, warehouse: Path, out: Path) -> None:
+    """Issue the period's invoices not issued yet, write their documents and publish them; in the load's write turn,
+    after the marts, so that they invoice the usage this run loaded and no other run writes meanwhile."""
+    invoicing = issue_period_invoices(period, warehouse)
+    documents = write_period_invoice_documents(invoicing, warehouse, out)
     report_invoicing(invoicing, documents)
-    summary = report_run(PIPELINE, discovery, warehouse, followed, max_reject_rate=max_reject_rate)
-    announce_completion(summary)
-    return final_state(summary)
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

@@ -5,9 +5,10 @@ python flows/sales.py --source DIR --warehouse PATH
 
 import argparse
 from datetime import date
+from functools import partial
 from pathlib import Path
 
-from prefect import allow_failure, flow, unmapped
+from prefect import flow
 
 from tasks.cli import (
     ChunkBytes,
@@ -20,21 +21,12 @@ from tasks.cli import (
     refuse_bad_settings,
     run_file_flow,
 )
-from tasks.reporting import RunSummary, final_state, follow_progress
+from tasks.pipeline_flow import load_export_family
+from tasks.reporting import RunSummary
 from tasks.runners import task_runner
 from tasks.sales import PIPELINE, SALES_EXPORTS
 from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, SAMPLE_SALES
-from tasks.steps import (
-    announce_completion,
-    discover_batches,
-    load_batch,
-    plan_export_batches,
-    rebuild_marts,
-    report_run,
-    report_sales_model,
-    stage_file_batch,
-)
-from tasks.warehouse import server_write_turn
+from tasks.steps import report_sales_model
 
 
 @refuse_bad_settings
@@ -53,20 +45,20 @@ def sales(
     or .parquet; all, or the named `files`, or those exported from `first_day` to `last_day`) into the warehouse's
     sales schema, and rebuild its star schema and marts. Files loaded before with the same content are skipped
     unless `reload` is set; a changed file replaces its earlier rows."""
-    discovery = discover_batches(
-        source, SALES_EXPORTS.patterns, PIPELINE, warehouse, files, reload, first_day, last_day
+    # discover → stage → load → rebuild the marts → report the star schema (the extra step) → report and announce
+    return load_export_family(
+        SALES_EXPORTS,
+        source,
+        warehouse,
+        chunk_bytes,
+        files,
+        reload,
+        first_day,
+        last_day,
+        max_reject_rate,
+        what="sales exports",
+        after_rebuild=partial(report_sales_model, warehouse),
     )
-    exports = plan_export_batches(discovery, SALES_EXPORTS)
-    staged = stage_file_batch.map(exports.batches, exports.formats, unmapped(warehouse), unmapped(chunk_bytes))
-    with server_write_turn():
-        # allow_failure: a file whose staging failed after its retries still reaches the ledger, with its error
-        loaded = load_batch.map(allow_failure(staged), exports.batches, exports.tables, unmapped(warehouse))
-        followed = follow_progress(loaded, exports.batches, what="sales exports")
-        export_days_rebuilt = rebuild_marts(PIPELINE, warehouse)
-    report_sales_model(warehouse)
-    summary = report_run(PIPELINE, discovery, warehouse, followed, export_days_rebuilt, max_reject_rate)
-    announce_completion(summary)
-    return final_state(summary)
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

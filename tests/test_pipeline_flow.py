@@ -1,0 +1,64 @@
+"""The flow body the file pipelines share, run inside a flow of the test's own under the Prefect test server."""
+
+import pytest
+from prefect import flow
+from sales_exports import money_exports
+from warehouse_snapshot import query
+
+import tasks.pipeline_flow
+import tasks.steps
+from tasks.pipeline_flow import load_export_family
+from tasks.sales import SALES_EXPORTS
+from tasks.warehouse import open_warehouse
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def test_a_file_whose_staging_fails_reaches_the_ledger_and_the_run_still_rebuilds_reports_and_fails(
+    tmp_path, monkeypatch
+):
+    source, warehouse = tmp_path / "exports", tmp_path / "warehouse.duckdb"
+    money_exports(source)
+    real_stage_batch = tasks.steps.stage_batch
+
+    def disk_error_on_lines(batch, *arguments, **options):
+        if batch.path.name.startswith("order_lines_"):
+            raise OSError("input/output error")
+        return real_stage_batch(batch, *arguments, **options)
+
+    monkeypatch.setattr(tasks.steps, "stage_batch", disk_error_on_lines)
+    quick_retries = tasks.steps.stage_file_batch.with_options(
+        retries=1, retry_delay_seconds=0, retry_jitter_factor=None
+    )
+    monkeypatch.setattr(tasks.pipeline_flow, "stage_file_batch", quick_retries)
+    ledger_after_rebuild = []
+
+    def read_ledger() -> None:
+        with open_warehouse(warehouse) as connection:
+            ledger_after_rebuild.extend(connection.execute("select status from meta.batches order by 1").fetchall())
+
+    @flow
+    def exports_flow():
+        return load_export_family(
+            SALES_EXPORTS,
+            source,
+            warehouse,
+            1 << 20,
+            None,
+            False,
+            max_reject_rate=1.0,
+            what="exports",
+            after_rebuild=read_ledger,
+        )
+
+    state = exports_flow(return_state=True)
+
+    assert state.is_failed()
+    assert "order_lines_2026-10-02.csv: OSError: input/output error" in state.message
+    assert ledger_after_rebuild == [("failed",), ("loaded",), ("loaded",)]  # every load done before the extra step
+    assert query(warehouse, "select regexp_extract(source, '[^/]+$'), status, error from meta.batches order by 1") == [
+        ("fx_rates_2026-10-02.csv", "loaded", None),
+        ("order_lines_2026-10-02.csv", "failed", "OSError: input/output error"),
+        ("orders_2026-10-02.csv", "loaded", None),
+    ]
+    assert query(warehouse, "select batches_failed from meta.runs") == [(1,)]
