@@ -7,7 +7,7 @@ import argparse
 from datetime import date
 from pathlib import Path
 
-from prefect import allow_failure, flow, unmapped
+from prefect import flow, unmapped
 
 from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.cli import (
@@ -24,7 +24,8 @@ from tasks.cli import (
     refuse_bad_settings,
     run_file_flow,
 )
-from tasks.reporting import RunSummary, final_state, follow_progress
+from tasks.pipeline_flow import load_staged_batches
+from tasks.reporting import RunSummary
 from tasks.runners import task_runner
 from tasks.settings import (
     CHUNK_BYTES,
@@ -34,18 +35,8 @@ from tasks.settings import (
     SESSION_GAP_ALLOWED,
     SESSION_GAP_MINUTES,
 )
-from tasks.steps import (
-    announce_completion,
-    discover_batches,
-    load_batch,
-    rebuild_marts,
-    report_run,
-    stage_file_batch,
-)
-from tasks.warehouse import (
-    FactTable,
-    server_write_turn,
-)
+from tasks.steps import discover_batches, stage_file_batch
+from tasks.warehouse import FactTable
 
 REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_column="day")
 
@@ -84,18 +75,18 @@ def access_logs(
     staged = stage_file_batch.map(
         discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(chunk_bytes)
     )
-    with server_write_turn():
-        # allow_failure: a batch whose staging failed after its retries still reaches the ledger, with its error
-        loaded = load_batch.map(allow_failure(staged), discovery.to_load, unmapped(REQUESTS), unmapped(warehouse))
-        followed = follow_progress(loaded, discovery.to_load, what="access logs")
-        marts_refreshed_days = rebuild_marts(
-            ACCESS_LOG_FORMAT.pipeline, warehouse, {"session_gap_minutes": session_gap_minutes}
-        )
-    summary = report_run(
-        ACCESS_LOG_FORMAT.pipeline, discovery, warehouse, followed, marts_refreshed_days, max_reject_rate
+    # load → rebuild the marts (with the run's session gap) → report and announce
+    return load_staged_batches(
+        ACCESS_LOG_FORMAT.pipeline,
+        discovery,
+        staged,
+        discovery.to_load,
+        unmapped(REQUESTS),
+        warehouse,
+        max_reject_rate,
+        what="access logs",
+        mart_settings={"session_gap_minutes": session_gap_minutes},
     )
-    announce_completion(summary)
-    return final_state(summary)
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
