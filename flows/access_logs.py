@@ -38,7 +38,7 @@ from tasks.settings import (
 from tasks.steps import discover_batches, stage_file_batch
 from tasks.warehouse import FactTable
 
-REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_column="day")
+REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_day="day")
 
 
 @refuse_bad_settings

@@ -157,6 +157,9 @@ class ExportKind:
     # a column whose rows load all or none: one rejected row (of a plan, say) rejects the others of its value too.
     # Checked within a chunk, so it suits files that fit one (a catalogue, not a stream of events).
     all_or_none_by: str | None = None
+    # the day whose marts a row feeds, as SQL over its staging table's columns: the file's export day by default, or
+    # e.g. `cast(reading_ts as date)` for marts by the day of a timestamp (written in code, never from input)
+    partition_day: str = "export_date"
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -274,7 +277,7 @@ class ExportFamily:
     @cached_property
     def tables(self) -> dict[str, FactTable]:
         return {
-            kind.name: FactTable(pipeline=self.pipeline, table=kind.table, partition_column="export_date")
+            kind.name: FactTable(pipeline=self.pipeline, table=kind.table, partition_day=kind.partition_day)
             for kind in self.kinds
         }
 

@@ -63,7 +63,7 @@ class FactTable:
 
     pipeline: str
     table: str  # a constant from code, never user input
-    partition_column: str
+    partition_day: str  # the day whose marts a row feeds: SQL over the table's columns, from code
 
 
 @dataclass(frozen=True)
@@ -540,7 +540,7 @@ def refresh_marts(
 def _mark_dirty_partitions(connection: duckdb.DuckDBPyConnection, target: FactTable, where: str, value: str) -> None:
     connection.execute(
         f"insert into meta.dirty_partitions by name "
-        f"select distinct ? as pipeline, {target.partition_column} as partition_day "
+        f"select distinct ? as pipeline, {target.partition_day} as partition_day "
         f"from {target.table} where {where}",
         [target.pipeline, value],
     )

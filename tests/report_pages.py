@@ -18,7 +18,7 @@ from tasks.settings import DATA_DIR, staging_root_for
 from tasks.staging import stage_batch
 from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
 
-REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_column="day")
+REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
 SAMPLE_LOGS = DATA_DIR / "sample_logs"
 SAMPLE_SALES = DATA_DIR / "sample_sales"
 SAMPLE_BILLING = DATA_DIR / "sample_billing"

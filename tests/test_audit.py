@@ -18,7 +18,7 @@ from tasks.invoicing import issue_invoices, parse_period
 from tasks.staging import stage_batch
 from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
 
-REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_column="day")
+REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
 USAGE = ["event_id", "customer_id", "metric", "quantity", "ts"]
 
 

@@ -17,7 +17,7 @@ from tasks.batches import make_batch
 from tasks.staging import stage_batch
 from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
 
-REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_column="day")
+REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
 ALICE = {"client": "198.51.100.7", "user_agent": "Firefox"}
 BOB = {"client": "198.51.100.7", "user_agent": "Curl"}  # same address, another agent: another visitor
 

@@ -279,7 +279,7 @@ def test_a_hard_link_and_a_moved_file_are_the_same_content(tmp_path):
 
 # Discovery and loads against a warehouse.
 
-REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_column="day")
+REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
 
 
 def load_batches(batches, warehouse: Path) -> list[str]:

@@ -23,6 +23,7 @@ from tasks.warehouse import (
     ForeignDatabase,
     WarehouseNameTaken,
     WarehouseUnavailable,
+    _mark_dirty_partitions,
     check_warehouse_name,
     describe_warehouse,
     load_staged_batch,
@@ -35,7 +36,7 @@ from tasks.warehouse import (
     warehouse_lock,
 )
 
-REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_column="day")
+REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
 
 # Hand-computed below: two requests on 2026-10-10 (23:30 UTC and 01:15+0200 = 23:15 UTC), one on 2026-10-11.
 FIRST_VERSION = [
@@ -310,3 +311,16 @@ def test_the_migrate_command_refuses_a_warehouse_named_like_its_target_schema(tm
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "the warehouse cannot be called raw.duckdb" in error
     assert not list(tmp_path.iterdir())
+
+
+def test_a_fact_table_marks_the_days_its_partition_expression_gives(warehouse):
+    readings = FactTable(pipeline="sensors", table="readings", partition_day="cast(reading_ts as date)")
+    with open_warehouse(warehouse) as connection:
+        connection.execute("create temp table readings (batch_id varchar, reading_ts timestamp, export_date date)")
+        connection.execute(
+            "insert into readings values ('b1', '2026-10-01 23:59:00', '2026-10-05'), "
+            "('b1', '2026-10-02 00:01:00', '2026-10-05'), ('b2', '2026-10-03 12:00:00', '2026-10-05')"
+        )
+        _mark_dirty_partitions(connection, readings, "batch_id = ?", "b1")
+        marked = connection.execute("select pipeline, partition_day from meta.dirty_partitions order by all").fetchall()
+    assert marked == [("sensors", date(2026, 10, 1)), ("sensors", date(2026, 10, 2))]
