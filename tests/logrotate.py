@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from tasks.access_logs import REQUEST_COLUMNS as ACCESS_LOG_COLUMNS
+
 LIVE = "access.log"
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -96,24 +98,7 @@ class Request:
 
 
 # logs.requests columns a line determines, after its stream's id; line_number is the line's number in its stream.
-REQUEST_COLUMNS = (
-    "line_number",
-    "client",
-    "ident",
-    "user",
-    "ts_utc",
-    "utc_offset_minutes",
-    "hour",
-    "day",
-    "method",
-    "path",
-    "query",
-    "protocol",
-    "status",
-    "bytes",
-    "referer",
-    "user_agent",
-)
+REQUEST_COLUMNS = tuple(ACCESS_LOG_COLUMNS)  # names only: the values are computed here, independently
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,11 @@
 import base64
 from pathlib import Path
 
-import duckdb
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from report_pages import load_sample_logs, read_page
-from warehouse_snapshot import query
+from warehouse_snapshot import foreign_database, query
 
 from flows.report import main, report
 
@@ -75,12 +74,6 @@ def test_bad_input_stops_the_command_with_one_line_and_exit_code_2(arguments, me
     assert code == 2
     assert error.startswith(message) and error.count("\n") == 1, error
     assert not list(tmp_path.iterdir()), "nothing is created, not even the warehouse"
-
-
-def foreign_database(path: Path) -> None:
-    connection = duckdb.connect(str(path))
-    connection.execute("create table orders (id integer)")
-    connection.close()
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ prefect.yaml, and the command on a small hand-built warehouse."""
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
+from warehouse_snapshot import foreign_database
 
 from flows.status import main
 from tasks.status import (
@@ -191,12 +191,6 @@ def test_an_unknown_pipeline_is_one_line_naming_the_known_ones_and_exit_2(wareho
     assert error.count("\n") == 1
     assert error.startswith("status: no pipeline called 'salse'; the known pipelines are access_logs, billing, ")
     assert "migrate" in error and "sales" in error and "warehouse_audit" in error
-
-
-def foreign_database(path: Path) -> None:
-    connection = duckdb.connect(str(path))
-    connection.execute("create table orders (id integer)")
-    connection.close()
 
 
 @pytest.mark.parametrize(

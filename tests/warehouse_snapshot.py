@@ -4,6 +4,7 @@ that a completed load triggered) instead of failing on DuckDB's file lock."""
 
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from independent_access_logs import compute_expected
@@ -92,3 +93,10 @@ def assert_sessions_match_independent_computation(source: Path, warehouse: Path,
     assert actual == expected
     daily = query(warehouse, "select * from logs.sessions_daily order by day")
     assert daily == [pytest.approx(row) for row in sessions_daily(expected)]
+
+
+def foreign_database(path: Path) -> None:
+    """Someone else's DuckDB file: a database with a table of its own and no batchyard ledger."""
+    connection = duckdb.connect(str(path))
+    connection.execute("create table orders (id integer)")
+    connection.close()
