@@ -23,7 +23,7 @@ One run:
    and writes it with the raw numbers to bench/results/. Each run's CPU time, and the rest of the machine's meanwhile,
    are reported too: on a shared machine a run next to someone's test suite is marked DISTURBED.
 
-Every contender applies the word rule of tasks/word_count.py (WORD and normalize_word) per line, so their counts
+Every contender applies the word rule of tasks/pipelines/word_count/source.py (WORD and normalize_word) per line, so their counts
 must be equal. The CR of a CRLF line end, a lone CR and the BOM are not word characters, so whether a reader keeps
 them cannot change a count; an empty line has no words.
 
@@ -75,11 +75,11 @@ from access_logs import (  # noqa: E402
     tail,
 )
 
-from tasks.word_count import WORD, normalize_word  # noqa: E402
+from tasks.pipelines.word_count.source import WORD, normalize_word  # noqa: E402
 
 REDUCERS = 4
 DASK_WORKERS = 2
-# The multiprocessing baseline's units of work, the same sizes as the pipeline's defaults (tasks/settings.py).
+# The multiprocessing baseline's units of work, the same sizes as the pipeline's defaults (tasks/core/settings.py).
 SPLIT_BYTES = 64 << 20
 CHUNK_BYTES = 16 << 20
 TINY_TEXT = "The quick brown fox — don't panic!\r\nL’homme et la STRASSE, Straße.\n\n東京大学 mp3 snake_case\n"

@@ -50,8 +50,9 @@ from prefect.runner import Runner
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.templating import apply_values
 
-from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.cli import (
+from tasks.core.landing import LandedFile, LandingScanner, landed_event, watch
+from tasks.core.settings import LANDING, PROJECT_ROOT
+from tasks.kit.cli import (
     CommandRefused,
     exit_process,
     parse_command_line,
@@ -59,9 +60,8 @@ from tasks.cli import (
     refuse,
     seconds_between_scans,
 )
-from tasks.discovery import SourceUnavailable, check_source
-from tasks.landing import LandedFile, LandingScanner, landed_event, watch
-from tasks.settings import LANDING, PROJECT_ROOT
+from tasks.kit.discovery import SourceUnavailable, check_source
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 
 PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 

@@ -9,8 +9,16 @@ from pathlib import Path
 
 from prefect import flow, unmapped
 
-from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.cli import (
+from tasks.core.runners import task_runner
+from tasks.core.settings import (
+    CHUNK_BYTES,
+    DEFAULT_WAREHOUSE,
+    MAX_REJECT_RATE,
+    SAMPLE_ACCESS_LOGS,
+    SESSION_GAP_ALLOWED,
+    SESSION_GAP_MINUTES,
+)
+from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     RejectRate,
@@ -24,17 +32,9 @@ from tasks.cli import (
     refuse_bad_settings,
     run_file_flow,
 )
-from tasks.pipeline_flow import load_staged_batches
+from tasks.kit.pipeline_flow import load_staged_batches
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.reporting import RunSummary
-from tasks.runners import task_runner
-from tasks.settings import (
-    CHUNK_BYTES,
-    DEFAULT_WAREHOUSE,
-    MAX_REJECT_RATE,
-    SAMPLE_ACCESS_LOGS,
-    SESSION_GAP_ALLOWED,
-    SESSION_GAP_MINUTES,
-)
 from tasks.steps import discover_batches, stage_file_batch
 from tasks.warehouse import FactTable
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from prefect import flow
 
-from tasks.billing import BILLING_EXPORTS, PIPELINE
-from tasks.cli import (
+from tasks.core.runners import task_runner
+from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, MAX_REJECT_RATE, SAMPLE_BILLING
+from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     RejectRate,
@@ -22,11 +23,10 @@ from tasks.cli import (
     refuse_bad_settings,
     run_file_flow,
 )
-from tasks.invoicing import parse_period, previous_period
-from tasks.pipeline_flow import load_export_family
+from tasks.kit.pipeline_flow import load_export_family
+from tasks.pipelines.billing.invoicing import parse_period, previous_period
+from tasks.pipelines.billing.source import BILLING_EXPORTS, PIPELINE
 from tasks.reporting import RunSummary
-from tasks.runners import task_runner
-from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, MAX_REJECT_RATE, SAMPLE_BILLING
 from tasks.steps import issue_period_invoices, report_invoicing, write_period_invoice_documents
 
 

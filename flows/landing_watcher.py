@@ -14,8 +14,9 @@ from prefect.events import emit_event
 from prefect.logging import get_run_logger
 from prefect.settings import PREFECT_API_URL
 
-from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.cli import (
+from tasks.core.landing import LandedFile, LandingScanner, landed_event, watch
+from tasks.core.settings import LANDING
+from tasks.kit.cli import (
     CommandRefused,
     exit_process,
     parse_command_line,
@@ -23,9 +24,8 @@ from tasks.cli import (
     refuse_bad_settings,
     seconds_between_scans,
 )
-from tasks.discovery import SourceUnavailable, check_source
-from tasks.landing import LandedFile, LandingScanner, landed_event, watch
-from tasks.settings import LANDING
+from tasks.kit.discovery import SourceUnavailable, check_source
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 
 
 @refuse_bad_settings

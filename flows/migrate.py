@@ -10,7 +10,15 @@ from pathlib import Path
 
 from prefect import allow_failure, flow, unmapped
 
-from tasks.cli import (
+from tasks.core.runners import task_runner
+from tasks.core.settings import (
+    DEFAULT_WAREHOUSE,
+    MAX_REJECT_RATE,
+    MIGRATION_BATCH_ROWS,
+    MIGRATION_BATCH_ROWS_ALLOWED,
+    SAMPLE_SHOP,
+)
+from tasks.kit.cli import (
     BatchRows,
     CommandRefused,
     RejectRate,
@@ -20,16 +28,15 @@ from tasks.cli import (
     parse_command_line,
     refuse_bad_settings,
 )
-from tasks.migration import PIPELINE, MigrationRefused, SourceError, inspect_source, redact, url_without_password
-from tasks.reporting import RunSummary, final_state, follow_tables
-from tasks.runners import task_runner
-from tasks.settings import (
-    DEFAULT_WAREHOUSE,
-    MAX_REJECT_RATE,
-    MIGRATION_BATCH_ROWS,
-    MIGRATION_BATCH_ROWS_ALLOWED,
-    SAMPLE_SHOP,
+from tasks.pipelines.migrate.migration import (
+    PIPELINE,
+    MigrationRefused,
+    SourceError,
+    inspect_source,
+    redact,
+    url_without_password,
 )
+from tasks.reporting import RunSummary, final_state, follow_tables
 from tasks.steps import (
     announce_completion,
     copy_table,

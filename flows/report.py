@@ -11,11 +11,11 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.states import Failed
 
-from tasks.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
-from tasks.report import PERIOD_KINDS, PeriodInvalid, resolve_period
+from tasks.core.settings import DEFAULT_WAREHOUSE, REPORTS
+from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
+from tasks.observability.status import check_warehouse_readable
 from tasks.reporting import ReportSummary
-from tasks.settings import DEFAULT_WAREHOUSE, REPORTS
-from tasks.status import check_warehouse_readable
+from tasks.reports.report import PERIOD_KINDS, PeriodInvalid, resolve_period
 from tasks.steps import publish_report_artifacts, read_report_figures, write_report_page
 from tasks.warehouse import WarehouseUnavailable
 

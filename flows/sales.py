@@ -10,7 +10,9 @@ from pathlib import Path
 
 from prefect import flow
 
-from tasks.cli import (
+from tasks.core.runners import task_runner
+from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, SAMPLE_SALES
+from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     RejectRate,
@@ -21,11 +23,9 @@ from tasks.cli import (
     refuse_bad_settings,
     run_file_flow,
 )
-from tasks.pipeline_flow import load_export_family
+from tasks.kit.pipeline_flow import load_export_family
+from tasks.pipelines.sales.source import PIPELINE, SALES_EXPORTS
 from tasks.reporting import RunSummary
-from tasks.runners import task_runner
-from tasks.sales import PIPELINE, SALES_EXPORTS
-from tasks.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, SAMPLE_SALES
 from tasks.steps import report_sales_model
 
 

@@ -21,8 +21,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tasks.settings import DEFAULT_WAREHOUSE, SettingError, check_settings
-from tasks.status import (
+from tasks.core.settings import DEFAULT_WAREHOUSE, SettingError, check_settings
+from tasks.observability.status import (
     DEPLOYMENTS,
     FAILING,
     LATE,
@@ -146,7 +146,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (never created)")
     parser.add_argument("--limit", type=int, default=20, help=f"recent runs shown (default 20, at most {MOST_RUNS:,})")
     parser.add_argument("--pipeline", metavar="NAME", help="only this pipeline (e.g. access_logs)")
-    check_settings()  # not tasks.cli's parse_command_line: importing the flows' command-line module costs a second
+    check_settings()  # not tasks.kit.cli's parse_command_line: importing the flows' command-line module costs a second
     args = parser.parse_args(argv)
     if not 1 <= args.limit <= MOST_RUNS:
         parser.error(f"argument --limit: must be from 1 to {MOST_RUNS:,}, not {args.limit}")

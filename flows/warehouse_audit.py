@@ -10,17 +10,11 @@ from pathlib import Path
 
 from prefect import flow
 
-from tasks.audit import CheckResult
-from tasks.cli import (
-    CommandRefused,
-    exit_process,
-    parse_command_line,
-    refuse,
-    refuse_bad_settings,
-)
+from tasks.core.settings import DEFAULT_WAREHOUSE
+from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
+from tasks.observability.audit import CheckResult
+from tasks.observability.status import check_warehouse_readable
 from tasks.reporting import audit_state, audit_verdict
-from tasks.settings import DEFAULT_WAREHOUSE
-from tasks.status import check_warehouse_readable
 from tasks.steps import check_warehouse, report_audit
 from tasks.warehouse import WarehouseUnavailable, prepare_warehouse
 

@@ -8,7 +8,19 @@ from pathlib import Path
 
 from prefect import flow, unmapped
 
-from tasks.cli import (
+from tasks.core.mapreduce import collect_reduce_outputs
+from tasks.core.runners import task_runner
+from tasks.core.settings import (
+    CHUNK_BYTES,
+    DEFAULT_WAREHOUSE,
+    MAX_REJECT_RATE,
+    REDUCERS,
+    REDUCERS_ALLOWED,
+    SAMPLE_CORPUS,
+    SPLIT_BYTES,
+    SPLIT_BYTES_ALLOWED,
+)
+from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     Reducers,
@@ -22,19 +34,8 @@ from tasks.cli import (
     refuse_bad_settings,
     run_file_flow,
 )
-from tasks.mapreduce import collect_reduce_outputs
+from tasks.pipelines.word_count.source import CORPUS_FILES, PIPELINE, WORD_COUNT_JOB
 from tasks.reporting import RunSummary, final_state, follow_maps
-from tasks.runners import task_runner
-from tasks.settings import (
-    CHUNK_BYTES,
-    DEFAULT_WAREHOUSE,
-    MAX_REJECT_RATE,
-    REDUCERS,
-    REDUCERS_ALLOWED,
-    SAMPLE_CORPUS,
-    SPLIT_BYTES,
-    SPLIT_BYTES_ALLOWED,
-)
 from tasks.steps import (
     announce_completion,
     discover_batches,
@@ -46,7 +47,6 @@ from tasks.steps import (
     shuffle_map_output,
 )
 from tasks.warehouse import server_write_turn
-from tasks.word_count import CORPUS_FILES, PIPELINE, WORD_COUNT_JOB
 
 
 @refuse_bad_settings

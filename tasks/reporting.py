@@ -19,15 +19,12 @@ from prefect.logging import get_run_logger
 from prefect.states import Completed, Failed, State
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tasks.audit import CheckResult
-from tasks.batches import Batch
-from tasks.discovery import Discovery
-from tasks.invoicing import Invoicing
-from tasks.mapreduce import MapCounters, MapOutput, Split
-from tasks.migration import PIPELINE as MIGRATION
-from tasks.migration import MigrationPlan, TableOutcome, TablePlan
-from tasks.migration import report_rows as migration_report_rows
-from tasks.monitoring import (
+from tasks.core.batches import Batch
+from tasks.core.mapreduce import MapCounters, MapOutput, Split
+from tasks.core.settings import MAX_REJECT_RATE
+from tasks.kit.discovery import Discovery
+from tasks.observability.audit import CheckResult
+from tasks.observability.monitoring import (
     COMPLETED,
     FAILED,
     REJECTS_OVER_THRESHOLD,
@@ -37,9 +34,12 @@ from tasks.monitoring import (
     threshold_message,
     threshold_percent,
 )
-from tasks.report import Report, chart_data_url, key_figures
-from tasks.sales import ModelSummary
-from tasks.settings import MAX_REJECT_RATE
+from tasks.pipelines.billing.invoicing import Invoicing
+from tasks.pipelines.migrate.migration import PIPELINE as MIGRATION
+from tasks.pipelines.migrate.migration import MigrationPlan, TableOutcome, TablePlan
+from tasks.pipelines.migrate.migration import report_rows as migration_report_rows
+from tasks.pipelines.sales.source import ModelSummary
+from tasks.reports.report import Report, chart_data_url, key_figures
 from tasks.warehouse import BatchOutcome
 
 

@@ -14,13 +14,9 @@ from prefect.runtime import flow_run
 from prefect.states import State
 from prefect.tasks import Task, exponential_backoff
 
-from tasks.audit import CheckResult, audit_warehouse
-from tasks.batches import Batch
-from tasks.discovery import Discovery, discover
-from tasks.errors import PermanentError
-from tasks.exports import ExportFamily, ExportPlan
-from tasks.invoicing import Invoicing, issue_invoices, parse_period, write_invoice_documents
-from tasks.mapreduce import (
+from tasks.core.batches import Batch
+from tasks.core.errors import PermanentError
+from tasks.core.mapreduce import (
     MapOutput,
     MapReduceJob,
     ReduceOutput,
@@ -34,15 +30,16 @@ from tasks.mapreduce import (
     run_reducers,
     shuffle,
 )
-from tasks.migration import (
-    MigrationPlan,
-    TableCopy,
-    TableOutcome,
-    TablePlan,
-    inspect_source,
-)
-from tasks.monitoring import peak_memory_bytes
-from tasks.report import Report, ReportPeriod, report_figures, write_report
+from tasks.core.settings import MAX_REJECT_RATE, staging_root_for
+from tasks.core.staging import SourceFormat, StagedBatch, read_manifest, stage_batch, staging_epoch
+from tasks.kit.discovery import Discovery, discover
+from tasks.kit.exports import ExportFamily, ExportPlan
+from tasks.observability.audit import CheckResult, audit_warehouse
+from tasks.observability.monitoring import peak_memory_bytes
+from tasks.pipelines.billing.invoicing import Invoicing, issue_invoices, parse_period, write_invoice_documents
+from tasks.pipelines.migrate.migration import MigrationPlan, TableCopy, TableOutcome, TablePlan, inspect_source
+from tasks.pipelines.migrate.table_copy import copy_table_in_batches, record_failed_copy, verify_and_swap_in
+from tasks.pipelines.sales.source import ModelSummary, summarize_model
 from tasks.reporting import (
     BatchProgress,
     CopyProgress,
@@ -62,16 +59,7 @@ from tasks.reporting import (
     summarize,
     summarize_migration,
 )
-from tasks.sales import ModelSummary, summarize_model
-from tasks.settings import MAX_REJECT_RATE, staging_root_for
-from tasks.staging import (
-    SourceFormat,
-    StagedBatch,
-    read_manifest,
-    stage_batch,
-    staging_epoch,
-)
-from tasks.table_copy import copy_table_in_batches, record_failed_copy, verify_and_swap_in
+from tasks.reports.report import Report, ReportPeriod, report_figures, write_report
 from tasks.warehouse import (
     BatchOutcome,
     FactTable,

@@ -24,14 +24,14 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.logging import get_logger
 from prefect.settings import PREFECT_API_URL
 
-from tasks.batches import Batch, StreamRange
-from tasks.errors import PermanentError
-from tasks.mapreduce import ReduceOutput, Shuffle
-from tasks.migration import CODE_VERSION, COPY_SUFFIX, PIPELINE, TablePlan, arrow_column_values
-from tasks.quoting import quote_identifier
-from tasks.settings import MART_SETTINGS, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
-from tasks.staging import StagedBatch
-from tasks.streams import LoadedRange
+from tasks.core.batches import Batch, StreamRange
+from tasks.core.errors import PermanentError
+from tasks.core.mapreduce import ReduceOutput, Shuffle
+from tasks.core.quoting import quote_identifier
+from tasks.core.settings import MART_SETTINGS, WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
+from tasks.core.staging import StagedBatch
+from tasks.core.streams import LoadedRange
+from tasks.pipelines.migrate.migration import CODE_VERSION, COPY_SUFFIX, PIPELINE, TablePlan, arrow_column_values
 
 SQL_DIR = Path(__file__).parent / "sql"
 logger = get_logger("batchyard.warehouse")
@@ -298,7 +298,7 @@ def loaded_batch_ids(connection: duckdb.DuckDBPyConnection, pipeline: str) -> se
 
 
 def loaded_stream_ranges(connection: duckdb.DuckDBPyConnection, pipeline: str) -> list[LoadedRange]:
-    """The loaded ranges of the pipeline's log streams (see tasks/streams.py)."""
+    """The loaded ranges of the pipeline's log streams (see tasks/core/streams.py)."""
     rows = connection.execute(
         "select batch_id, stream_id, start_offset, end_offset, first_line, rows_in, start_hash, end_hash "
         "from meta.batches where pipeline = ? and status = 'loaded' and stream_id is not null",
@@ -680,7 +680,7 @@ class MigrationConflict(PermanentError):
 @dataclass(frozen=True)
 class MigrationCheckpoint:
     plan_version: str
-    last_key: str | None  # JSON, see tasks.migration.encode_key
+    last_key: str | None  # JSON, see tasks.pipelines.migrate.migration.encode_key
     rows_copied: int
     rows_rejected: int
     status: str  # copying | done | failed

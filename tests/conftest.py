@@ -29,7 +29,7 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     """Leave without interpreter teardown, once pytest has reported everything: DuckDB 2.0's nanobind bindings
-    otherwise print a page of benign "leaked instance" warnings after the summary line (see tasks/cli.py)."""
+    otherwise print a page of benign "leaked instance" warnings after the summary line (see tasks/kit/cli.py)."""
     if _EXIT_STATUS in config.stash:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from warehouse_snapshot import query
 
-from tasks.audit import run_checks, warehouse_checks
+from tasks.observability.audit import run_checks, warehouse_checks
 from tasks.warehouse import open_warehouse
 
 APOSTROPHES = "'’"

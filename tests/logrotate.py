@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from tasks.access_logs import REQUEST_COLUMNS as ACCESS_LOG_COLUMNS
+from tasks.pipelines.access_logs.source import REQUEST_COLUMNS as ACCESS_LOG_COLUMNS
 
 LIVE = "access.log"
 

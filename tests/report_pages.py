@@ -10,12 +10,12 @@ from pathlib import Path
 
 from sales_exports import load_exports
 
-from tasks.access_logs import ACCESS_LOG_FORMAT
-from tasks.batches import make_batch
-from tasks.billing import BILLING_EXPORTS
-from tasks.invoicing import issue_invoices, parse_period
-from tasks.settings import DATA_DIR, staging_root_for
-from tasks.staging import stage_batch
+from tasks.core.batches import make_batch
+from tasks.core.settings import DATA_DIR, staging_root_for
+from tasks.core.staging import stage_batch
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
+from tasks.pipelines.billing.invoicing import issue_invoices, parse_period
+from tasks.pipelines.billing.source import BILLING_EXPORTS
 from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
 
 REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")

@@ -3,11 +3,11 @@
 import csv
 from pathlib import Path
 
-from tasks.batches import make_batch
-from tasks.exports import ExportFamily
-from tasks.sales import SALES_EXPORTS
-from tasks.settings import staging_root_for
-from tasks.staging import stage_batch
+from tasks.core.batches import make_batch
+from tasks.core.settings import staging_root_for
+from tasks.core.staging import stage_batch
+from tasks.kit.exports import ExportFamily
+from tasks.pipelines.sales.source import SALES_EXPORTS
 from tasks.warehouse import load_staged_batch, open_warehouse, refresh_marts
 
 HEADERS = {

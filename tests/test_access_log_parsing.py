@@ -1,4 +1,4 @@
-"""Parsing access-log lines into `logs.requests` rows and rejects (tasks/access_logs.py).
+"""Parsing access-log lines into `logs.requests` rows and rejects (tasks/pipelines/access_logs/source.py).
 
 Every expected value below was worked out by hand from the specification of the Combined Log Format (single
 spaces between fields; ranges, month names and real dates; referer and user agent kept as logged), never by
@@ -13,9 +13,9 @@ import pytest
 from log_files import log_line as shared_log_line
 from polars.testing import assert_frame_equal
 
-from tasks.access_logs import REQUEST_COLUMNS, explain_malformed, parse_access_log_lines
-from tasks.staging import ParsedChunk
-from tasks.validation import REJECT_SCHEMA
+from tasks.core.staging import ParsedChunk
+from tasks.core.validation import REJECT_SCHEMA
+from tasks.pipelines.access_logs.source import REQUEST_COLUMNS, explain_malformed, parse_access_log_lines
 
 COLUMNS = [
     "line_number",

@@ -14,9 +14,9 @@ import pytest
 from flow_process import generate_logs, run_flow_process, start_flow
 from warehouse_snapshot import query, snapshot
 
-from tasks.access_logs import ACCESS_LOG_FORMAT
-from tasks.settings import staging_root_for
-from tasks.staging import MANIFEST
+from tasks.core.settings import staging_root_for
+from tasks.core.staging import MANIFEST
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

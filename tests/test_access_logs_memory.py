@@ -9,7 +9,7 @@ from independent_access_logs import compute_expected
 from log_files import log_line
 from warehouse_snapshot import query
 
-from tasks.settings import MAX_LINE_BYTES
+from tasks.core.settings import MAX_LINE_BYTES
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from tasks.access_logs import ACCESS_LOG_FORMAT
-from tasks.batches import make_batch
-from tasks.billing import BILLING_EXPORTS
-from tasks.sales import SALES_EXPORTS
-from tasks.staging import stage_batch
+from tasks.core.batches import make_batch
+from tasks.core.staging import stage_batch
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
+from tasks.pipelines.billing.source import BILLING_EXPORTS
+from tasks.pipelines.sales.source import SALES_EXPORTS
 
 FORMATS = {
     "access-2026-10-01.log": ACCESS_LOG_FORMAT,

@@ -9,13 +9,13 @@ import pytest
 from log_files import log_line, write_log
 from sales_exports import load_exports, mixed_exports
 
-from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.audit import audit_warehouse, warehouse_checks
-from tasks.batches import make_batch
-from tasks.billing import BILLING_EXPORTS
-from tasks.discovery import discover
-from tasks.invoicing import issue_invoices, parse_period
-from tasks.staging import stage_batch
+from tasks.core.batches import make_batch
+from tasks.core.staging import stage_batch
+from tasks.kit.discovery import discover
+from tasks.observability.audit import audit_warehouse, warehouse_checks
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
+from tasks.pipelines.billing.invoicing import issue_invoices, parse_period
+from tasks.pipelines.billing.source import BILLING_EXPORTS
 from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
 
 REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")

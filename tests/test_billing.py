@@ -9,10 +9,10 @@ import polars as pl
 from sales_exports import load_exports, write_export
 from warehouse_snapshot import query
 
-from tasks.batches import make_batch
-from tasks.billing import BILLING_EXPORTS, PIPELINE
-from tasks.invoicing import issue_invoices, parse_period
-from tasks.staging import stage_batch
+from tasks.core.batches import make_batch
+from tasks.core.staging import stage_batch
+from tasks.pipelines.billing.invoicing import issue_invoices, parse_period
+from tasks.pipelines.billing.source import BILLING_EXPORTS, PIPELINE
 from tasks.warehouse import open_warehouse
 
 PLANS = ["plan_id", "currency", "base_fee", "metric", "included", "up_to", "unit_price"]

@@ -15,10 +15,10 @@ from run_records import assert_run_matches_ledger
 from sales_exports import load_exports
 from warehouse_snapshot import query, snapshot
 
-import tasks.invoicing
+import tasks.pipelines.billing.invoicing
 from flows.billing import billing
-from tasks.billing import BILLING_EXPORTS
-from tasks.invoicing import issue_invoices, parse_period
+from tasks.pipelines.billing.invoicing import issue_invoices, parse_period
+from tasks.pipelines.billing.source import BILLING_EXPORTS
 from tasks.warehouse import open_warehouse
 
 SAMPLE_BILLING = PROJECT_ROOT / "data" / "sample_billing"
@@ -119,7 +119,7 @@ def test_late_usage_becomes_adjustments_on_the_next_invoice_and_issued_invoices_
 def test_a_crash_between_invoices_then_a_rerun_issues_the_rest_without_duplicates_or_gaps(tmp_path, monkeypatch):
     warehouse = tmp_path / "warehouse.duckdb"
     load_exports(sorted(path for path in SAMPLE_BILLING.iterdir()), warehouse, family=BILLING_EXPORTS)
-    issue_one = tasks.invoicing._issue_one
+    issue_one = tasks.pipelines.billing.invoicing._issue_one
     issued = []
 
     def crash_after_five(*arguments, **keywords):
@@ -128,15 +128,23 @@ def test_a_crash_between_invoices_then_a_rerun_issues_the_rest_without_duplicate
         issued.append(issue_one(*arguments, **keywords))
         return issued[-1]
 
-    monkeypatch.setattr(tasks.invoicing, "_issue_one", crash_after_five)
+    monkeypatch.setattr(tasks.pipelines.billing.invoicing, "_issue_one", crash_after_five)
     with pytest.raises(KeyboardInterrupt), open_warehouse(warehouse) as connection:
-        issue_invoices(connection, parse_period("2026-10"), tasks.invoicing.datetime.now(tasks.invoicing.UTC), None)
-    monkeypatch.setattr(tasks.invoicing, "_issue_one", issue_one)
+        issue_invoices(
+            connection,
+            parse_period("2026-10"),
+            tasks.pipelines.billing.invoicing.datetime.now(tasks.pipelines.billing.invoicing.UTC),
+            None,
+        )
+    monkeypatch.setattr(tasks.pipelines.billing.invoicing, "_issue_one", issue_one)
     assert query(warehouse, "select count(*) from billing.invoices") == [(5,)]
 
     with open_warehouse(warehouse) as connection:
         rerun = issue_invoices(
-            connection, parse_period("2026-10"), tasks.invoicing.datetime.now(tasks.invoicing.UTC), None
+            connection,
+            parse_period("2026-10"),
+            tasks.pipelines.billing.invoicing.datetime.now(tasks.pipelines.billing.invoicing.UTC),
+            None,
         )
 
     assert rerun.already_issued == 5

@@ -1,4 +1,4 @@
-"""The flows' shared command line (tasks/cli.py): bad settings stop the command with one line and exit code 2,
+"""The flows' shared command line (tasks/kit/cli.py): bad settings stop the command with one line and exit code 2,
 before anything runs."""
 
 import contextlib
@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import flows.access_logs
-from tasks.cli import CommandRefused
-from tasks.settings import SettingError
+from tasks.core.settings import SettingError
+from tasks.kit.cli import CommandRefused
 from tasks.warehouse import prepare_warehouse
 
 

@@ -19,8 +19,8 @@ from independent_access_logs import compute_expected
 from report_pages import png_pixels
 from warehouse_snapshot import assert_matches_independent_computation, query
 
-from tasks.audit import warehouse_checks
-from tasks.settings import WAREHOUSE_WRITE_LIMIT
+from tasks.core.settings import WAREHOUSE_WRITE_LIMIT
+from tasks.observability.audit import warehouse_checks
 
 pytestmark = pytest.mark.slow
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from log_files import log_line, write_log
 
-from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.batches import list_source_files
-from tasks.billing import BILLING_EXPORTS
-from tasks.discovery import SourceUnavailable, day_in_name, discover, select_files
-from tasks.landing import LandingScanner
-from tasks.sales import SALES_EXPORTS
-from tasks.settings import staging_root_for
-from tasks.staging import stage_batch
-from tasks.word_count import CORPUS_FILES
+from tasks.core.batches import list_source_files
+from tasks.core.landing import LandingScanner
+from tasks.core.settings import staging_root_for
+from tasks.core.staging import stage_batch
+from tasks.kit.discovery import SourceUnavailable, day_in_name, discover, select_files
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
+from tasks.pipelines.billing.source import BILLING_EXPORTS
+from tasks.pipelines.sales.source import SALES_EXPORTS
+from tasks.pipelines.word_count.source import CORPUS_FILES
 
 PATTERNS = ("*.log", "*.log.gz")
 

@@ -11,10 +11,10 @@ from flow_process import generate_sales
 from independent_sales import assert_sales_match_independent_computation
 from warehouse_snapshot import query, snapshot
 
-import tasks.staging
+import tasks.core.staging
 from flows.sales import sales
 from flows.warehouse_audit import warehouse_audit
-from tasks.audit import run_checks, warehouse_checks
+from tasks.observability.audit import run_checks, warehouse_checks
 from tasks.warehouse import read_warehouse
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -50,7 +50,7 @@ def test_a_reload_that_cannot_stage_keeps_the_record_of_every_loaded_file(tmp_pa
     loaded, tables = ledger(warehouse), tables_of(warehouse)
     assert {status for _, status, _, _ in loaded} == {"loaded"}
 
-    with disk_full(tmp_path / "staging", size=64 * 1024, simulate=[(tasks.staging, "_stage_chunk")]):
+    with disk_full(tmp_path / "staging", size=64 * 1024, simulate=[(tasks.core.staging, "_stage_chunk")]):
         state, summary = run_sales(exports, warehouse, reload=True)
 
         assert state.is_failed()

@@ -13,10 +13,10 @@ import pytest
 from log_files import log_line, write_log
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-import tasks.landing
-import tasks.streams
-from tasks.landing import FILE_LANDED, LandingScanner, landed_event
-from tasks.streams import ROTATED_QUIET_SECONDS
+import tasks.core.landing
+import tasks.core.streams
+from tasks.core.landing import FILE_LANDED, LandingScanner, landed_event
+from tasks.core.streams import ROTATED_QUIET_SECONDS
 
 LOG_FILES = ("*.log", "*.log.gz", "*.log.[0-9]*")
 
@@ -180,20 +180,20 @@ def test_a_rotated_file_turning_quiet_is_read_again_without_a_change_to_it(tmp_p
         more.write(log_line(status="404"))
     assert settle(scanner) == ["a.log.1"]
 
-    monkeypatch.setattr(tasks.streams, "ROTATED_QUIET_SECONDS", 0)
+    monkeypatch.setattr(tasks.core.streams, "ROTATED_QUIET_SECONDS", 0)
 
     assert settle(scanner) == ["a.log.1"]
 
 
 def test_a_file_is_read_again_only_when_its_size_time_or_inode_changed(tmp_path, monkeypatch):
     reads = Counter()
-    scan_file = tasks.landing.scan_file
+    scan_file = tasks.core.landing.scan_file
 
     def counting_scan_file(path, offsets_for):
         reads[path.name] += 1
         return scan_file(path, offsets_for)
 
-    monkeypatch.setattr(tasks.landing, "scan_file", counting_scan_file)
+    monkeypatch.setattr(tasks.core.landing, "scan_file", counting_scan_file)
     scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
     write_log(tmp_path / "a.log", [log_line()])
     touched = write_log(tmp_path / "b.log", [log_line(client="192.0.2.2")])
@@ -224,7 +224,7 @@ def test_an_unreadable_file_is_announced_once_and_does_not_stop_the_others(tmp_p
 
 
 def test_a_file_that_cannot_be_opened_is_tried_again_and_does_not_stop_the_others(tmp_path, monkeypatch):
-    scan_file = tasks.landing.scan_file
+    scan_file = tasks.core.landing.scan_file
     locked = {"b.log"}
 
     def scan_file_or_refuse(path, offsets_for):
@@ -232,7 +232,7 @@ def test_a_file_that_cannot_be_opened_is_tried_again_and_does_not_stop_the_other
             raise PermissionError(13, "Permission denied", str(path))
         return scan_file(path, offsets_for)
 
-    monkeypatch.setattr(tasks.landing, "scan_file", scan_file_or_refuse)
+    monkeypatch.setattr(tasks.core.landing, "scan_file", scan_file_or_refuse)
     scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
     write_log(tmp_path / "a.log", [log_line()])
     write_log(tmp_path / "b.log", [log_line(client="192.0.2.2")])

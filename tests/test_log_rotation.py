@@ -29,10 +29,10 @@ from warehouse_snapshot import (
 )
 
 from flows.access_logs import REQUESTS
-from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.discovery import Discovery, discover
-from tasks.settings import SAMPLE_ACCESS_LOGS, staging_root_for
-from tasks.staging import stage_batch
+from tasks.core.settings import SAMPLE_ACCESS_LOGS, staging_root_for
+from tasks.core.staging import stage_batch
+from tasks.kit.discovery import Discovery, discover
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.warehouse import load_staged_batch, open_warehouse, refresh_marts
 
 
@@ -318,7 +318,7 @@ def test_the_readme_landing_walk_through_loads_nothing_new_from_a_copy_of_a_load
 )
 def test_a_file_rewritten_with_other_content_loads_it_and_keeps_the_old_rows(tmp_path, kept):
     """Neither an append nor a copy: the file continues from the last loaded point its content shares (its start if
-    none), and the rows of what it replaced stay (tasks/streams.py)."""
+    none), and the rows of what it replaced stay (tasks/core/streams.py)."""
     warehouse = tmp_path / "warehouse.duckdb"
     lines = numbered_lines(1, 10)
     log = write_log(tmp_path / "logs" / LIVE, lines[:6])

@@ -23,7 +23,7 @@ from run_records import assert_run_matches_ledger
 from warehouse_snapshot import query, snapshot
 
 from flows.migrate import main, migrate
-from tasks.audit import run_checks, warehouse_checks
+from tasks.observability.audit import run_checks, warehouse_checks
 from tasks.warehouse import warehouse_lock
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from postgres_server import postgres  # noqa: F401 - the session's PostgreSQL server, a fixture
 
-from tasks.migration import (
+from tasks.pipelines.migrate.migration import (
     Checksum,
     ConvertedPage,
     MigrationRefused,

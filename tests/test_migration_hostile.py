@@ -21,7 +21,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from warehouse_snapshot import query
 
 from flows.migrate import main
-from tasks.migration import (
+from tasks.pipelines.migrate.migration import (
     MigrationRefused,
     WideTemporal,
     arrow_column_values,
@@ -34,7 +34,7 @@ from tasks.migration import (
     redact,
     url_without_password,
 )
-from tasks.table_copy import copy_table_in_batches, verify_and_swap_in
+from tasks.pipelines.migrate.table_copy import copy_table_in_batches, verify_and_swap_in
 
 URL_SPECIAL = "#/?@:%&=+ []!$'()*,;~\"<>\\^`{|}"
 HOSTILE_PASSWORD = "Pw#/?@:&=+ []!$'()*,;~\"<>\\^`{|}é"  # every URL-special character but %, typed as it is

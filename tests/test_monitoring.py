@@ -16,7 +16,7 @@ from warehouse_snapshot import query
 
 import flows.access_logs
 from flows.access_logs import access_logs
-from tasks.monitoring import peak_memory_bytes, percent, threshold_message, threshold_percent
+from tasks.observability.monitoring import peak_memory_bytes, percent, threshold_message, threshold_percent
 from tasks.reporting import REJECTS_OVER_THRESHOLD_EVENT, RunSummary, final_state, rejects_event, run_record
 from tasks.warehouse import BatchOutcome, open_warehouse, record_run
 

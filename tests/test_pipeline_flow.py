@@ -5,10 +5,10 @@ from prefect import flow
 from sales_exports import money_exports
 from warehouse_snapshot import query
 
-import tasks.pipeline_flow
+import tasks.kit.pipeline_flow
 import tasks.steps
-from tasks.pipeline_flow import load_export_family
-from tasks.sales import SALES_EXPORTS
+from tasks.kit.pipeline_flow import load_export_family
+from tasks.pipelines.sales.source import SALES_EXPORTS
 from tasks.warehouse import open_warehouse
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -30,7 +30,7 @@ def test_a_file_whose_staging_fails_reaches_the_ledger_and_the_run_still_rebuild
     quick_retries = tasks.steps.stage_file_batch.with_options(
         retries=1, retry_delay_seconds=0, retry_jitter_factor=None
     )
-    monkeypatch.setattr(tasks.pipeline_flow, "stage_file_batch", quick_retries)
+    monkeypatch.setattr(tasks.kit.pipeline_flow, "stage_file_batch", quick_retries)
     ledger_after_rebuild = []
 
     def read_ledger() -> None:

@@ -1,4 +1,4 @@
-"""Reading files as chunks of numbered lines (tasks/reading.py).
+"""Reading files as chunks of numbered lines (tasks/core/reading.py).
 
 Lines end at "\\n" only; a final "\\n" does not start another line; empty lines are lines; CRs, a BOM and any
 other character stay in the line. The expected lines are the lists the files are written from.
@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tasks.reading import EXCERPT_BYTES, BatchDataError, LineChunk, read_line_chunks
+from tasks.core.reading import EXCERPT_BYTES, BatchDataError, LineChunk, read_line_chunks
 
 BIG = 1 << 20
 CHUNK_SIZES = [1, 2, 7, 64, BIG]

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import tasks.records
-from tasks.reading import BatchDataError
-from tasks.records import read_export_records
+import tasks.core.records
+from tasks.core.reading import BatchDataError
+from tasks.core.records import read_export_records
 
 
 def records(path: Path, chunk_bytes: int = 1 << 20) -> list[dict]:
@@ -116,7 +116,7 @@ def test_a_misplaced_quote_rejects_its_record_with_the_reason_and_the_others_loa
 
 
 def test_a_stray_quote_costs_its_own_line_once_a_record_grows_too_long(tmp_path, monkeypatch):
-    monkeypatch.setattr(tasks.records, "MAX_LINES_PER_RECORD", 3)
+    monkeypatch.setattr(tasks.core.records, "MAX_LINES_PER_RECORD", 3)
     path = tmp_path / "orders_2026-10-01.csv"
     path.write_text('a,b\n1,5" screen\n2,x\n3,y\n4,z\n5,w\n')
 

@@ -14,7 +14,8 @@ import pytest
 from browser import render_page
 from report_pages import load_sample_billing, load_sample_logs, load_sample_sales, png_pixels, read_page
 
-from tasks.report import (
+from tasks.core.settings import PROJECT_ROOT
+from tasks.reports.report import (
     PeriodInvalid,
     Report,
     ReportPeriod,
@@ -25,7 +26,6 @@ from tasks.report import (
     resolve_period,
     write_report,
 )
-from tasks.settings import PROJECT_ROOT
 from tasks.warehouse import open_warehouse
 
 # Where the browser test leaves its screenshot for whoever debugs it (git-ignored, as the end-to-end tests' are).

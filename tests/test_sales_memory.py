@@ -4,9 +4,9 @@ import polars as pl
 import pytest
 from flow_process import rss_growth_while
 
-from tasks.batches import make_batch
-from tasks.sales import PIPELINE, SALES_EXPORTS
-from tasks.staging import stage_batch
+from tasks.core.batches import make_batch
+from tasks.core.staging import stage_batch
+from tasks.pipelines.sales.source import PIPELINE, SALES_EXPORTS
 
 pytestmark = pytest.mark.slow
 

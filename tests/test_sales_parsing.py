@@ -9,11 +9,11 @@ import polars as pl
 import pytest
 from sales_exports import write_export
 
-from tasks.batches import make_batch
-from tasks.exports import parse_export_records
-from tasks.records import read_export_records
-from tasks.sales import CUSTOMERS, FX_RATES, ORDER_LINES, ORDERS, PIPELINE, SALES_EXPORTS
-from tasks.staging import stage_batch
+from tasks.core.batches import make_batch
+from tasks.core.records import read_export_records
+from tasks.core.staging import stage_batch
+from tasks.kit.exports import parse_export_records
+from tasks.pipelines.sales.source import CUSTOMERS, FX_RATES, ORDER_LINES, ORDERS, PIPELINE, SALES_EXPORTS
 
 
 def parse(tmp_path, name: str, rows: list[list[str]], kind, header: list[str] | None = None):

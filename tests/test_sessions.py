@@ -12,9 +12,9 @@ from independent_sessions import read_requests
 from log_files import log_line, write_log
 from warehouse_snapshot import assert_sessions_match_independent_computation, query
 
-from tasks.access_logs import ACCESS_LOG_FORMAT
-from tasks.batches import make_batch
-from tasks.staging import stage_batch
+from tasks.core.batches import make_batch
+from tasks.core.staging import stage_batch
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
 from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
 
 REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")

@@ -1,4 +1,4 @@
-"""tasks/settings.py: every BATCHYARD_* value is checked against what it may be, and a bad one stops every command
+"""tasks/core/settings.py: every BATCHYARD_* value is checked against what it may be, and a bad one stops every command
 and every flow run with one line naming it, before anything is written; flow parameters get the flags' bounds."""
 
 import http.server
@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from tasks.cli import prefect_api_problem
-from tasks.settings import PROJECT_ROOT, SettingError, check_parameters
+from tasks.core.settings import PROJECT_ROOT, SettingError, check_parameters
+from tasks.kit.cli import prefect_api_problem
 
 PYTHON = sys.executable
 
 
-# Settings are read once, at import: a fresh interpreter imports tasks.settings again for each environment (reloading
+# Settings are read once, at import: a fresh interpreter imports tasks.core.settings again for each environment (reloading
 # it there is safe: nothing else is imported) and prints what check_settings() says, one JSON line per case.
 CHECK_EACH_ENVIRONMENT = """
 import importlib, json, os, sys
 for variables in json.loads(sys.stdin.read()):
     os.environ.update(variables)
-    import tasks.settings
-    settings = importlib.reload(tasks.settings)
+    import tasks.core.settings
+    settings = importlib.reload(tasks.core.settings)
     try:
         settings.check_settings()
         print(json.dumps(None))
@@ -242,7 +242,7 @@ def test_a_flow_run_with_a_parameter_out_of_bounds_fails_at_once_with_one_line(s
 
 def test_a_flow_run_under_a_bad_environment_value_fails_with_its_line(sales_flow, tmp_path, monkeypatch):
     monkeypatch.setattr(
-        "tasks.settings._refusals", ["BATCHYARD_CHUNK_BYTES='abc' is not allowed: it must be a whole number"]
+        "tasks.core.settings._refusals", ["BATCHYARD_CHUNK_BYTES='abc' is not allowed: it must be a whole number"]
     )
 
     state = sales_flow(warehouse=tmp_path / "warehouse.duckdb", return_state=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CODE = sorted(path for folder in ("tasks", "flows", "deployments") for path in (PROJECT_ROOT / folder).glob("*.py"))
+CODE = sorted(path for folder in ("tasks", "flows", "deployments") for path in (PROJECT_ROOT / folder).rglob("*.py"))
 
 # The quoting path: quote_identifier, and the helpers that only join its results.
 QUOTE = "quote_identifier"
@@ -26,8 +26,10 @@ FROM_CODE = {
     ("tasks/warehouse.py", "replaces[0]"): "'batch_id' or 'source', chosen by code",
     ("tasks/warehouse.py", "reducer"): "a MapReduce job's reducer name: a key of a dict in the job's code",
     ("tasks/warehouse.py", "table"): "the merge's temporary tables: names from code and from reducer names",
-    ("tasks/migration.py", "bounds"): "placeholders cast to key types as PostgreSQL's format_type() spells them (it "
-    "quotes a name that needs it)",
+    (
+        "tasks/pipelines/migrate/migration.py",
+        "bounds",
+    ): "placeholders cast to key types as PostgreSQL's format_type() spells them (it quotes a name that needs it)",
 }
 
 SQL_START = re.compile(

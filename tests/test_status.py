@@ -8,7 +8,7 @@ import pytest
 from warehouse_snapshot import foreign_database
 
 from flows.status import main
-from tasks.status import (
+from tasks.observability.status import (
     FAILING,
     LATE,
     OK,

@@ -10,18 +10,19 @@ import pytest
 from log_files import log_line, write_log
 from prefect import flow, task
 from prefect.states import Failed
+from project_code import project_modules
 
-from tasks.access_logs import ACCESS_LOG_FORMAT
-from tasks.batches import make_batch
-from tasks.discovery import SourceUnavailable
-from tasks.disk_space import DiskFull
-from tasks.errors import PermanentError
-from tasks.migration import MigrationRefused, VerificationFailed
-from tasks.reading import BatchDataError
-from tasks.settings import SettingError
-from tasks.staging import staging_epoch
+from tasks.core.batches import make_batch
+from tasks.core.disk_space import DiskFull
+from tasks.core.errors import PermanentError
+from tasks.core.reading import BatchDataError
+from tasks.core.settings import SettingError
+from tasks.core.staging import staging_epoch
+from tasks.core.validation import SchemaMismatch
+from tasks.kit.discovery import SourceUnavailable
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
+from tasks.pipelines.migrate.migration import MigrationRefused, VerificationFailed
 from tasks.steps import RETRIES, retry_if_transient, staged_batch_cache_key
-from tasks.validation import SchemaMismatch
 from tasks.warehouse import AccountingError, CommitFailed, MigrationConflict, WarehouseUnavailable
 
 
@@ -83,14 +84,14 @@ def test_a_task_that_loses_the_race_to_create_the_staging_epoch_uses_the_winners
         Path(target).write_text("the winner's epoch")
         return link(source, target)
 
-    monkeypatch.setattr("tasks.staging.os.link", another_task_creates_it_first)
+    monkeypatch.setattr("tasks.core.staging.os.link", another_task_creates_it_first)
 
     assert staging_epoch(tmp_path, "access_logs") == "the winner's epoch"
     assert [path.name for path in (tmp_path / "access_logs").iterdir()] == [".epoch"]
 
 
 def test_only_scratch_left_long_ago_by_a_killed_run_is_removed(tmp_path):
-    from tasks.staging import ABANDONED_AFTER_SECONDS, remove_abandoned_scratch
+    from tasks.core.staging import ABANDONED_AFTER_SECONDS, remove_abandoned_scratch
 
     abandoned = tmp_path / "access_logs" / "batch-a.partial-1234abcd"
     in_progress = tmp_path / "access_logs" / "batch-b.partial-5678ef01"
@@ -139,9 +140,7 @@ def test_every_error_the_project_defines_says_whether_a_retry_can_fix_it():
     transient = {"CommitFailed", "DiskFull", "SourceError", "Unrepresentable", "CommandRefused"}
     defined = {
         name: value
-        for module in map(
-            importlib.import_module, sorted(f"tasks.{path.stem}" for path in Path(tasks.__file__).parent.glob("*.py"))
-        )
+        for module in map(importlib.import_module, project_modules(Path(tasks.__file__).parent))
         for name, value in vars(module).items()
         if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == module.__name__
     }

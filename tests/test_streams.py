@@ -1,4 +1,4 @@
-"""Log streams (tasks/streams.py): scanning a file's content and planning the ranges a run loads."""
+"""Log streams (tasks/core/streams.py): scanning a file's content and planning the ranges a run loads."""
 
 import gzip
 import hashlib
@@ -13,20 +13,12 @@ from hypothesis import strategies as st
 from log_files import log_line, write_log
 from warehouse_snapshot import query
 
-import tasks.streams
-from tasks.access_logs import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.discovery import discover
-from tasks.settings import staging_root_for
-from tasks.staging import stage_batch
-from tasks.streams import (
-    HEAD_LIMIT,
-    LoadedRange,
-    StreamPlan,
-    is_final,
-    plan_stream_ranges,
-    scan_file,
-    scan_files,
-)
+import tasks.core.streams
+from tasks.core.settings import staging_root_for
+from tasks.core.staging import stage_batch
+from tasks.core.streams import HEAD_LIMIT, LoadedRange, StreamPlan, is_final, plan_stream_ranges, scan_file, scan_files
+from tasks.kit.discovery import discover
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.warehouse import FactTable, load_staged_batch, open_warehouse
 
 
@@ -65,7 +57,7 @@ def test_compressed_files_and_quiet_rotated_ones_are_final(tmp_path, name, final
 
 def quiet(path: Path) -> Path:
     """Make `path` look untouched for longer than a rotated file needs to be taken as complete."""
-    long_ago = time.time() - tasks.streams.ROTATED_QUIET_SECONDS - 1
+    long_ago = time.time() - tasks.core.streams.ROTATED_QUIET_SECONDS - 1
     os.utime(path, (long_ago, long_ago))
     return path
 
@@ -83,12 +75,12 @@ def test_a_scan_hashes_the_content_before_each_offset_asked_for_whatever_the_blo
     path = tmp_path_factory.mktemp("scan") / ("access.log.1" if final else "access.log")
     path.write_bytes(content)
     quiet(path)
-    original_block = tasks.streams._BLOCK
-    tasks.streams._BLOCK = block
+    original_block = tasks.core.streams._BLOCK
+    tasks.core.streams._BLOCK = block
     try:
         scan = scan_file(path, lambda stream_id: offsets)
     finally:
-        tasks.streams._BLOCK = original_block
+        tasks.core.streams._BLOCK = original_block
 
     assert scan.length == len(content)
     asked = {*offsets} if scan.stream_id is not None else set()  # offsets are a stream's: none without one
@@ -128,7 +120,7 @@ def test_a_corrupt_gzip_is_unreadable_content_not_a_crash(tmp_path):
 
     (scanned,) = scan_files([tmp_path / "access.log.2.gz"], [])
 
-    assert isinstance(scanned, tasks.streams.UnreadableContent)
+    assert isinstance(scanned, tasks.core.streams.UnreadableContent)
     assert "corrupt or truncated" in str(scanned)
 
 
@@ -368,9 +360,9 @@ def test_a_loaded_file_unchanged_since_the_last_run_is_not_read_again(tmp_path, 
     write_log(source / "access.log", [log_line(request="GET /a HTTP/1.1")])
     load_batches(discover_logs(source, warehouse).to_load, warehouse)
     read = []
-    real_scan_file = tasks.streams.scan_file
+    real_scan_file = tasks.core.streams.scan_file
     monkeypatch.setattr(
-        tasks.streams,
+        tasks.core.streams,
         "scan_file",
         lambda path, offsets_for: read.append(path.name) or real_scan_file(path, offsets_for),
     )

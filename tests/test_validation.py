@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tasks.validation import REJECT_SCHEMA, SchemaMismatch, split_valid_rows
+from tasks.core.validation import REJECT_SCHEMA, SchemaMismatch, split_valid_rows
 
 
 class Reading(pa.DataFrameModel):

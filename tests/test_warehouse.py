@@ -13,9 +13,9 @@ import pytest
 from log_files import log_line, write_log
 from warehouse_snapshot import query, snapshot
 
-from tasks.access_logs import ACCESS_LOG_FORMAT
-from tasks.batches import make_batch
-from tasks.staging import stage_batch
+from tasks.core.batches import make_batch
+from tasks.core.staging import stage_batch
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
 from tasks.warehouse import (
     SQL_DIR,
     AccountingError,

@@ -10,8 +10,8 @@ from flow_process import generate_corpus
 from independent_word_count import corpus_files, count_words, document_frequency, lines_of, words_of_line
 
 from tasks import settings
-from tasks.batches import make_batch
-from tasks.mapreduce import (
+from tasks.core.batches import make_batch
+from tasks.core.mapreduce import (
     MapCounters,
     counters_of_run,
     job_directory,
@@ -22,12 +22,12 @@ from tasks.mapreduce import (
     run_reducers,
     shuffle,
 )
-from tasks.word_count import PIPELINE, WORD_COUNT_JOB, words
+from tasks.pipelines.word_count.source import PIPELINE, WORD_COUNT_JOB, words
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = PROJECT_ROOT / "data" / "sample_corpus"
 
-# Expected words worked out by hand from the rule in tasks/word_count.py.
+# Expected words worked out by hand from the rule in tasks/pipelines/word_count/source.py.
 EDGE_CASES = {
     "contraction": ("Don't stop", ["don't", "stop"]),
     "typographic apostrophe": ("l’homme D’Artagnan", ["l'homme", "d'artagnan"]),

@@ -32,12 +32,12 @@ from run_records import assert_run_matches_ledger
 from warehouse_snapshot import query, snapshot
 
 from flows.word_count import parse_arguments, word_count
-from tasks.audit import run_checks, warehouse_checks
-from tasks.batches import make_batch
-from tasks.mapreduce import counters_of_run, job_directory, plan_splits, run_map, run_reducers, shuffle
+from tasks.core.batches import make_batch
+from tasks.core.mapreduce import counters_of_run, job_directory, plan_splits, run_map, run_reducers, shuffle
+from tasks.observability.audit import run_checks, warehouse_checks
+from tasks.pipelines.word_count.source import PIPELINE, WORD_COUNT_JOB
 from tasks.steps import map_split, reduce_partition
 from tasks.warehouse import merge_mapreduce_run, open_warehouse
-from tasks.word_count import PIPELINE, WORD_COUNT_JOB
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = PROJECT_ROOT / "data" / "sample_corpus"
@@ -152,7 +152,7 @@ def test_a_text_file_holding_a_nul_byte_fails_alone_as_binary(tmp_path):
 def test_text_without_newlines_is_cut_between_words_and_only_a_word_longer_than_the_limit_is_rejected(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr("tasks.mapreduce.MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr("tasks.core.mapreduce.MAX_LINE_BYTES", 1000)
     source = tmp_path / "corpus"
     source.mkdir()
     (source / "long.txt").write_bytes(b"Hello world\n" + b"lorem ipsum " * 1000 + b"z" * 5000 + b" the end\nlast")

@@ -6,10 +6,10 @@ import pytest
 from flow_process import peak_rss_while_running, rss_growth_while, start_flow
 from warehouse_snapshot import query
 
-from tasks.batches import make_batch
-from tasks.mapreduce import plan_splits, run_map
-from tasks.settings import MAX_LINE_BYTES
-from tasks.word_count import PIPELINE, WORD_COUNT_JOB
+from tasks.core.batches import make_batch
+from tasks.core.mapreduce import plan_splits, run_map
+from tasks.core.settings import MAX_LINE_BYTES
+from tasks.pipelines.word_count.source import PIPELINE, WORD_COUNT_JOB
 
 pytestmark = pytest.mark.slow
 

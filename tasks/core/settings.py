@@ -1,0 +1,255 @@
+"""Every default batchyard uses, in one place; environment variables override the deployment-wide ones.
+
+Each BATCHYARD_* value is checked here, once, against what it may be (the same bounds as the command-line flag or
+flow parameter it stands for). A bad one does not stop the import, so that a flow can still be loaded and fail with
+it: the setting keeps its default, the refusal is kept, and `check_settings()` raises it as a SettingError. Every
+command and every flow run calls it before anything is written (tasks/kit/cli.py).
+"""
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.core.errors import PermanentError
+
+
+class SettingError(ValueError, PermanentError):
+    """A setting (an environment value, a flag or a flow parameter) batchyard refuses: permanent, said in one line
+    naming the setting, its value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """The numbers a setting may take: from `lowest` to `highest`, whole or not; `meaning` says it in other units."""
+
+    lowest: float
+    highest: float
+    whole: bool = True
+    meaning: str = ""
+
+    def __str__(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        return f"{kind} from {self.lowest:,} to {self.highest:,}" + (f" ({self.meaning})" if self.meaning else "")
+
+    def parse(self, text: str) -> int | float:
+        """The value `text` stands for; ValueError (saying what is allowed) when it is not one."""
+        try:
+            value = int(text.strip()) if self.whole else float(text.strip())
+        except ValueError:
+            raise ValueError(f"must be {self}") from None
+        return self.check(value)
+
+    def check(self, value: object) -> int | float:
+        """`value` itself when allowed, else ValueError saying what is."""
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        fraction = isinstance(value, float) and not value.is_integer()
+        if not number or (self.whole and fraction) or not self.lowest <= value <= self.highest:
+            raise ValueError(f"must be {self}")
+        return int(value) if self.whole else value
+
+
+KIB = 1 << 10
+MIB = 1 << 20
+GIB = 1 << 30
+# Bytes: the command line counts them in MiB; a flow parameter may go lower (tests parse in small chunks, cheaply).
+CHUNK_BYTES_ALLOWED = Allowed(KIB, GIB, meaning="1 KiB to 1 GiB")
+SPLIT_BYTES_ALLOWED = Allowed(KIB, 16 * GIB, meaning="1 KiB to 16 GiB")
+REJECT_RATE_ALLOWED = Allowed(0, 1, whole=False, meaning="a share: 0.05 is 5%, 1 accepts any")
+SESSION_GAP_ALLOWED = Allowed(1, 525_600, meaning="a minute to a year")
+WORKERS_ALLOWED = Allowed(1, 256)
+DASK_WORKERS_ALLOWED = Allowed(0, 256, meaning="0: no local Dask cluster")
+REDUCERS_ALLOWED = Allowed(1, 4096)
+MIGRATION_BATCH_ROWS_ALLOWED = Allowed(1, 10_000_000)
+# DuckDB's memory_limit: a size with a unit (384MB, 1.5GiB) or a share of RAM (50%); a few MB cannot load anything.
+MEMORY_LIMIT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)\s*", re.IGNORECASE)
+MEMORY_UNITS = {"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+SMALLEST_MEMORY_LIMIT = 16 * MIB
+
+_refusals: list[str] = []  # filled once, at import; read-only afterwards
+
+
+def refusal(setting: str, value: object, reason: str) -> str:
+    """The one line that refuses a setting: its name, its value and what is allowed."""
+    return f"{setting}={value!r} is not allowed: it {reason}"
+
+
+def check_settings() -> None:
+    """Raise SettingError naming the first bad BATCHYARD_* environment value, if any."""
+    if _refusals:
+        more = f" (and {len(_refusals) - 1} more bad BATCHYARD_* value(s))" if len(_refusals) > 1 else ""
+        raise SettingError(_refusals[0] + more)
+
+
+def _environment(name: str, default, parse):
+    """BATCHYARD_<name> parsed by `parse` (which raises ValueError saying what is allowed), or `default` when it is
+    unset or refused (the refusal is kept for check_settings)."""
+    variable = f"BATCHYARD_{name}"
+    text = os.environ.get(variable)
+    if text is None:
+        return default
+    try:
+        return parse(text)
+    except ValueError as error:
+        _refusals.append(refusal(variable, text, str(error)))
+        return default
+
+
+def _path(text: str) -> Path:
+    if not text.strip() or "\0" in text:
+        raise ValueError("must be a path (not empty, no NUL character)")
+    return Path(text)
+
+
+def _memory_limit(text: str) -> str:
+    size = MEMORY_LIMIT.fullmatch(text)
+    allowed = "must be a size DuckDB understands, from 16MiB: e.g. 384MB, 1.5GiB, or a share of RAM such as 50%"
+    if not size:
+        raise ValueError(allowed)
+    number, unit = float(size[1]), size[2].lower()
+    if (unit == "%" and not 1 <= number <= 100) or (
+        unit != "%" and number * MEMORY_UNITS[unit] < SMALLEST_MEMORY_LIMIT
+    ):
+        raise ValueError(allowed)
+    return text.strip()
+
+
+def parse_dask_address(text: str) -> str | None:
+    """A Dask scheduler's address, or None for an empty one; ValueError saying what is allowed."""
+    if not text.strip():
+        return None  # as unset: threads in the flow's process
+    if not re.fullmatch(r"([a-z]+://)?[^\s:/]+:\d{1,5}", text.strip()):
+        raise ValueError("must be a Dask scheduler address such as tcp://host:8786 (or empty for none)")
+    return text.strip()
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = PROJECT_ROOT / "data"
+
+DEFAULT_WAREHOUSE = _environment("WAREHOUSE", DATA_DIR / "warehouse.duckdb", _path)
+SAMPLE_ACCESS_LOGS = DATA_DIR / "sample_logs"
+SAMPLE_CORPUS = DATA_DIR / "sample_corpus"
+SAMPLE_SALES = DATA_DIR / "sample_sales"
+SAMPLE_BILLING = DATA_DIR / "sample_billing"
+INVOICES = _environment("INVOICES", DATA_DIR / "invoices", _path)
+REPORTS = _environment("REPORTS", DATA_DIR / "reports", _path)
+LANDING = _environment("LANDING", DATA_DIR / "landing", _path)
+
+# The Prefect global concurrency limit (of one slot) that runs queue on for their load phase when a Prefect server
+# is configured; created on first use; empty: none. The file lock beside the database applies underneath it.
+WAREHOUSE_WRITE_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_WRITE_LIMIT", "batchyard-warehouse-writes")
+
+# Bytes of input text parsed at once. Peak memory is a small multiple of this (the text, its lines as a column,
+# the parsed columns) per worker thread, and does not depend on the size of the input file.
+CHUNK_BYTES = _environment("CHUNK_BYTES", 16 * MIB, CHUNK_BYTES_ALLOWED.parse)
+
+# A line longer than this is not held in memory: it becomes one reject (its position, its start and a reason), so
+# memory stays bounded by CHUNK_BYTES whatever a file holds. Well below CHUNK_BYTES; longer than any sane log line.
+MAX_LINE_BYTES_ALLOWED = Allowed(KIB, CHUNK_BYTES, meaning="1 KiB to BATCHYARD_CHUNK_BYTES")
+MAX_LINE_BYTES = _environment("MAX_LINE_BYTES", min(MIB, CHUNK_BYTES), MAX_LINE_BYTES_ALLOWED.parse)
+
+# A client's requests belong to one session while no gap between two of them is longer than this.
+SESSION_GAP_MINUTES = _environment("SESSION_GAP_MINUTES", 30, SESSION_GAP_ALLOWED.parse)
+# Values the marts' SQL may name as $parameters; a run can override them (e.g. the access-logs flow's session gap).
+MART_SETTINGS = {"session_gap_minutes": SESSION_GAP_MINUTES}
+
+# A batch rejecting more than this share of its rows (rejected / in) still loads, with its rejects quarantined, but
+# fails its run and raises an alert event; each flow takes it as its `max_reject_rate` parameter.
+MAX_REJECT_RATE = _environment("MAX_REJECT_RATE", 0.05, REJECT_RATE_ALLOWED.parse)
+
+# DuckDB's own default is 80% of RAM, which a bulk insert happily fills; loads stream from Parquet and need little.
+WAREHOUSE_MEMORY_LIMIT = _environment("WAREHOUSE_MEMORY_LIMIT", "384MB", _memory_limit)
+
+# Chunks parsed at once in a process, whatever their batches: parsing is CPU-bound and each chunk holds memory.
+PARSE_WORKERS = _environment("PARSE_WORKERS", min(os.cpu_count() or 2, 256), WORKERS_ALLOWED.parse)
+
+# Task threads of a flow. More than PARSE_WORKERS so that a load waiting for the warehouse lock, or a batch
+# waiting for a parse slot, never keeps another batch from starting; capped because Prefect's default is not.
+TASK_THREADS = _environment("TASK_THREADS", min(2 * PARSE_WORKERS, 256), WORKERS_ALLOWED.parse)
+
+
+# Input splits of one map task in a MapReduce job: the unit of parallel work (files larger than this are cut at
+# line boundaries), and the work one retry redoes. Memory per map is bounded by CHUNK_BYTES, not this.
+SPLIT_BYTES = _environment("SPLIT_BYTES", 64 * MIB, SPLIT_BYTES_ALLOWED.parse)
+# Reduce partitions (and tasks) of a MapReduce job.
+REDUCERS = _environment("REDUCERS", 4, REDUCERS_ALLOWED.parse)
+
+# Where staging, spill and reduce files go; by default (unset or empty) beside the warehouse. On a Dask cluster of
+# several machines, a folder every worker reaches at the same path.
+STAGING = _environment("STAGING", None, lambda text: _path(text) if text else None)
+
+# Tasks run on a Dask cluster: at this scheduler address, or else on a local cluster of this many worker processes;
+# with neither, on threads in the flow's process.
+DASK_ADDRESS = _environment("DASK_ADDRESS", None, parse_dask_address)
+DASK_WORKERS = _environment("DASK_WORKERS", 0, DASK_WORKERS_ALLOWED.parse)
+
+
+def staging_root_for(warehouse: Path) -> Path:
+    """Staging lives beside the warehouse it feeds, so two warehouses never share checkpoints, unless BATCHYARD_STAGING
+    names a shared folder (then one folder per warehouse inside it)."""
+    if STAGING:
+        return Path(STAGING) / hashlib.sha256(str(warehouse.resolve()).encode()).hexdigest()[:12]
+    return warehouse.parent / "staging"
+
+
+# Migration (flows/migrate.py): the bundled operational database it copies by default, and the rows read from the
+# source, converted and committed with their checkpoint at once. Memory is a small multiple of one batch; a killed
+# run redoes at most one batch per table.
+SAMPLE_SHOP = DATA_DIR / "sample_shop.sqlite"
+MIGRATION_BATCH_ROWS = _environment("MIGRATION_BATCH_ROWS", 50_000, MIGRATION_BATCH_ROWS_ALLOWED.parse)
+
+
+class FilePatterns:
+    """What a list of file-name patterns may be: globs relative to the source folder ("!" before one excludes)."""
+
+    ONE = "a file-name pattern relative to the source folder, such as *.log (!*.gz excludes)"
+
+    def __str__(self) -> str:
+        return "a list of file-name patterns relative to the source folder, such as *.log (!*.gz excludes)"
+
+    def check_one(self, pattern: object) -> str:
+        """`pattern` itself when it is one, else ValueError saying what is allowed."""
+        glob = pattern.removeprefix("!") if isinstance(pattern, str) else ""
+        if not glob or glob.startswith("/") or "\0" in glob:  # Path.glob refuses "" and absolute patterns
+            raise ValueError(f"must be {self.ONE}")
+        return pattern
+
+    def check(self, value: object) -> object:
+        """`value` itself when it is a list of patterns or None, else ValueError saying what is allowed."""
+        try:
+            if value is not None and not isinstance(value, list | tuple):
+                raise ValueError
+            for pattern in value or []:
+                self.check_one(pattern)
+        except ValueError:
+            raise ValueError(f"must be {self}") from None
+        return value
+
+
+FILE_PATTERNS_ALLOWED = FilePatterns()
+
+# Flow parameters that stand for a setting, and what each may be: every flow checks the ones it takes (see
+# tasks/kit/cli.py), so a run started from the UI or the API is held to the same bounds as the command line.
+PARAMETERS_ALLOWED = {
+    "chunk_bytes": CHUNK_BYTES_ALLOWED,
+    "split_bytes": SPLIT_BYTES_ALLOWED,
+    "max_reject_rate": REJECT_RATE_ALLOWED,
+    "session_gap_minutes": SESSION_GAP_ALLOWED,
+    "reducers": REDUCERS_ALLOWED,
+    "batch_rows": MIGRATION_BATCH_ROWS_ALLOWED,
+    "dask_workers": DASK_WORKERS_ALLOWED,
+    "patterns": FILE_PATTERNS_ALLOWED,
+}
+
+
+def check_parameters(parameters: dict[str, object]) -> None:
+    """Raise SettingError naming the first of `parameters` outside what PARAMETERS_ALLOWED allows for it."""
+    for name, value in parameters.items():
+        allowed = PARAMETERS_ALLOWED.get(name)
+        if allowed is None:
+            continue
+        try:
+            allowed.check(value)
+        except ValueError as error:
+            raise SettingError(refusal(name, value, str(error))) from None

@@ -1,0 +1,321 @@
+"""Staging: a batch's parsed rows and rejects written as Parquet, the checkpoint between parsing and loading.
+
+A batch is staged into a temporary folder that is renamed into place only when complete, with a manifest holding
+its counts; a folder with a manifest is therefore always whole, and staging the same batch again reuses it.
+"""
+
+import contextlib
+import hashlib
+import importlib
+import inspect
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from tasks.core.batches import Batch, check_unchanged_since_found
+from tasks.core.disk_space import writing
+from tasks.core.quoting import quote_identifier
+from tasks.core.reading import BatchDataError, LineChunk, read_line_chunks
+from tasks.core.settings import PARSE_WORKERS, WAREHOUSE_MEMORY_LIMIT
+from tasks.core.validation import REJECT_SCHEMA
+
+MANIFEST = "manifest.json"
+# One batch is parsed at a time in a process, with every core on its chunks: memory stays bounded by the chunk
+# size times the parse workers, and each batch is ready to load as early as possible, so loads overlap parsing.
+_one_batch_at_a_time = threading.Lock()
+_COUNTS = ("rows_in", "rows_parsed", "rows_rejected", "bytes_read")
+# Staging is read once, by the load: write speed matters more than size.
+STAGING_COMPRESSION = "lz4"
+
+
+@dataclass(frozen=True)
+class ParsedChunk:
+    """Rows ready for the fact table, and rejects (`line_number`, `raw`, `reason`)."""
+
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class SourceFormat:
+    """How one kind of source file becomes rows: its pipeline, how it is read in chunks (of lines, by default),
+    the chunk parser, that parser's code version, and checks across the whole batch once its chunks are staged (keys
+    unique within a file, ...), each moving the rows it rejects to the batch's rejects and returning how many."""
+
+    pipeline: str
+    parse: Callable[[pl.DataFrame], ParsedChunk]
+    version: str
+    read: Callable[[Path, int], Iterator[LineChunk]] = read_line_chunks
+    batch_checks: tuple[Callable[[Path], int], ...] = ()
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """What staging produced for one batch. `error` is set when the batch's content could not be read at all."""
+
+    batch: Batch
+    directory: str
+    parser_version: str
+    rows_in: int
+    rows_parsed: int
+    rows_rejected: int
+    bytes_read: int
+    started_at: float
+    finished_at: float
+    error: str | None = None
+
+    @property
+    def row_files(self) -> str:
+        return str(Path(self.directory) / "rows-*.parquet")
+
+    @property
+    def reject_files(self) -> str:
+        return str(Path(self.directory) / "rejects-*.parquet")
+
+
+def code_version(*module_names: str) -> str:
+    """A short hash of the modules' source: a changed parser gets a new version, so its cached output is not reused."""
+    digest = hashlib.sha256()
+    for name in module_names:
+        digest.update(inspect.getsource(importlib.import_module(name)).encode())
+    return digest.hexdigest()[:16]
+
+
+def staging_directory(staging_root: Path, batch: Batch) -> Path:
+    return staging_root / batch.pipeline / batch.batch_id
+
+
+def stage_batch(
+    batch: Batch,
+    source_format: SourceFormat,
+    staging_root: Path,
+    chunk_bytes: int,
+    on_progress: Callable[[float], None] = lambda fraction: None,
+) -> StagedBatch:
+    """Parse and validate `batch` chunk by chunk, writing rows and rejects as Parquet parts; return the summary.
+
+    Content that cannot be read (corrupt gzip, not UTF-8, binary) gives a StagedBatch with `error` set and no rows,
+    so the batch is recorded as failed while the others go on. `on_progress` hears the fraction of the file done.
+    """
+    directory = staging_directory(staging_root, batch)
+    existing = read_manifest(directory)
+    if _same_staging(existing, batch, source_format.version):
+        return existing
+    started = time.time()
+    scratch = directory.with_name(f"{directory.name}.partial-{uuid.uuid4().hex[:8]}")
+    with writing(f"the staged rows of {batch.path.name}", directory.parent, partial=scratch):
+        scratch.mkdir(parents=True)
+        counts, error = _parse_into(scratch, batch, source_format, chunk_bytes, on_progress)
+        staged = StagedBatch(
+            batch=batch,
+            directory=str(directory),
+            parser_version=source_format.version,
+            started_at=started,
+            finished_at=time.time(),
+            error=error,
+            **counts,
+        )
+        return _publish(scratch, directory, staged)
+
+
+def _parse_into(
+    scratch: Path,
+    batch: Batch,
+    source_format: SourceFormat,
+    chunk_bytes: int,
+    on_progress: Callable[[float], None],
+) -> tuple[Counter, str | None]:
+    """Parse and validate the batch into Parquet parts in `scratch`: the counts, or no rows and why its content
+    cannot be read."""
+    counts = Counter(dict.fromkeys(_COUNTS, 0))
+    try:
+        # The next chunk is read while earlier ones are parsed; at most PARSE_WORKERS chunks are held.
+        with _one_batch_at_a_time, ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
+            in_flight: deque[tuple[Future[Counter], int]] = deque()
+
+            def collect_oldest() -> None:
+                parsed_chunk, stored_position = in_flight.popleft()
+                counts.update(parsed_chunk.result())
+                on_progress(min(1.0, stored_position / max(batch.size_bytes, 1)))
+
+            for part, chunk in enumerate(_read_chunks(batch, source_format, chunk_bytes)):
+                in_flight.append(
+                    (pool.submit(_stage_chunk, chunk, part, scratch, source_format), chunk.stored_position)
+                )
+                if len(in_flight) >= PARSE_WORKERS:
+                    collect_oldest()
+            while in_flight:
+                collect_oldest()
+        if batch.range is None:
+            check_unchanged_since_found(batch)
+        for check in source_format.batch_checks:
+            moved = check(scratch)
+            counts.update(rows_parsed=-moved, rows_rejected=moved)
+        on_progress(1.0)
+    except BatchDataError as bad_content:
+        for part_file in scratch.glob("*.parquet"):
+            part_file.unlink()
+        return Counter(dict.fromkeys(_COUNTS, 0)), str(bad_content)
+    return counts, None
+
+
+def _read_chunks(batch: Batch, source_format: SourceFormat, chunk_bytes: int) -> Iterator[LineChunk]:
+    """The batch's chunks: the whole file in its format's way, or the lines of its range of a log stream."""
+    if batch.range is None:
+        return source_format.read(batch.path, chunk_bytes)
+    span = batch.range
+    return read_line_chunks(batch.path, chunk_bytes, span.start, span.end, span.first_line, exact_range=True)
+
+
+def _stage_chunk(chunk: LineChunk, part: int, scratch: Path, source_format: SourceFormat) -> Counter:
+    parsed = source_format.parse(chunk.lines)
+    rejects = pl.concat([parsed.rejects, chunk.overlong]) if chunk.overlong.height else parsed.rejects
+    parsed.rows.write_parquet(scratch / f"rows-{part:05d}.parquet", compression=STAGING_COMPRESSION)
+    rejects.write_parquet(scratch / f"rejects-{part:05d}.parquet", compression=STAGING_COMPRESSION)
+    return Counter(
+        rows_in=chunk.lines.height + chunk.overlong.height,
+        rows_parsed=parsed.rows.height,
+        rows_rejected=rejects.height,
+        bytes_read=chunk.bytes_read,
+    )
+
+
+# Lines of a duplicated key a reject's reason lists; the others are counted.
+LINES_LISTED = 10
+
+
+def reject_duplicate_keys(scratch: Path, key: tuple[str, ...], keep_first: bool = False) -> int:
+    """Move the staged rows whose `key` occurs more than once in the batch to its rejects, each with a reason
+    naming the key and where it occurs; or, with `keep_first`, all but the first row of each key (for deliveries
+    that repeat the same event). Returns how many rows moved.
+
+    The keys of a large file do not fit in memory, so DuckDB (in memory, not the warehouse) counts them: its
+    aggregation spills to disk under a memory limit, where Polars' holds every key. Only the key columns are read
+    unless a duplicate exists, so a clean batch costs one columnar pass."""
+    rows = str(scratch / "rows-*.parquet")
+    columns = ", ".join(quote_identifier(column) for column in key)
+    spill = scratch / ".duplicates-spill"
+    with duckdb.connect(config={"memory_limit": WAREHOUSE_MEMORY_LIMIT, "temp_directory": str(spill)}) as engine:
+        duplicates = engine.sql(
+            f"with counted as (select {columns}, count(*) as occurrences from read_parquet(?) "
+            f"group by all having count(*) > 1) "
+            f"select {columns}, occurrences, list(line_number order by line_number) as lines "
+            f"from read_parquet(?) join counted using ({columns}) "
+            f"group by all",
+            params=[rows, rows],
+        ).pl()
+    shutil.rmtree(spill, ignore_errors=True)
+    if not duplicates.height:
+        return 0
+    described_key = pl.concat_str(
+        [pl.format("{} '{}'", pl.lit(column), pl.col(column).cast(pl.String)) for column in key], separator=", "
+    )
+    if keep_first:
+        repeats = duplicates.with_columns(pl.col("lines").list.first().alias("first_line")).explode("lines")
+        reasons = repeats.filter(pl.col("lines") != pl.col("first_line")).select(
+            *key,
+            pl.col("lines").alias("line_number"),
+            pl.format("{} already on line {}", described_key, "first_line").alias("reason"),
+        )
+        return move_rows_to_rejects(scratch, reasons, on=(*key, "line_number"), name="repeats")
+    listed = pl.col("lines").list.head(LINES_LISTED).cast(pl.List(pl.String)).list.join(", ")
+    more = pl.when(pl.col("occurrences") > LINES_LISTED).then(pl.lit(", ...")).otherwise(pl.lit(""))
+    reasons = duplicates.select(
+        *key,
+        pl.format("{} occurs {} times in this file (lines {}{})", described_key, "occurrences", listed, more).alias(
+            "reason"
+        ),
+    )
+    return move_rows_to_rejects(scratch, reasons, on=key, name="duplicates")
+
+
+def move_rows_to_rejects(scratch: Path, reasons: pl.DataFrame, on: tuple[str, ...], name: str) -> int:
+    """Move the staged rows that match a row of `reasons` on the columns `on` to the batch's rejects, with that
+    row's `reason`, one part file at a time; returns how many rows moved."""
+    moved = 0
+    for part_file in sorted(scratch.glob("rows-*.parquet")):
+        part = pl.read_parquet(part_file)
+        rejected = part.join(reasons, on=list(on), how="inner", nulls_equal=True)
+        if not rejected.height:
+            continue
+        part.join(reasons, on=list(on), how="anti", nulls_equal=True).write_parquet(
+            part_file, compression=STAGING_COMPRESSION
+        )
+        rejected.select(*REJECT_SCHEMA).write_parquet(
+            part_file.with_name(part_file.name.replace("rows-", f"rejects-{name}-")),
+            compression=STAGING_COMPRESSION,
+        )
+        moved += rejected.height
+    return moved
+
+
+def _publish(scratch: Path, directory: Path, staged: StagedBatch) -> StagedBatch:
+    """Write the manifest last, then swap the folder into place, so a crash never leaves a half batch visible.
+
+    Where another run staged the same batch with the same parser meanwhile, its folder stays (it may be loading
+    from it) and is returned instead.
+    """
+    manifest = asdict(staged)
+    manifest["batch"]["path"] = str(staged.batch.path)
+    (scratch / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    existing = read_manifest(directory)
+    if _same_staging(existing, staged.batch, staged.parser_version):
+        shutil.rmtree(scratch)
+        return existing
+    if directory.exists():
+        shutil.rmtree(directory)
+    os.replace(scratch, directory)
+    return staged
+
+
+def _same_staging(existing: StagedBatch | None, batch: Batch, parser_version: str) -> bool:
+    return existing is not None and existing.batch == batch and existing.parser_version == parser_version
+
+
+def read_manifest(directory: Path) -> StagedBatch | None:
+    """The staged batch in `directory`, or None where there is no complete one."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    manifest["batch"] = Batch.from_json(manifest["batch"])
+    return StagedBatch(**manifest)
+
+
+# A scratch folder gains a part file every few seconds while its batch is parsed; one untouched this long was left
+# by a killed run. Younger ones may belong to a run going on in another process, and are left alone.
+ABANDONED_AFTER_SECONDS = 3600
+
+
+def remove_abandoned_scratch(staging_root: Path, pipeline: str) -> None:
+    """Clear the scratch folders of runs killed mid-parse: they are never reused."""
+    cutoff = time.time() - ABANDONED_AFTER_SECONDS
+    for scratch in (staging_root / pipeline).glob("*.partial-*"):
+        if scratch.stat().st_mtime < cutoff:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def staging_epoch(staging_root: Path, pipeline: str) -> str:
+    """An id of this staging area's lifetime: deleting the folder starts a new epoch, so cached paths into the
+    old one are never reused."""
+    marker = staging_root / pipeline / ".epoch"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        scratch = marker.with_name(f".epoch.{uuid.uuid4().hex}")
+        scratch.write_text(uuid.uuid4().hex)
+        # link, unlike rename, fails when the marker exists: of tasks starting together, the first one wins.
+        with contextlib.suppress(FileExistsError):
+            os.link(scratch, marker)
+        scratch.unlink()
+    return marker.read_text().strip()

@@ -1,0 +1,100 @@
+"""The body every file pipeline's flow shares: discover → stage → load in the run's write turn → follow → rebuild the
+marts → report → announce. A flow calls it from its own body, so its tasks are the flow run's tasks, as if written
+there; the flow declares only what differs (its export family, its mart settings, its own steps after the rebuild),
+and cannot leave out the write turn, a failed staging's way to the ledger, the summary or the announcement."""
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from pathlib import Path
+
+from prefect import allow_failure, unmapped
+from prefect.futures import PrefectFuture
+from prefect.states import State
+
+from tasks.core.batches import Batch
+from tasks.core.settings import MAX_REJECT_RATE
+from tasks.core.staging import StagedBatch
+from tasks.kit.discovery import Discovery
+from tasks.kit.exports import ExportFamily
+from tasks.reporting import final_state, follow_progress
+from tasks.steps import (
+    announce_completion,
+    discover_batches,
+    load_batch,
+    plan_export_batches,
+    rebuild_marts,
+    report_run,
+    stage_file_batch,
+)
+from tasks.warehouse import FactTable, server_write_turn
+
+
+def load_export_family(
+    family: ExportFamily,
+    source: Path,
+    warehouse: Path,
+    chunk_bytes: int,
+    files: list[str] | None,
+    reload: bool,
+    first_day: date | None = None,
+    last_day: date | None = None,
+    max_reject_rate: float = MAX_REJECT_RATE,
+    *,
+    what: str,
+    after_rebuild: Callable[[], object] | None = None,
+    report_mart_days: bool = True,
+) -> State:
+    """Load the export files of `family` in `source` (all, the named `files`, or those exported from `first_day` to
+    `last_day`; those loaded before only if `reload`): discover, plan each file's format and table by its kind,
+    stage them (mapped), then load, rebuild and report as `load_staged_batches` does. `what` names the files in the
+    progress shown. Returns the run's final state, its summary as data."""
+    discovery = discover_batches(
+        source, family.patterns, family.pipeline, warehouse, files, reload, first_day, last_day
+    )
+    exports = plan_export_batches(discovery, family)
+    staged = stage_file_batch.map(exports.batches, exports.formats, unmapped(warehouse), unmapped(chunk_bytes))
+    return load_staged_batches(
+        family.pipeline,
+        discovery,
+        staged,
+        exports.batches,
+        exports.tables,
+        warehouse,
+        max_reject_rate,
+        what=what,
+        after_rebuild=after_rebuild,
+        report_mart_days=report_mart_days,
+    )
+
+
+def load_staged_batches(
+    pipeline: str,
+    discovery: Discovery,
+    staged: Sequence[PrefectFuture[StagedBatch]],
+    batches: Sequence[Batch],
+    tables: Sequence[FactTable] | unmapped,
+    warehouse: Path,
+    max_reject_rate: float = MAX_REJECT_RATE,
+    *,
+    what: str,
+    mart_settings: dict[str, object] | None = None,
+    after_rebuild: Callable[[], object] | None = None,
+    report_mart_days: bool = True,
+) -> State:
+    """In the run's write turn: load each staged batch into its table (`tables`, one per batch or one `unmapped`),
+    a batch whose staging failed after its retries included, so that it reaches the ledger with its error; follow
+    the loads; rebuild the pipeline's marts (with `mart_settings` over the defaults); then `after_rebuild`, the
+    pipeline's own steps on the loaded warehouse. After the turn: record and publish the run's summary (with the
+    number of mart days rebuilt, unless `report_mart_days` is off because the marts are rebuilt whole) and announce
+    it. Returns the run's final state, its summary as data."""
+    with server_write_turn():
+        # allow_failure: a batch whose staging failed after its retries still reaches the ledger, with its error
+        loaded = load_batch.map(allow_failure(staged), batches, tables, unmapped(warehouse))
+        followed = follow_progress(loaded, batches, what=what)
+        marts_refreshed_days = rebuild_marts(pipeline, warehouse, mart_settings)
+        if after_rebuild is not None:
+            after_rebuild()
+    marts_reported = marts_refreshed_days if report_mart_days else None
+    summary = report_run(pipeline, discovery, warehouse, followed, marts_reported, max_reject_rate)
+    announce_completion(summary)
+    return final_state(summary)

@@ -1,0 +1,1 @@
+"""Word count: a MapReduce job counting the words of a folder of text files into the wordcount schema."""
