@@ -9,8 +9,8 @@ One run:
 2. runs the hand-written SQL in a fresh process (``python -c`` importing duckdb only, so that its time is DuckDB's):
    one SQL script, written to the run folder, that reads every file of each kind with ``read_csv`` (``.csv`` and
    ``.csv.gz``, all varchar, columns matched by name) and ``read_parquet``, trims and types the values into tables of
-   the same names and columns as the pipeline's staging tables (tasks/sql/sales/001_star_schema.sql), then runs the
-   pipeline's own model SQL over them (tasks/sql/sales/refresh_marts.sql, verbatim) into a fresh DuckDB file, timing
+   the same names and columns as the pipeline's staging tables (tasks/pipelines/sales/sql/001_star_schema.sql), then runs the
+   pipeline's own model SQL over them (tasks/pipelines/sales/sql/refresh_marts.sql, verbatim) into a fresh DuckDB file, timing
    each step. So the difference between the contenders is what the pipeline does on top of DuckDB: reading in
    chunks, validation with reasons, quarantine, staging, the batch ledger, Prefect;
 3. starts a real Prefect server (as bench/access_logs.py does) and runs the pipeline,
@@ -53,7 +53,7 @@ REPO = Path(__file__).resolve().parents[1]
 GENERATOR = REPO / "data" / "generate_sales.py"
 FLOW = REPO / "flows" / "sales.py"
 SAMPLE = REPO / "data" / "sample_sales"
-SQL_DIR = REPO / "tasks" / "sql" / "sales"
+SQL_DIR = REPO / "tasks" / "pipelines" / "sales" / "sql"
 RESULTS = REPO / "bench" / "results"
 PYTHON = sys.executable
 MARKER = ".bench_sales.json"

@@ -36,7 +36,7 @@ from tasks.kit.pipeline_flow import load_staged_batches
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.reporting import RunSummary
 from tasks.steps import discover_batches, stage_file_batch
-from tasks.warehouse import FactTable
+from tasks.warehouse.loads import FactTable
 
 REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_day="day")
 

@@ -44,13 +44,8 @@ from tasks.steps import (
     report_migration,
     verify_table,
 )
-from tasks.warehouse import (
-    WarehouseUnavailable,
-    check_warehouse_name,
-    describe_warehouse,
-    prepare_warehouse,
-    server_write_turn,
-)
+from tasks.warehouse.connection import WarehouseUnavailable, check_warehouse_name, prepare_warehouse, server_write_turn
+from tasks.warehouse.runs import describe_warehouse
 
 
 @refuse_bad_settings

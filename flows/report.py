@@ -17,7 +17,7 @@ from tasks.observability.status import check_warehouse_readable
 from tasks.reporting import ReportSummary
 from tasks.reports.report import PERIOD_KINDS, PeriodInvalid, resolve_period
 from tasks.steps import publish_report_artifacts, read_report_figures, write_report_page
-from tasks.warehouse import WarehouseUnavailable
+from tasks.warehouse.connection import WarehouseUnavailable
 
 
 @refuse_bad_settings

@@ -38,7 +38,7 @@ from tasks.observability.status import (
     recent_runs,
     verdict,
 )
-from tasks.warehouse import WarehouseUnavailable, read_warehouse
+from tasks.warehouse.connection import WarehouseUnavailable, read_warehouse
 
 MOST_RUNS = 10_000  # --limit: more rows than anyone reads in a terminal
 REASON_SHOWN = 70  # characters of a run's reason in the table; meta.runs.reason has all of it

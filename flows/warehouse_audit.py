@@ -16,7 +16,7 @@ from tasks.observability.audit import CheckResult
 from tasks.observability.status import check_warehouse_readable
 from tasks.reporting import audit_state, audit_verdict
 from tasks.steps import check_warehouse, report_audit
-from tasks.warehouse import WarehouseUnavailable, prepare_warehouse
+from tasks.warehouse.connection import WarehouseUnavailable, prepare_warehouse
 
 
 @refuse_bad_settings

@@ -46,7 +46,7 @@ from tasks.steps import (
     report_run,
     shuffle_map_output,
 )
-from tasks.warehouse import server_write_turn
+from tasks.warehouse.connection import server_write_turn
 
 
 @refuse_bad_settings

@@ -40,7 +40,7 @@ from tasks.pipelines.migrate.migration import MigrationPlan, TableOutcome, Table
 from tasks.pipelines.migrate.migration import report_rows as migration_report_rows
 from tasks.pipelines.sales.source import ModelSummary
 from tasks.reports.report import Report, chart_data_url, key_figures
-from tasks.warehouse import BatchOutcome
+from tasks.warehouse.loads import BatchOutcome
 
 
 @dataclass(frozen=True)

@@ -60,18 +60,16 @@ from tasks.reporting import (
     summarize_migration,
 )
 from tasks.reports.report import Report, ReportPeriod, report_figures, write_report
-from tasks.warehouse import (
+from tasks.warehouse.connection import WarehouseUnavailable, check_warehouse_name, open_warehouse
+from tasks.warehouse.loads import (
     BatchOutcome,
     FactTable,
-    WarehouseUnavailable,
-    check_warehouse_name,
     load_staged_batch,
     merge_mapreduce_run,
-    open_warehouse,
     record_failed_batch,
-    record_run,
     refresh_marts,
 )
+from tasks.warehouse.runs import record_run
 
 
 class StagingMissing(PermanentError):

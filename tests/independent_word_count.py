@@ -13,7 +13,7 @@ from pathlib import Path
 from warehouse_snapshot import query
 
 from tasks.observability.audit import run_checks, warehouse_checks
-from tasks.warehouse import open_warehouse
+from tasks.warehouse.connection import open_warehouse
 
 APOSTROPHES = "'’"
 

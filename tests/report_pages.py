@@ -16,7 +16,8 @@ from tasks.core.staging import stage_batch
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
 from tasks.pipelines.billing.invoicing import issue_invoices, parse_period
 from tasks.pipelines.billing.source import BILLING_EXPORTS
-from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import FactTable, load_staged_batch, refresh_marts
 
 REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
 SAMPLE_LOGS = DATA_DIR / "sample_logs"

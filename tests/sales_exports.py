@@ -8,7 +8,8 @@ from tasks.core.settings import staging_root_for
 from tasks.core.staging import stage_batch
 from tasks.kit.exports import ExportFamily
 from tasks.pipelines.sales.source import SALES_EXPORTS
-from tasks.warehouse import load_staged_batch, open_warehouse, refresh_marts
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import load_staged_batch, refresh_marts
 
 HEADERS = {
     "customers": ["customer_id", "name", "email", "country", "segment", "updated_at"],

@@ -13,7 +13,7 @@ from tasks.core.batches import make_batch
 from tasks.core.staging import stage_batch
 from tasks.pipelines.billing.invoicing import issue_invoices, parse_period
 from tasks.pipelines.billing.source import BILLING_EXPORTS, PIPELINE
-from tasks.warehouse import open_warehouse
+from tasks.warehouse.connection import open_warehouse
 
 PLANS = ["plan_id", "currency", "base_fee", "metric", "included", "up_to", "unit_price"]
 SUBSCRIPTIONS = ["customer_id", "plan_id", "start_date", "end_date"]

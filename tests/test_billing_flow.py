@@ -19,7 +19,7 @@ import tasks.pipelines.billing.invoicing
 from flows.billing import billing
 from tasks.pipelines.billing.invoicing import issue_invoices, parse_period
 from tasks.pipelines.billing.source import BILLING_EXPORTS
-from tasks.warehouse import open_warehouse
+from tasks.warehouse.connection import open_warehouse
 
 SAMPLE_BILLING = PROJECT_ROOT / "data" / "sample_billing"
 SCHEMAS = ("billing", "meta")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import flows.access_logs
 from tasks.core.settings import SettingError
 from tasks.kit.cli import CommandRefused
-from tasks.warehouse import prepare_warehouse
+from tasks.warehouse.connection import prepare_warehouse
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import tasks.core.staging
 from flows.sales import sales
 from flows.warehouse_audit import warehouse_audit
 from tasks.observability.audit import run_checks, warehouse_checks
-from tasks.warehouse import read_warehouse
+from tasks.warehouse.connection import read_warehouse
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

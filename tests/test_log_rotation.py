@@ -33,7 +33,8 @@ from tasks.core.settings import SAMPLE_ACCESS_LOGS, staging_root_for
 from tasks.core.staging import stage_batch
 from tasks.kit.discovery import Discovery, discover
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.warehouse import load_staged_batch, open_warehouse, refresh_marts
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import load_staged_batch, refresh_marts
 
 
 def load_folder(source: Path, warehouse: Path) -> Discovery:

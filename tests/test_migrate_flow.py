@@ -24,7 +24,7 @@ from warehouse_snapshot import query, snapshot
 
 from flows.migrate import main, migrate
 from tasks.observability.audit import run_checks, warehouse_checks
-from tasks.warehouse import warehouse_lock
+from tasks.warehouse.connection import warehouse_lock
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_SHOP = PROJECT_ROOT / "data" / "sample_shop.sqlite"

@@ -9,6 +9,12 @@ from pathlib import Path
 import pytest
 from postgres_server import postgres  # noqa: F401 - the session's PostgreSQL server, a fixture
 
+from tasks.pipelines.migrate.checkpoints import (
+    migration_copy_contents,
+    read_migration_checkpoint,
+    start_migration_copy,
+    write_migration_batch,
+)
 from tasks.pipelines.migrate.migration import (
     Checksum,
     ConvertedPage,
@@ -34,13 +40,7 @@ from tasks.pipelines.migrate.migration import (
     url_without_password,
     warehouse_checksum,
 )
-from tasks.warehouse import (
-    migration_copy_contents,
-    open_warehouse,
-    read_migration_checkpoint,
-    start_migration_copy,
-    write_migration_batch,
-)
+from tasks.warehouse.connection import open_warehouse
 
 
 def sqlite_database(path: Path, script: str, rows: dict[str, list[tuple]] | None = None) -> Path:

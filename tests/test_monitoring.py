@@ -18,7 +18,9 @@ import flows.access_logs
 from flows.access_logs import access_logs
 from tasks.observability.monitoring import peak_memory_bytes, percent, threshold_message, threshold_percent
 from tasks.reporting import REJECTS_OVER_THRESHOLD_EVENT, RunSummary, final_state, rejects_event, run_record
-from tasks.warehouse import BatchOutcome, open_warehouse, record_run
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import BatchOutcome
+from tasks.warehouse.runs import record_run
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_LOGS = PROJECT_ROOT / "data" / "sample_logs"

@@ -9,7 +9,7 @@ import tasks.kit.pipeline_flow
 import tasks.steps
 from tasks.kit.pipeline_flow import load_export_family
 from tasks.pipelines.sales.source import SALES_EXPORTS
-from tasks.warehouse import open_warehouse
+from tasks.warehouse.connection import open_warehouse
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

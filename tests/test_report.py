@@ -26,7 +26,7 @@ from tasks.reports.report import (
     resolve_period,
     write_report,
 )
-from tasks.warehouse import open_warehouse
+from tasks.warehouse.connection import open_warehouse
 
 # Where the browser test leaves its screenshot for whoever debugs it (git-ignored, as the end-to-end tests' are).
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts"

@@ -15,7 +15,8 @@ from warehouse_snapshot import assert_sessions_match_independent_computation, qu
 from tasks.core.batches import make_batch
 from tasks.core.staging import stage_batch
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
-from tasks.warehouse import FactTable, load_staged_batch, open_warehouse, refresh_marts
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import FactTable, load_staged_batch, refresh_marts
 
 REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
 ALICE = {"client": "198.51.100.7", "user_agent": "Firefox"}

@@ -21,11 +21,11 @@ QUOTING_HELPERS = {"_sqlite_table", "_postgres_table", "_copy_table_sql", "_targ
 
 # Values from code, never from input or a catalogue, by file and expression.
 FROM_CODE = {
-    ("tasks/warehouse.py", "target.table"): "a FactTable's table: a constant each pipeline's code declares",
-    ("tasks/warehouse.py", "target.partition_day"): "a FactTable's partition column: a constant in code",
-    ("tasks/warehouse.py", "replaces[0]"): "'batch_id' or 'source', chosen by code",
-    ("tasks/warehouse.py", "reducer"): "a MapReduce job's reducer name: a key of a dict in the job's code",
-    ("tasks/warehouse.py", "table"): "the merge's temporary tables: names from code and from reducer names",
+    ("tasks/warehouse/loads.py", "target.table"): "a FactTable's table: a constant each pipeline's code declares",
+    ("tasks/warehouse/loads.py", "target.partition_day"): "a FactTable's partition column: a constant in code",
+    ("tasks/warehouse/loads.py", "replaces[0]"): "'batch_id' or 'source', chosen by code",
+    ("tasks/warehouse/loads.py", "reducer"): "a MapReduce job's reducer name: a key of a dict in the job's code",
+    ("tasks/warehouse/loads.py", "table"): "the merge's temporary tables: names from code and from reducer names",
     (
         "tasks/pipelines/migrate/migration.py",
         "bounds",

@@ -18,7 +18,8 @@ from tasks.observability.status import (
     schedule_interval,
     verdict,
 )
-from tasks.warehouse import open_warehouse, record_run
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.runs import record_run
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -21,9 +21,11 @@ from tasks.core.staging import staging_epoch
 from tasks.core.validation import SchemaMismatch
 from tasks.kit.discovery import SourceUnavailable
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
+from tasks.pipelines.migrate.checkpoints import MigrationConflict
 from tasks.pipelines.migrate.migration import MigrationRefused, VerificationFailed
 from tasks.steps import RETRIES, retry_if_transient, staged_batch_cache_key
-from tasks.warehouse import AccountingError, CommitFailed, MigrationConflict, WarehouseUnavailable
+from tasks.warehouse.connection import CommitFailed, WarehouseUnavailable
+from tasks.warehouse.loads import AccountingError
 
 
 def attempts_until_done(error: Exception) -> int:

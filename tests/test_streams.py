@@ -19,7 +19,8 @@ from tasks.core.staging import stage_batch
 from tasks.core.streams import HEAD_LIMIT, LoadedRange, StreamPlan, is_final, plan_stream_ranges, scan_file, scan_files
 from tasks.kit.discovery import discover
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.warehouse import FactTable, load_staged_batch, open_warehouse
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import FactTable, load_staged_batch
 
 
 def sha(data: bytes) -> str:

@@ -16,25 +16,27 @@ from warehouse_snapshot import query, snapshot
 from tasks.core.batches import make_batch
 from tasks.core.staging import stage_batch
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
-from tasks.warehouse import (
-    SQL_DIR,
-    AccountingError,
-    FactTable,
+from tasks.warehouse.connection import (
+    COMPONENTS,
     ForeignDatabase,
     WarehouseNameTaken,
     WarehouseUnavailable,
-    _mark_dirty_partitions,
     check_warehouse_name,
-    describe_warehouse,
-    load_staged_batch,
     migrate,
     open_warehouse,
     prepare_warehouse,
-    record_failed_batch,
-    refresh_marts,
     warehouse_components,
     warehouse_lock,
 )
+from tasks.warehouse.loads import (
+    AccountingError,
+    FactTable,
+    _mark_dirty_partitions,
+    load_staged_batch,
+    record_failed_batch,
+    refresh_marts,
+)
+from tasks.warehouse.runs import describe_warehouse
 
 REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
 
@@ -159,18 +161,24 @@ def test_migrations_apply_once_and_are_recorded(warehouse):
         migrate(connection)
         versions = connection.execute("select component, version from meta.schema_versions order by all").fetchall()
     assert versions == sorted(
-        (script.parent.name, int(script.name[:3])) for script in SQL_DIR.glob("*/[0-9][0-9][0-9]_*.sql")
+        (component, int(script.name[:3]))
+        for component, folder in COMPONENTS.items()
+        for script in folder.glob("[0-9][0-9][0-9]_*.sql")
     )
 
 
-def test_a_folder_of_numbered_migrations_is_a_component_and_meta_comes_first(tmp_path):
-    for folder, script in [("sensors", "001_readings.sql"), ("meta", "001_ledger.sql"), ("alpha", "002_x.sql")]:
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / script).write_text("select 1")
-    (tmp_path / "report").mkdir()  # queries only: not a component
-    (tmp_path / "report" / "traffic.sql").write_text("select 1")
+def test_a_pipeline_folder_with_numbered_migrations_is_a_component_and_meta_comes_first(tmp_path):
+    for pipeline, script in [("sensors", "001_readings.sql"), ("alpha", "002_x.sql")]:
+        (tmp_path / pipeline / "sql").mkdir(parents=True)
+        (tmp_path / pipeline / "sql" / script).write_text("select 1")
+    (tmp_path / "queries_only" / "sql").mkdir(parents=True)  # no numbered migrations: not a component
+    (tmp_path / "queries_only" / "sql" / "traffic.sql").write_text("select 1")
+    (tmp_path / "no_sql").mkdir()
 
-    assert warehouse_components(tmp_path) == ("meta", "alpha", "sensors")
+    components = warehouse_components(tmp_path)
+
+    assert list(components) == ["meta", "alpha", "sensors"]
+    assert components["sensors"] == tmp_path / "sensors" / "sql"
 
 
 def test_the_mart_rebuild_clears_the_dirty_list_whatever_the_pipeline_sql_does(warehouse):

@@ -37,7 +37,8 @@ from tasks.core.mapreduce import counters_of_run, job_directory, plan_splits, ru
 from tasks.observability.audit import run_checks, warehouse_checks
 from tasks.pipelines.word_count.source import PIPELINE, WORD_COUNT_JOB
 from tasks.steps import map_split, reduce_partition
-from tasks.warehouse import merge_mapreduce_run, open_warehouse
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import merge_mapreduce_run
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = PROJECT_ROOT / "data" / "sample_corpus"

@@ -11,7 +11,7 @@ from independent_access_logs import compute_expected
 from independent_sessions import read_requests, sessions, sessions_daily
 from polars.testing import assert_frame_equal
 
-from tasks.warehouse import read_warehouse
+from tasks.warehouse.connection import read_warehouse
 
 # Timings and run ids differ between runs by nature (a migration checkpoint's last_batch_at too), and so do the sizes
 # of compressed spill files (their rows come out of parallel group-bys in any order); everything else must be

@@ -44,7 +44,8 @@ from tasks.core.settings import (
     parse_dask_address,
 )
 from tasks.kit.discovery import SourceUnavailable, check_source, select_files
-from tasks.warehouse import WarehouseUnavailable, describe_warehouse, prepare_warehouse
+from tasks.warehouse.connection import WarehouseUnavailable, prepare_warehouse
+from tasks.warehouse.runs import describe_warehouse
 
 # Seconds the Prefect API has to answer /health: it answers in milliseconds when it is there.
 PREFECT_API_PROBE_SECONDS = 3

@@ -22,14 +22,8 @@ from tasks.core.errors import PermanentError
 from tasks.core.settings import PARSE_WORKERS, staging_root_for
 from tasks.core.staging import remove_abandoned_scratch
 from tasks.core.streams import EMPTY_PREFIX, FileScan, UnreadableContent, plan_stream_ranges, scan_file, scan_files
-from tasks.warehouse import (
-    files_loaded_whole,
-    loaded_batch_ids,
-    loaded_stream_ranges,
-    open_warehouse,
-    prepare_warehouse,
-    record_stream_ranges,
-)
+from tasks.warehouse.connection import open_warehouse, prepare_warehouse
+from tasks.warehouse.loads import files_loaded_whole, loaded_batch_ids, loaded_stream_ranges, record_stream_ranges
 
 
 class SourceUnavailable(PermanentError):

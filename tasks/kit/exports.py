@@ -19,7 +19,7 @@ from tasks.core.batches import Batch
 from tasks.core.records import RECORD_PROBLEM, read_export_records
 from tasks.core.staging import ParsedChunk, SourceFormat, code_version
 from tasks.core.validation import REJECT_SCHEMA, split_valid_rows
-from tasks.warehouse import FactTable
+from tasks.warehouse.loads import FactTable
 
 # ISO 8601 with a UTC offset, as exports write it: T or a space, seconds and a fraction optional, Z or ±hh[:mm].
 # Offsets in use on Earth run from -12:00 to +14:00.

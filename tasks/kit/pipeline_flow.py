@@ -26,7 +26,8 @@ from tasks.steps import (
     report_run,
     stage_file_batch,
 )
-from tasks.warehouse import FactTable, server_write_turn
+from tasks.warehouse.connection import server_write_turn
+from tasks.warehouse.loads import FactTable
 
 
 def load_export_family(

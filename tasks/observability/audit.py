@@ -1,6 +1,6 @@
 """Auditing the warehouse: the invariants every load promises, checked by SQL over the tables themselves.
 
-Each check is one query in `tasks/sql/<component>/checks/<check_name>.sql` that returns the rows breaking an
+Each check is one query in `checks/<check_name>.sql` in the component's SQL folder (`tasks/warehouse/sql/meta/`, a pipeline's `tasks/pipelines/<name>/sql/`) that returns the rows breaking an
 invariant (none when it holds), so a check reads as the rule it enforces and its failures explain themselves.
 """
 
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import duckdb
 
-from tasks.warehouse import COMPONENTS, SQL_DIR, record_check_results
+from tasks.warehouse.connection import COMPONENTS
+from tasks.warehouse.runs import record_check_results
 
 EXAMPLES_KEPT = 5
 
@@ -33,12 +34,12 @@ class CheckResult:
         return self.violations == 0
 
 
-def warehouse_checks(sql_dir: Path = SQL_DIR, components: tuple[str, ...] = COMPONENTS) -> list[Check]:
+def warehouse_checks(components: dict[str, Path] = COMPONENTS) -> list[Check]:
     """Every component's checks, in component order then by name."""
     return [
         Check(component=component, name=script.stem, sql=script.read_text())
-        for component in components
-        for script in sorted((sql_dir / component / "checks").glob("*.sql"))
+        for component, folder in components.items()
+        for script in sorted((folder / "checks").glob("*.sql"))
     ]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from tasks.warehouse import BatchOutcome
+from tasks.warehouse.loads import BatchOutcome
 
 # A flow's max_reject_rate parameter: a share, so that 5 typed for 5% in the UI is refused rather than never tripping.
 RejectRateThreshold = Annotated[float, Field(ge=0, le=1)]

@@ -15,7 +15,7 @@ from cronsim import CronSim
 
 from tasks.core.settings import PROJECT_ROOT
 from tasks.observability.monitoring import FAILED, REJECTS_OVER_THRESHOLD
-from tasks.warehouse import SQL_DIR, WarehouseUnavailable, read_warehouse, refuse_a_foreign_database
+from tasks.warehouse.connection import META_SQL, WarehouseUnavailable, read_warehouse, refuse_a_foreign_database
 
 DEPLOYMENTS = PROJECT_ROOT / "deployments" / "prefect.yaml"
 
@@ -99,15 +99,13 @@ def known_pipelines(deployments: Path = DEPLOYMENTS) -> set[str]:
 
 def recent_runs(connection: duckdb.DuckDBPyConnection, limit: int, pipeline: str | None = None) -> list[Run]:
     rows = connection.execute(
-        (SQL_DIR / "meta" / "recent_runs.sql").read_text(), {"limit": limit, "pipeline": pipeline}
+        (META_SQL / "recent_runs.sql").read_text(), {"limit": limit, "pipeline": pipeline}
     ).fetchall()
     return [Run(*row) for row in rows]
 
 
 def pipeline_activity(connection: duckdb.DuckDBPyConnection, pipeline: str | None = None) -> list[PipelineActivity]:
-    rows = connection.execute(
-        (SQL_DIR / "meta" / "pipeline_activity.sql").read_text(), {"pipeline": pipeline}
-    ).fetchall()
+    rows = connection.execute((META_SQL / "pipeline_activity.sql").read_text(), {"pipeline": pipeline}).fetchall()
     return [PipelineActivity(*row) for row in rows]
 
 

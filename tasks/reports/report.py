@@ -2,7 +2,7 @@
 self-contained HTML page (inline SVG charts, no scripts, nothing fetched).
 
 Plain functions: `resolve_period` says which days a report covers, `report_figures` reads every figure from an open
-warehouse connection into small dataclasses (the queries are tasks/sql/report/*.sql), and `render_html` turns them
+warehouse connection into small dataclasses (the queries are sql/*.sql beside this module), and `render_html` turns them
 into the page outside the warehouse lock. The same warehouse always gives the same bytes: the page states the data's
 "as of" (the latest load in meta.batches), never the time it was made.
 """
@@ -21,9 +21,9 @@ from markupsafe import Markup
 
 from tasks.core.errors import PermanentError
 from tasks.reports.charts import Series, bar_chart, format_value, horizontal_bar_chart, line_chart
-from tasks.warehouse import SQL_DIR, execute_script
+from tasks.warehouse.connection import execute_script
 
-REPORT_SQL = SQL_DIR / "report"
+REPORT_SQL = Path(__file__).parent / "sql"
 TEMPLATES = Path(__file__).parent / "templates"
 PERIOD_KINDS = ("daily", "weekly", "monthly")
 

@@ -2,7 +2,7 @@
 adjustments, and the invoices issued one transaction each, numbered without gaps.
 
 Plain functions over a warehouse connection (the billing step opens it under the write lock); the charges
-themselves are SQL in tasks/sql/billing/.
+themselves are SQL in sql/ beside this module.
 """
 
 import calendar
@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, FileSystemLoader
 
-from tasks.warehouse import SQL_DIR, execute_script, transaction
+from tasks.warehouse.connection import execute_script, transaction
 
-BILLING_SQL = SQL_DIR / "billing"
+BILLING_SQL = Path(__file__).parent / "sql"
 
 
 class PeriodInvalid(ValueError):

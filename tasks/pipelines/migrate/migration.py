@@ -1,7 +1,8 @@
 """Migration: copying tables out of an operational database (a SQLite file, or PostgreSQL) into the warehouse.
 
 Pure functions and small source readers; the warehouse side (checkpoints, one transaction per batch, the final
-swap and the ledger) lives in tasks/warehouse.py, the Prefect tasks in tasks/steps.py.
+swap and the ledger) lives in checkpoints.py beside it, the copy and its verification in table_copy.py, the Prefect
+tasks in steps.py.
 
 - **Sources.** `open_source(url)` gives a `Source`: SQLite through the standard library (`sqlite:///PATH` or a plain
   file path, opened read-only), PostgreSQL through psycopg 3 (`postgresql://...`). Table and column names come from
@@ -41,9 +42,12 @@ from tasks.core.errors import PermanentError
 from tasks.core.quoting import quote_identifier
 
 PIPELINE = "migrate"
-# Part of every table's fingerprint: a change to the conversions below copies tables again rather than keeping a
-# copy the new code would have made differently.
-CODE_VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+# Part of every table's fingerprint: a change to the conversions below, or to how the pipeline's other modules copy
+# and write (the whole package is hashed), copies tables again rather than keeping a copy the new code would have
+# made differently.
+CODE_VERSION = hashlib.sha256(
+    b"".join(path.read_bytes() for path in sorted(Path(__file__).parent.glob("*.py")))
+).hexdigest()[:12]
 DECIMAL_MAX_PRECISION = 38  # DuckDB's widest DECIMAL
 COPY_SUFFIX = "__copying"  # the table a copy grows in, beside its target, until it is verified and swapped in
 
@@ -1572,7 +1576,7 @@ def inspect_source(
     started_at = time.time()
     if not target_schema.strip():
         raise MigrationRefused("the target schema is empty")
-    from tasks.warehouse import warehouse_schemas  # here: tasks.warehouse imports this module
+    from tasks.warehouse.connection import warehouse_schemas  # here: tasks.warehouse imports this module
 
     if duckdb_name(target_schema) in warehouse_schemas() | {"information_schema", "pg_catalog"}:
         raise MigrationRefused(

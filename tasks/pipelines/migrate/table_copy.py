@@ -1,5 +1,5 @@
 """Copying one table of an operational database into the warehouse, and verifying the copy: the plain functions
-behind the migrate flow's copy and verify tasks (tasks/pipelines/migrate/migration.py reads and converts; tasks/warehouse.py writes).
+behind the migrate flow's copy and verify tasks (migration.py reads and converts; checkpoints.py writes).
 """
 
 import logging
@@ -9,6 +9,15 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from tasks.core.batches import Batch
+from tasks.pipelines.migrate.checkpoints import (
+    fail_migration,
+    finish_migration,
+    loaded_migration_fingerprint,
+    migration_copy_contents,
+    read_migration_checkpoint,
+    start_migration_copy,
+    write_migration_batch,
+)
 from tasks.pipelines.migrate.migration import (
     PIPELINE,
     TableCopy,
@@ -25,17 +34,8 @@ from tasks.pipelines.migrate.migration import (
     source_checksum,
     warehouse_checksum,
 )
-from tasks.warehouse import (
-    BatchOutcome,
-    fail_migration,
-    finish_migration,
-    loaded_migration_fingerprint,
-    migration_copy_contents,
-    open_warehouse,
-    read_migration_checkpoint,
-    start_migration_copy,
-    write_migration_batch,
-)
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import BatchOutcome
 
 # How long a table's copy keeps the warehouse open over consecutive batches before letting other writers in.
 WAREHOUSE_HOLD_SECONDS = 1.0

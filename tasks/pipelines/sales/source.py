@@ -31,7 +31,7 @@ from tasks.kit.exports import (
     whole_number_field,
     written,
 )
-from tasks.warehouse import SQL_DIR
+from tasks.warehouse.connection import pipeline_sql
 
 PIPELINE = "sales"
 STATUSES = ("placed", "paid", "shipped", "completed", "cancelled", "refunded")
@@ -168,7 +168,7 @@ class ModelSummary:
 
 
 def summarize_model(connection: duckdb.DuckDBPyConnection) -> ModelSummary:
-    cursor = connection.execute((SQL_DIR / PIPELINE / "model_summary.sql").read_text())
+    cursor = connection.execute((pipeline_sql(PIPELINE) / "model_summary.sql").read_text())
     names = [column[0] for column in cursor.description]
     counts = dict(zip(names, cursor.fetchone(), strict=True))
     missing = connection.execute(

@@ -1,0 +1,264 @@
+"""The warehouse file: where it is, its lock, its schema, and the connections to it.
+
+DuckDB lets one process hold the file at a time, so the database is opened only for the duration of a unit of
+work, under an exclusive file lock beside it; waiting for it is normal. With a Prefect server, runs also take turns
+on a global concurrency limit for their load phase. Every connection that may write first brings the schema up to
+date: `meta`'s migrations (beside this module), then every pipeline's (the numbered files in its `sql/` folder,
+found rather than listed). Parsing never happens here, and no pipeline is imported.
+"""
+
+import fcntl
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+from prefect import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.concurrency.sync import concurrency
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.logging import get_logger
+from prefect.settings import PREFECT_API_URL
+
+from tasks.core.errors import PermanentError
+from tasks.core.settings import WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
+
+META_SQL = Path(__file__).parent / "sql" / "meta"
+PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
+logger = get_logger("batchyard.warehouse")
+
+
+def pipeline_sql(pipeline: str, pipelines: Path = PIPELINES) -> Path:
+    """A pipeline's SQL folder: `sql/` in the pipeline's own folder, which is named like the pipeline."""
+    return pipelines / pipeline / "sql"
+
+
+def warehouse_components(pipelines: Path = PIPELINES) -> dict[str, Path]:
+    """The components whose DDL every warehouse gets, each with its SQL folder: `meta` (the ledger every other
+    component's loads write to) first, then every pipeline whose `sql/` folder holds numbered migrations
+    (NNN_name.sql), by name: found rather than listed, so a pipeline's folder is all it takes."""
+    found = {
+        folder.parent.name: folder
+        for folder in sorted(pipelines.glob("*/sql"))
+        if any(folder.glob("[0-9][0-9][0-9]_*.sql"))
+    }
+    return {"meta": META_SQL, **found}
+
+
+COMPONENTS = warehouse_components()
+
+
+class WarehouseUnavailable(PermanentError):
+    """The warehouse path cannot be created or written."""
+
+
+def lock_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".lock")
+
+
+# A crashed holder's slot returns to the pool after this long; a live holder renews its lease in the background.
+WRITE_SLOT_LEASE_SECONDS = 60
+
+
+@cache
+def ensure_write_limit(api_url: str, name: str) -> None:
+    """Create the one-slot global concurrency limit `name` on the server at `api_url`, unless it exists (an operator
+    may have raised or paused it on purpose: it is never overwritten)."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            with suppress(ObjectAlreadyExists):  # another run created it a moment ago
+                client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+
+
+@contextmanager
+def server_write_turn() -> Iterator[None]:
+    """A run's turn to load, when a Prefect server is configured: one slot of the server's global concurrency limit,
+    held by the flow around its load phase, so runs started by schedules, events and the UI at once load one after
+    another (visibly, in the UI's concurrency page) while their parsing overlaps. Taken per run rather than per
+    load because each acquisition may cost seconds on a SQLite-backed server (see docs/operations.md). Without a server
+    (Prefect's temporary one is per process) the file lock alone serializes writers, and does so underneath anyway."""
+    api_url = PREFECT_API_URL.value()
+    if not api_url or not WAREHOUSE_WRITE_LIMIT:
+        yield
+        return
+    ensure_write_limit(api_url, WAREHOUSE_WRITE_LIMIT)
+    with concurrency(
+        WAREHOUSE_WRITE_LIMIT,
+        occupy=1,
+        lease_duration=WRITE_SLOT_LEASE_SECONDS,
+        strict=True,
+        raise_on_lease_renewal_failure=False,
+    ):
+        yield
+
+
+@contextmanager
+def warehouse_lock(warehouse: Path) -> Iterator[None]:
+    """Exclusive, process-wide and cross-process: flock on a file beside the database, released on close or crash.
+    Waiting is normal, and said once, so that a run waiting behind another's load is not taken for a hung one."""
+    with lock_path(warehouse).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("waiting for the warehouse %s: another run is writing or reading it", warehouse)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class WarehouseNameTaken(WarehouseUnavailable):
+    """The warehouse file's name would be the name of one of its own schemas."""
+
+
+@cache
+def warehouse_schemas() -> frozenset[str]:
+    """The schemas the warehouse's DDL creates, in lower case."""
+    created = {"meta"}
+    for script in (script for folder in COMPONENTS.values() for script in folder.glob("[0-9][0-9][0-9]_*.sql")):
+        created |= {name.lower() for name in re.findall(r"create schema if not exists (\w+)", script.read_text())}
+    return frozenset(created)
+
+
+def check_warehouse_name(warehouse: Path, other_schemas: tuple[str, ...] = ()) -> None:
+    """Refuse a warehouse file named like a schema it holds (or will hold: `other_schemas`), before it is opened.
+
+    DuckDB names a database after its file, up to the first dot, and then cannot tell `sales.orders` in catalog
+    `sales` from table `orders` in schema `sales`."""
+    catalog = warehouse.name.split(".", 1)[0]
+    if catalog.lower() in warehouse_schemas() | {schema.lower() for schema in other_schemas}:
+        raise WarehouseNameTaken(
+            f"the warehouse cannot be called {warehouse.name}: DuckDB names a database after its file ({catalog}), "
+            f"which would clash with the warehouse's schema {catalog.lower()}; choose another name, such as "
+            f"{catalog}-warehouse.duckdb"
+        )
+
+
+@contextmanager
+def open_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to an up-to-date warehouse, held under the write lock and closed on exit."""
+    check_warehouse_name(warehouse)
+    with warehouse_lock(warehouse):
+        connection = duckdb.connect(str(warehouse), config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
+        try:
+            migrate(connection)
+            yield connection
+        finally:
+            connection.close()
+
+
+@contextmanager
+def read_warehouse(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection, held under the lock (DuckDB lets one process open the file at a time) and closed on
+    exit; it neither creates nor migrates the file. FileNotFoundError when there is no warehouse at `warehouse`."""
+    if not warehouse.is_file():
+        raise FileNotFoundError(f"no warehouse at {warehouse}")
+    check_warehouse_name(warehouse)
+    with warehouse_lock(warehouse):
+        connection = duckdb.connect(str(warehouse), read_only=True, config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+
+class CommitFailed(Exception):
+    """The warehouse could not write a transaction (a full disk, a write-ahead log it may not write): nothing of it
+    is kept."""
+
+
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction around the block: committed when it ends, rolled back when it raises.
+
+    A failed statement or commit may already have ended the transaction; rolling back then fails with "no
+    transaction is active", which must not hide the error that matters."""
+    connection.execute("begin transaction")
+    try:
+        yield
+    except BaseException:
+        with suppress(duckdb.Error):
+            connection.execute("rollback")
+        raise
+    try:
+        connection.execute("commit")
+    except duckdb.Error as error:
+        with suppress(duckdb.Error):
+            connection.execute("rollback")
+        raise CommitFailed(
+            f"the warehouse could not commit, so nothing of this transaction was kept: {error}"
+        ) from error
+
+
+def prepare_warehouse(warehouse: Path) -> None:
+    """Create or migrate the warehouse, or say clearly why it cannot be written."""
+    check_warehouse_name(warehouse)
+    try:
+        warehouse.parent.mkdir(parents=True, exist_ok=True)
+        with open_warehouse(warehouse):
+            pass
+    except (OSError, duckdb.IOException, duckdb.PermissionException, CommitFailed) as error:
+        raise WarehouseUnavailable(f"cannot write the warehouse at {warehouse}: {error}") from error
+
+
+class ForeignDatabase(WarehouseUnavailable):
+    """The file is a DuckDB database, but not a batchyard warehouse: it is someone else's, and is left as it is."""
+
+
+def refuse_a_foreign_database(connection: duckdb.DuckDBPyConnection) -> None:
+    """Raise ForeignDatabase unless the database is empty or a batchyard warehouse (it has meta.schema_versions)."""
+    tables = connection.execute(
+        "select schema_name || '.' || table_name from duckdb_tables() where database_name = current_database()"
+    ).fetchall()
+    if tables and ("meta.schema_versions",) not in tables:
+        (path,) = connection.execute(
+            "select path from duckdb_databases() where database_name = current_database()"
+        ).fetchone()
+        shown = ", ".join(name for (name,) in tables[:3]) + (", ..." if len(tables) > 3 else "")
+        raise ForeignDatabase(
+            f"{path} is a DuckDB database but not a batchyard warehouse (it holds {shown}): nothing was written to "
+            "it; choose another warehouse file"
+        )
+
+
+def migrate(connection: duckdb.DuckDBPyConnection) -> None:
+    """Apply, in order, every migration not applied yet; each in its own transaction with its version record. A
+    database that is neither empty nor a batchyard warehouse is refused before anything is written to it."""
+    refuse_a_foreign_database(connection)
+    connection.execute("create schema if not exists meta")
+    connection.execute(
+        "create table if not exists meta.schema_versions ("
+        "component varchar not null, version integer not null, applied_at timestamptz not null)"
+    )
+    applied = set(connection.execute("select component, version from meta.schema_versions").fetchall())
+    for component, folder in COMPONENTS.items():
+        for script in sorted(folder.glob("[0-9][0-9][0-9]_*.sql")):
+            version = int(script.name[:3])
+            if (component, version) in applied:
+                continue
+            with transaction(connection):
+                connection.execute(script.read_text())
+                connection.execute(
+                    "insert into meta.schema_versions values (?, ?, ?)", [component, version, datetime.now(UTC)]
+                )
+
+
+def execute_script(
+    connection: duckdb.DuckDBPyConnection, script: Path, parameters: dict[str, object], prefix: str = ""
+) -> duckdb.DuckDBPyConnection:
+    """Run a .sql file of several statements with named `$parameters`, which DuckDB binds only for a single
+    statement: each statement gets the parameters it names. `prefix` goes before the first statement (e.g.
+    "insert into t by name"). Returns the connection, holding the last statement's result."""
+    statements = [statement for statement in script.read_text().split(";\n") if statement.strip()]
+    statements[0] = f"{prefix} {statements[0]}" if prefix else statements[0]
+    for statement in statements:
+        code = re.sub(r"--[^\n]*", "", statement)
+        used = {name: value for name, value in parameters.items() if re.search(rf"\${name}\b", code)}
+        connection.execute(statement, used)
+    return connection
