@@ -33,9 +33,9 @@ from tasks.kit.cli import (
     run_file_flow,
 )
 from tasks.kit.pipeline_flow import load_staged_batches
+from tasks.kit.steps import discover_batches, stage_file_batch
+from tasks.observability.summaries import RunSummary
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
-from tasks.reporting import RunSummary
-from tasks.steps import discover_batches, stage_file_batch
 from tasks.warehouse.loads import FactTable
 
 REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_day="day")

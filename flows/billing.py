@@ -24,10 +24,10 @@ from tasks.kit.cli import (
     run_file_flow,
 )
 from tasks.kit.pipeline_flow import load_export_family
+from tasks.observability.summaries import RunSummary
 from tasks.pipelines.billing.invoicing import parse_period, previous_period
 from tasks.pipelines.billing.source import BILLING_EXPORTS, PIPELINE
-from tasks.reporting import RunSummary
-from tasks.steps import issue_period_invoices, report_invoicing, write_period_invoice_documents
+from tasks.pipelines.billing.steps import issue_period_invoices, report_invoicing, write_period_invoice_documents
 
 
 @refuse_bad_settings

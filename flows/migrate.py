@@ -28,6 +28,8 @@ from tasks.kit.cli import (
     parse_command_line,
     refuse_bad_settings,
 )
+from tasks.kit.steps import announce_completion
+from tasks.observability.summaries import RunSummary, final_state
 from tasks.pipelines.migrate.migration import (
     PIPELINE,
     MigrationRefused,
@@ -36,14 +38,8 @@ from tasks.pipelines.migrate.migration import (
     redact,
     url_without_password,
 )
-from tasks.reporting import RunSummary, final_state, follow_tables
-from tasks.steps import (
-    announce_completion,
-    copy_table,
-    inspect_migration_source,
-    report_migration,
-    verify_table,
-)
+from tasks.pipelines.migrate.presentation import follow_tables
+from tasks.pipelines.migrate.steps import copy_table, inspect_migration_source, report_migration, verify_table
 from tasks.warehouse.connection import WarehouseUnavailable, check_warehouse_name, prepare_warehouse, server_write_turn
 from tasks.warehouse.runs import describe_warehouse
 

@@ -14,9 +14,9 @@ from prefect.states import Failed
 from tasks.core.settings import DEFAULT_WAREHOUSE, REPORTS
 from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
 from tasks.observability.status import check_warehouse_readable
-from tasks.reporting import ReportSummary
+from tasks.reports.presentation import ReportSummary
 from tasks.reports.report import PERIOD_KINDS, PeriodInvalid, resolve_period
-from tasks.steps import publish_report_artifacts, read_report_figures, write_report_page
+from tasks.reports.steps import publish_report_artifacts, read_report_figures, write_report_page
 from tasks.warehouse.connection import WarehouseUnavailable
 
 

@@ -24,9 +24,9 @@ from tasks.kit.cli import (
     run_file_flow,
 )
 from tasks.kit.pipeline_flow import load_export_family
+from tasks.observability.summaries import RunSummary
 from tasks.pipelines.sales.source import PIPELINE, SALES_EXPORTS
-from tasks.reporting import RunSummary
-from tasks.steps import report_sales_model
+from tasks.pipelines.sales.steps import report_sales_model
 
 
 @refuse_bad_settings

@@ -12,10 +12,9 @@ from prefect import flow
 
 from tasks.core.settings import DEFAULT_WAREHOUSE
 from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
-from tasks.observability.audit import CheckResult
+from tasks.kit.steps import check_warehouse, report_audit
+from tasks.observability.audit import CheckResult, audit_state, audit_verdict
 from tasks.observability.status import check_warehouse_readable
-from tasks.reporting import audit_state, audit_verdict
-from tasks.steps import check_warehouse, report_audit
 from tasks.warehouse.connection import WarehouseUnavailable, prepare_warehouse
 
 

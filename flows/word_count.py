@@ -34,18 +34,17 @@ from tasks.kit.cli import (
     refuse_bad_settings,
     run_file_flow,
 )
-from tasks.pipelines.word_count.source import CORPUS_FILES, PIPELINE, WORD_COUNT_JOB
-from tasks.reporting import RunSummary, final_state, follow_maps
-from tasks.steps import (
-    announce_completion,
-    discover_batches,
+from tasks.kit.mapreduce_steps import (
     map_split,
     merge_reduced_run,
     plan_input_splits,
     reduce_partition,
-    report_run,
     shuffle_map_output,
 )
+from tasks.kit.steps import announce_completion, discover_batches, report_run
+from tasks.observability.progress import follow_maps
+from tasks.observability.summaries import RunSummary, final_state
+from tasks.pipelines.word_count.source import CORPUS_FILES, PIPELINE, WORD_COUNT_JOB
 from tasks.warehouse.connection import server_write_turn
 
 

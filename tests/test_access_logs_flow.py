@@ -26,7 +26,7 @@ from warehouse_snapshot import (
 )
 
 from flows.access_logs import access_logs
-from tasks.reporting import RunSummary
+from tasks.observability.summaries import RunSummary
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_LOGS = PROJECT_ROOT / "data" / "sample_logs"
@@ -176,20 +176,20 @@ def test_unreadable_files_fail_only_their_own_batch(tmp_path):
 
 def test_a_batch_failing_after_its_retries_is_recorded_and_the_others_load(tmp_path, monkeypatch):
     import flows.access_logs
-    import tasks.steps
+    import tasks.kit.steps
 
     source = tmp_path / "logs"
     write_log(source / "good.log", [log_line()])
     write_log(source / "flaky.log", [log_line(request="GET /flaky HTTP/1.1")])  # other content: not a copy
-    real_stage_batch = tasks.steps.stage_batch
+    real_stage_batch = tasks.kit.steps.stage_batch
 
     def disk_error_on_flaky(batch, *arguments, **options):
         if batch.path.name == "flaky.log":
             raise OSError("input/output error")
         return real_stage_batch(batch, *arguments, **options)
 
-    monkeypatch.setattr(tasks.steps, "stage_batch", disk_error_on_flaky)
-    quick_retries = tasks.steps.stage_file_batch.with_options(
+    monkeypatch.setattr(tasks.kit.steps, "stage_batch", disk_error_on_flaky)
+    quick_retries = tasks.kit.steps.stage_file_batch.with_options(
         retries=1, retry_delay_seconds=0, retry_jitter_factor=None
     )
     monkeypatch.setattr(flows.access_logs, "stage_file_batch", quick_retries)
@@ -334,7 +334,7 @@ def test_the_command_explains_itself():
 
 def test_a_completed_run_announces_itself_for_downstream_deployments_and_a_failed_one_does_not(tmp_path, monkeypatch):
     sent = []
-    monkeypatch.setattr("tasks.steps.emit_event", lambda **event: sent.append(event))
+    monkeypatch.setattr("tasks.kit.steps.emit_event", lambda **event: sent.append(event))
     warehouse = tmp_path / "warehouse.duckdb"
 
     state, summary = run_flow(SAMPLE_LOGS, warehouse)

@@ -16,8 +16,9 @@ from warehouse_snapshot import query
 
 import flows.access_logs
 from flows.access_logs import access_logs
+from tasks.observability.events import REJECTS_OVER_THRESHOLD_EVENT, rejects_event
 from tasks.observability.monitoring import peak_memory_bytes, percent, threshold_message, threshold_percent
-from tasks.reporting import REJECTS_OVER_THRESHOLD_EVENT, RunSummary, final_state, rejects_event, run_record
+from tasks.observability.summaries import RunSummary, final_state, run_record
 from tasks.warehouse.connection import open_warehouse
 from tasks.warehouse.loads import BatchOutcome
 from tasks.warehouse.runs import record_run
@@ -202,7 +203,7 @@ def twenty_lines(bad: int) -> list[str]:
 @pytest.mark.usefixtures("prefect_server")
 def test_a_batch_over_the_threshold_loads_fails_the_run_and_raises_the_alert(tmp_path, monkeypatch):
     sent = []
-    monkeypatch.setattr("tasks.steps.emit_event", lambda **event: sent.append(event))
+    monkeypatch.setattr("tasks.kit.steps.emit_event", lambda **event: sent.append(event))
     source = tmp_path / "logs"
     write_log(source / "bad.log", twenty_lines(3))  # 15%
     write_log(source / "edge.log", twenty_lines(1))  # 5%: at the threshold, not over it

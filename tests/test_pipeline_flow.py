@@ -6,7 +6,7 @@ from sales_exports import money_exports
 from warehouse_snapshot import query
 
 import tasks.kit.pipeline_flow
-import tasks.steps
+import tasks.kit.steps
 from tasks.kit.pipeline_flow import load_export_family
 from tasks.pipelines.sales.source import SALES_EXPORTS
 from tasks.warehouse.connection import open_warehouse
@@ -19,15 +19,15 @@ def test_a_file_whose_staging_fails_reaches_the_ledger_and_the_run_still_rebuild
 ):
     source, warehouse = tmp_path / "exports", tmp_path / "warehouse.duckdb"
     money_exports(source)
-    real_stage_batch = tasks.steps.stage_batch
+    real_stage_batch = tasks.kit.steps.stage_batch
 
     def disk_error_on_lines(batch, *arguments, **options):
         if batch.path.name.startswith("order_lines_"):
             raise OSError("input/output error")
         return real_stage_batch(batch, *arguments, **options)
 
-    monkeypatch.setattr(tasks.steps, "stage_batch", disk_error_on_lines)
-    quick_retries = tasks.steps.stage_file_batch.with_options(
+    monkeypatch.setattr(tasks.kit.steps, "stage_batch", disk_error_on_lines)
+    quick_retries = tasks.kit.steps.stage_file_batch.with_options(
         retries=1, retry_delay_seconds=0, retry_jitter_factor=None
     )
     monkeypatch.setattr(tasks.kit.pipeline_flow, "stage_file_batch", quick_retries)

@@ -20,10 +20,10 @@ from tasks.core.settings import SettingError
 from tasks.core.staging import staging_epoch
 from tasks.core.validation import SchemaMismatch
 from tasks.kit.discovery import SourceUnavailable
+from tasks.kit.steps import RETRIES, retry_if_transient, staged_batch_cache_key
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
 from tasks.pipelines.migrate.checkpoints import MigrationConflict
 from tasks.pipelines.migrate.migration import MigrationRefused, VerificationFailed
-from tasks.steps import RETRIES, retry_if_transient, staged_batch_cache_key
 from tasks.warehouse.connection import CommitFailed, WarehouseUnavailable
 from tasks.warehouse.loads import AccountingError
 

@@ -34,9 +34,9 @@ from warehouse_snapshot import query, snapshot
 from flows.word_count import parse_arguments, word_count
 from tasks.core.batches import make_batch
 from tasks.core.mapreduce import counters_of_run, job_directory, plan_splits, run_map, run_reducers, shuffle
+from tasks.kit.mapreduce_steps import map_split, reduce_partition
 from tasks.observability.audit import run_checks, warehouse_checks
 from tasks.pipelines.word_count.source import PIPELINE, WORD_COUNT_JOB
-from tasks.steps import map_split, reduce_partition
 from tasks.warehouse.connection import open_warehouse
 from tasks.warehouse.loads import merge_mapreduce_run
 

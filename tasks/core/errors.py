@@ -2,7 +2,7 @@
 
 A PermanentError comes out the same however often it is retried: bad data, a bad setting, a refused source, a copy
 that does not match. Tasks never retry one. Anything else (I/O, a full disk, a lock, the network) is taken for
-transient and retried with backoff; see RETRIES in tasks/steps.py.
+transient and retried with backoff; see RETRIES in tasks/kit/steps.py.
 """
 
 

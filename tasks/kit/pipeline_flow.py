@@ -16,8 +16,7 @@ from tasks.core.settings import MAX_REJECT_RATE
 from tasks.core.staging import StagedBatch
 from tasks.kit.discovery import Discovery
 from tasks.kit.exports import ExportFamily
-from tasks.reporting import final_state, follow_progress
-from tasks.steps import (
+from tasks.kit.steps import (
     announce_completion,
     discover_batches,
     load_batch,
@@ -26,6 +25,8 @@ from tasks.steps import (
     report_run,
     stage_file_batch,
 )
+from tasks.observability.progress import follow_progress
+from tasks.observability.summaries import final_state
 from tasks.warehouse.connection import server_write_turn
 from tasks.warehouse.loads import FactTable
 

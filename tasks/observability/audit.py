@@ -8,6 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from prefect.artifacts import (
+    create_table_artifact,
+)
+from prefect.logging import get_run_logger
+from prefect.states import Completed, Failed, State
 
 from tasks.warehouse.connection import COMPONENTS
 from tasks.warehouse.runs import record_check_results
@@ -67,3 +72,37 @@ def audit_warehouse(connection: duckdb.DuckDBPyConnection, flow_run_id: str | No
         flow_run_id,
     )
     return results
+
+
+def publish_audit(results: list[CheckResult], warehouse: str, upstream_flow_run_id: str | None) -> None:
+    """A table artifact with one row per check, and a log line with the verdict."""
+    rows = [
+        {
+            "component": result.component,
+            "check": result.name,
+            "verdict": "ok" if result.passed else "FAILED",
+            "violations": result.violations,
+            "examples": result.examples,
+        }
+        for result in results
+    ]
+    after = f" after flow run {upstream_flow_run_id}" if upstream_flow_run_id else ""
+    create_table_artifact(rows, key="warehouse-audit", description=f"Audit of {warehouse}{after}")
+    get_run_logger().info("%s%s: %s", warehouse, after, audit_verdict(results))
+
+
+def audit_verdict(results: list[CheckResult]) -> str:
+    failed = [
+        f"{result.component}.{result.name} ({result.violations:,} rows)" for result in results if not result.passed
+    ]
+    if failed:
+        return f"{len(failed)} of {len(results)} checks failed: " + ", ".join(failed)
+    return f"all {len(results)} checks passed"
+
+
+def audit_state(results: list[CheckResult]) -> State:
+    """Completed when every check passed; Failed naming the broken invariants otherwise."""
+    verdict = audit_verdict(results)
+    if all(result.passed for result in results):
+        return Completed(message=verdict, data=results)
+    return Failed(message=verdict, data=results)

@@ -1,0 +1,206 @@
+"""The Prefect tasks every pipeline runs: thin wrappers that add retries, caching and names to the plain functions
+they call, and the retry policy that follows the error's type."""
+
+import hashlib
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import task
+from prefect.context import TaskRunContext
+from prefect.events import emit_event
+from prefect.runtime import flow_run
+from prefect.states import State
+from prefect.tasks import Task, exponential_backoff
+
+from tasks.core.batches import Batch
+from tasks.core.errors import PermanentError
+from tasks.core.settings import MAX_REJECT_RATE, staging_root_for
+from tasks.core.staging import SourceFormat, StagedBatch, read_manifest, stage_batch, staging_epoch
+from tasks.kit.discovery import Discovery, discover
+from tasks.kit.exports import ExportFamily, ExportPlan
+from tasks.observability.audit import CheckResult, audit_warehouse, publish_audit
+from tasks.observability.events import completion_event, rejects_event
+from tasks.observability.monitoring import peak_memory_bytes
+from tasks.observability.progress import BatchProgress, FollowedBatches
+from tasks.observability.summaries import RunSummary, publish_summary, run_record
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import (
+    BatchOutcome,
+    FactTable,
+    load_staged_batch,
+    record_failed_batch,
+    refresh_marts,
+)
+from tasks.warehouse.runs import record_run
+
+
+class StagingMissing(PermanentError):
+    """A staged batch's folder was removed after it was staged."""
+
+
+# A bug comes out the same on a retry too; every other failure that is not a PermanentError is worth another try.
+PROGRAMMING_ERRORS = (TypeError, ValueError, AttributeError, KeyError, AssertionError)
+
+
+def retry_if_transient(task: Task, task_run: object, state: State) -> bool:
+    """The retry policy follows the error's type: never a PermanentError (bad data, a bad setting, a refused source,
+    a copy that does not match) or a bug; anything else (I/O, a full disk, a lock, the network) with backoff."""
+    try:
+        state.result()
+    except (PermanentError, *PROGRAMMING_ERRORS):
+        return False
+    except Exception:  # noqa: BLE001 - transient by default
+        return True
+    return True
+
+
+RETRIES = {
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=2),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_if_transient,
+}
+
+
+discover_batches = task(discover, name="discover-batches", **RETRIES)
+
+
+def staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str:
+    batch: Batch = parameters["batch"]
+    source_format: SourceFormat = parameters["source_format"]
+    staging_root = staging_root_for(parameters["warehouse"])
+    place = hashlib.sha256(str(staging_root.resolve()).encode()).hexdigest()[:12]
+    epoch = staging_epoch(staging_root, source_format.pipeline)
+    return f"stage-{batch.batch_id}-{source_format.version}-{place}-{epoch}"
+
+
+@task(
+    name="stage-batch",
+    task_run_name="stage {batch.path.name}",
+    cache_key_fn=staged_batch_cache_key,
+    persist_result=True,
+    **RETRIES,
+)
+def stage_file_batch(batch: Batch, source_format: SourceFormat, warehouse: Path, chunk_bytes: int) -> StagedBatch:
+    """Parse and validate one file into Parquet staging; cached by its content fingerprint and the parser's code."""
+    return stage_batch(
+        batch, source_format, staging_root_for(warehouse), chunk_bytes, on_progress=BatchProgress(batch).report
+    )
+
+
+@task(name="load-batch", task_run_name="load {batch.path.name}", **RETRIES)
+def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTable, warehouse: Path) -> BatchOutcome:
+    """Load one staged batch into the warehouse in one transaction; or record in the ledger why it could not be
+    staged (`staged` is then the staging task's exception, after its retries) or read."""
+    if isinstance(staged, tuple):
+        # prefect-dask 0.3.7 hands an allow_failure()-wrapped argument to a Dask worker as a 1-tuple: Dask rebuilds
+        # the annotation, a namedtuple, as a plain tuple around the value
+        (staged,) = staged
+    with open_warehouse(warehouse) as connection:
+        if isinstance(staged, BaseException):
+            error = f"{type(staged).__name__}: {staged}"
+            return record_failed_batch(connection, batch, error, time.time(), flow_run.get_id())
+        if staged.error:
+            return record_failed_batch(
+                connection, batch, staged.error, staged.started_at, flow_run.get_id(), staged.parser_version
+            )
+        if read_manifest(Path(staged.directory)) is None:
+            raise StagingMissing(f"{staged.directory} was removed after staging; delete the staging folder to re-stage")
+        return load_staged_batch(connection, staged, target, flow_run.get_id())
+
+
+@task(name="rebuild-marts", **RETRIES)
+def rebuild_marts(pipeline: str, warehouse: Path, settings: dict[str, object] | None = None) -> int:
+    """Rebuild the pipeline's marts for the days whose facts changed (with `settings` such as the session gap
+    overriding the defaults); returns how many days."""
+    with open_warehouse(warehouse) as connection:
+        return refresh_marts(connection, pipeline, settings)
+
+
+@task(name="plan-exports")
+def plan_export_batches(discovery: Discovery, family: ExportFamily) -> ExportPlan:
+    """Which format stages each export file, and which staging table loads it, by the file's kind."""
+    return family.plan(discovery.to_load)
+
+
+def record_run_metrics(summary: RunSummary, warehouse: Path) -> None:
+    """Write the run's row of meta.runs, replacing an earlier one of the same flow run (a retry)."""
+    flow_run_id = flow_run.get_id() or f"no-flow-run-{uuid.uuid4()}"
+    with open_warehouse(warehouse) as connection:
+        record_run(connection, run_record(summary, flow_run_id, flow_run.get_name(), datetime.now(UTC)))
+
+
+def summarize(
+    pipeline: str,
+    discovery: Discovery,
+    warehouse: str,
+    followed: FollowedBatches,
+    marts_refreshed_days: int | None,
+    max_reject_rate: float = MAX_REJECT_RATE,
+    peak_memory_bytes: int | None = None,
+) -> RunSummary:
+    batches = sorted(followed.outcomes, key=lambda batch: batch.source)
+    failures = [f"{batch.source}: {batch.error}" for batch in batches if batch.status == "failed"] + followed.errors
+    return RunSummary(
+        pipeline=pipeline,
+        source=discovery.source,
+        warehouse=warehouse,
+        batches=batches,
+        already_loaded=discovery.already_loaded,
+        marts_refreshed_days=marts_refreshed_days,
+        seconds=time.time() - discovery.started_at,
+        failures=failures,
+        max_reject_rate=max_reject_rate,
+        peak_memory_bytes=peak_memory_bytes,
+        half_written=discovery.half_written,
+    )
+
+
+@task(name="report-run", **RETRIES)
+def report_run(
+    pipeline: str,
+    discovery: Discovery,
+    warehouse: Path,
+    followed: FollowedBatches,
+    marts_refreshed_days: int | None = None,
+    max_reject_rate: float = MAX_REJECT_RATE,
+) -> RunSummary:
+    """Record the run's metrics in meta.runs and publish its summary as Prefect artifacts and a log line; returns
+    it. Batches rejecting more than `max_reject_rate` of their rows are loaded, and named in the summary."""
+    summary = summarize(
+        pipeline, discovery, str(warehouse), followed, marts_refreshed_days, max_reject_rate, peak_memory_bytes()
+    )
+    record_run_metrics(summary, warehouse)
+    publish_summary(summary)
+    return summary
+
+
+@task(name="announce-completion")
+def announce_completion(summary: RunSummary) -> bool:
+    """Emit `batchyard.pipeline.rejects-over-threshold` if batches rejected more than the threshold allows, for an
+    alert; and `batchyard.pipeline.completed` if every batch of the run loaded (even over the threshold: the data
+    is loaded and the marts are current), so that downstream deployments start. A run with failed batches announces
+    no completion. Returns whether it announced completion."""
+    flow_run_id = str(flow_run.get_id())
+    if summary.over_threshold:
+        emit_event(**rejects_event(summary, flow_run_id))
+    if summary.failures:
+        return False
+    emit_event(**completion_event(summary, flow_run_id))
+    return True
+
+
+@task(name="check-warehouse", **RETRIES)
+def check_warehouse(warehouse: Path) -> list[CheckResult]:
+    """Run every invariant check on the warehouse and record the results in meta.check_results."""
+    with open_warehouse(warehouse) as connection:
+        return audit_warehouse(connection, flow_run.get_id())
+
+
+@task(name="report-audit")
+def report_audit(results: list[CheckResult], warehouse: Path, upstream_flow_run_id: str | None) -> list[CheckResult]:
+    """Publish the audit as a Prefect table artifact and a log line; returns the results."""
+    publish_audit(results, str(warehouse), upstream_flow_run_id)
+    return results
