@@ -9,7 +9,7 @@ import pytest
 from flow_process import generate_corpus
 from independent_word_count import corpus_files, count_words, document_frequency, lines_of, words_of_line
 
-from tasks import settings
+from tasks.core import settings
 from tasks.core.batches import make_batch
 from tasks.core.mapreduce import (
     MapCounters,
