@@ -5,7 +5,7 @@
 One run:
 1. generates N MiB of logs with data/generate_access_logs.py (or reuses DIR when it already holds the logs
    this script generated there with the same size, seed, days and generator source);
-2. times the plain DuckDB query (tests/independent_access_logs.sql through compute_expected);
+2. times the plain DuckDB query (tests/support/independent_access_logs.sql through compute_expected);
 3. starts a real Prefect server (``prefect server start`` on a free local port, PREFECT_HOME in a temp
    dir, analytics off), runs ``python flows/access_logs.py --source DIR --warehouse <tmp>/warehouse.duckdb``
    against it, timing it end to end and sampling the RSS of its whole process tree; then stops the server;
@@ -50,7 +50,7 @@ PYTHON = sys.executable
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 MARKER = ".bench_access_logs.json"
 
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 import independent_access_logs as reference  # noqa: E402
 
 # A handful of lines for the fixed-cost runs: 4 well-formed, 1 rejected.

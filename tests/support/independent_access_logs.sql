@@ -1,7 +1,7 @@
 -- Independent reference for the access-log marts, written from the specification only
 -- (Combined Log Format rules, derived columns, logs.hourly / logs.daily / logs.top_paths).
 --
--- Used by tests/independent_access_logs.py (compute_expected) and by bench/access_logs.py as the
+-- Used by tests/support/independent_access_logs.py (compute_expected) and by bench/access_logs.py as the
 -- "plain hand-written DuckDB SQL" baseline.
 --
 -- Placeholders filled in by Python before running:

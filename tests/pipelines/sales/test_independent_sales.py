@@ -1,4 +1,4 @@
-"""Checks of the independent sales reference (tests/independent_sales.py) on hand-written export folders, and of
+"""Checks of the independent sales reference (tests/support/independent_sales.py) on hand-written export folders, and of
 the sales data generator (data/generate_sales.py).
 
 Every expected row below was worked out by hand from the files and the spec, not by running the code; only the
@@ -26,7 +26,7 @@ try:
 except ImportError:  # tests/ became a package
     from tests import independent_sales as reference
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = PROJECT_ROOT / "data" / "sample_sales"
 CUSTOMER_HEADER = "customer_id,name,email,country,segment,updated_at"
 ORDER_HEADER = "order_id,customer_id,order_ts,status,currency,updated_at"

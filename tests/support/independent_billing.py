@@ -1,7 +1,7 @@
 """The billing rules (the "Billing rules" spec) computed independently of flows/billing.py.
 
 Written from the spec only, never from the flow, without Polars, Pandera or DuckDB on the input side: the files
-are read by the sales reference's readers (``tests/independent_sales.py``: the standard library's ``csv`` and
+are read by the sales reference's readers (``tests/support/independent_sales.py``: the standard library's ``csv`` and
 ``gzip``, ``pyarrow.parquet`` for Parquet), values are checked with ``re``, ``datetime`` and ``decimal.Decimal``,
 and money is rounded with ``ROUND_HALF_UP`` on exact values. DuckDB only reads the warehouse back in
 ``assert_billing_matches_independent_computation``.

@@ -1,6 +1,6 @@
 """Sessionization, on hand-built request sequences: the gap at exactly the threshold, midnight, requests of one
 session spread over files in any order, a replaced file, and the daily mart, each computed by hand; then on
-generated logs against an independent computation (tests/independent_sessions.py), however the files are loaded."""
+generated logs against an independent computation (tests/support/independent_sessions.py), however the files are loaded."""
 
 import random
 from datetime import date, datetime

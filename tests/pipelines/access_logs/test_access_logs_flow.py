@@ -28,7 +28,7 @@ from warehouse_snapshot import (
 from flows.access_logs import access_logs
 from tasks.observability.summaries import RunSummary
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_LOGS = PROJECT_ROOT / "data" / "sample_logs"
 
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -40,7 +40,7 @@ from tasks.pipelines.word_count.source import PIPELINE, WORD_COUNT_JOB
 from tasks.warehouse.connection import open_warehouse
 from tasks.warehouse.loads import merge_mapreduce_run
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_CORPUS = PROJECT_ROOT / "data" / "sample_corpus"
 SCHEMAS = ("wordcount", "meta")
 

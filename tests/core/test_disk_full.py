@@ -1,6 +1,6 @@
 """A full disk under the sales pipeline, at staging and at the load and its commit: the run fails with its reason,
 the ledger still records every version that is loaded, and a run once there is room again leaves the warehouse as
-one clean run would. (Word count's spills: tests/test_word_count_flow.py.)"""
+one clean run would. (Word count's spills: tests/pipelines/word_count/test_word_count_flow.py.)"""
 
 import subprocess
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Checks of the independent billing reference (tests/independent_billing.py) on hand-written landing folders, and
+"""Checks of the independent billing reference (tests/support/independent_billing.py) on hand-written landing folders, and
 of the billing data generator (data/generate_billing.py).
 
 Every expected invoice below was worked out by hand from the files and the spec (the arithmetic is in the comments),
@@ -26,7 +26,7 @@ try:
 except ImportError:  # tests/ became a package
     from tests import independent_billing as reference
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = PROJECT_ROOT / "data" / "sample_billing"
 PLANS = "plan_id,currency,base_fee,metric,included,up_to,unit_price"
 SUBSCRIPTIONS = "customer_id,plan_id,start_date,end_date"

@@ -12,7 +12,7 @@ from warehouse_snapshot import snapshot
 from flows.access_logs import access_logs
 from flows.word_count import word_count
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 

@@ -23,7 +23,7 @@ from tasks.warehouse.connection import open_warehouse
 from tasks.warehouse.loads import BatchOutcome
 from tasks.warehouse.runs import record_run
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_LOGS = PROJECT_ROOT / "data" / "sample_logs"
 
 

@@ -15,7 +15,7 @@ from prefect.settings import PREFECT_API_URL
 
 T = TypeVar("T")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def flow_command(source: Path, warehouse: Path, *extra: str, flow: str = "access_logs") -> list[str]:

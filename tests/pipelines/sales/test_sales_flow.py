@@ -17,7 +17,7 @@ from warehouse_snapshot import query, snapshot
 
 from flows.sales import sales
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 

@@ -1,5 +1,5 @@
 """The deployments end to end, as a user runs them: a real `prefect server start` on 127.0.0.1, a process worker,
-`prefect deploy --all` from a fresh copy of the repository and the landing watcher (tests/deployment_stack.py).
+`prefect deploy --all` from a fresh copy of the repository and the landing watcher (tests/support/deployment_stack.py).
 
 Runs are started through the REST API as the UI's Run button starts them, and files are dropped into the landing
 folder as a user would. The warehouse is checked against the independent computation.

@@ -1,4 +1,4 @@
-"""Checks of the independent reference (tests/independent_access_logs.py) on hand-written logs.
+"""Checks of the independent reference (tests/support/independent_access_logs.py) on hand-written logs.
 
 Every expected number below was worked out by hand from the lines, not by running the code.
 """

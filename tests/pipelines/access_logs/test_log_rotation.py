@@ -1,5 +1,5 @@
 """Exactly once on real log folders: a server writes access.log while logrotate renames, copies, truncates,
-compresses and deletes its files (tests/logrotate.py), and the folder is loaded at random moments, some while a line
+compresses and deletes its files (tests/support/logrotate.py), and the folder is loaded at random moments, some while a line
 is half written, some while gzip has written a rotated file's compressed copy but not yet removed the plain one. In the
 end the warehouse must hold every line that the folder held at a load, once (a file deleted before any load saw its
 last lines takes them with it): the requests and rejects as the simulator wrote them, a ledger whose ranges tile each

@@ -18,7 +18,7 @@ from tasks.warehouse.connection import read_warehouse
 # identical.
 RUN_SPECIFIC_COLUMNS = {"started_at", "finished_at", "flow_run_id", "loaded_at", "spilled_bytes", "last_batch_at"}
 # meta.runs is the log of runs: every run adds its row (a re-run that loads nothing too), with its timings and
-# memory, so two warehouses with the same data differ there by design. tests/test_monitoring.py checks it.
+# memory, so two warehouses with the same data differ there by design. tests/observability/test_monitoring.py checks it.
 RUN_LOG_TABLES = ["runs"]
 
 
@@ -87,7 +87,7 @@ SESSION_COLUMNS = "session_id, client, user_agent, start_utc, end_utc, requests,
 
 
 def assert_sessions_match_independent_computation(source: Path, warehouse: Path, gap_minutes: int = 30) -> None:
-    """logs.sessions and logs.sessions_daily equal tests/independent_sessions.py's over the files in `source`."""
+    """logs.sessions and logs.sessions_daily equal tests/support/independent_sessions.py's over the files in `source`."""
     expected = sessions(read_requests(source), gap_minutes)
     actual = query(warehouse, f"select {SESSION_COLUMNS} from logs.sessions order by client, user_agent, start_utc")
     assert actual == expected

@@ -18,7 +18,7 @@ import yaml
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from warehouse_snapshot import query
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 SAMPLE_LOG = PROJECT_ROOT / "data" / "sample_logs" / "access-2026-10-01.log"
 DEPLOYMENTS = yaml.safe_load(PREFECT_FILE.read_text())["deployments"]

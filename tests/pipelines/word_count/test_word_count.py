@@ -24,7 +24,7 @@ from tasks.core.mapreduce import (
 )
 from tasks.pipelines.word_count.source import PIPELINE, WORD_COUNT_JOB, words
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_CORPUS = PROJECT_ROOT / "data" / "sample_corpus"
 
 # Expected words worked out by hand from the rule in tasks/pipelines/word_count/source.py.

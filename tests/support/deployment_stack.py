@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import httpx
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORK_POOL = "batchyard-process"
 

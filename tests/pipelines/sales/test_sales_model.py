@@ -214,7 +214,7 @@ def test_a_later_delivery_of_an_orders_lines_replaces_the_whole_set(tmp_path):
     assert query(warehouse, "select lines_waiting_for_their_order from (" + MODEL_SUMMARY + ")") == [(1,)]
 
 
-MODEL_SUMMARY = (Path(__file__).resolve().parent.parent / "tasks/pipelines/sales/sql/model_summary.sql").read_text()
+MODEL_SUMMARY = (Path(__file__).resolve().parents[3] / "tasks/pipelines/sales/sql/model_summary.sql").read_text()
 
 
 def test_money_is_exact_decimal_converted_per_order_and_rounded_half_away_from_zero(tmp_path):

@@ -26,7 +26,7 @@ from flows.migrate import main, migrate
 from tasks.observability.audit import run_checks, warehouse_checks
 from tasks.warehouse.connection import warehouse_lock
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_SHOP = PROJECT_ROOT / "data" / "sample_shop.sqlite"
 SCHEMAS = ("raw", "meta", "migrate")
 
