@@ -14,7 +14,6 @@ from tasks.core.settings import (
     CHUNK_BYTES,
     DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
-    SAMPLE_ACCESS_LOGS,
     SESSION_GAP_ALLOWED,
     SESSION_GAP_MINUTES,
 )
@@ -35,6 +34,7 @@ from tasks.kit.cli import (
 from tasks.kit.pipeline_flow import load_staged_batches
 from tasks.kit.steps import discover_batches, stage_file_batch
 from tasks.observability.summaries import RunSummary
+from tasks.pipelines.access_logs import SAMPLE
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.warehouse.loads import FactTable
 
@@ -44,7 +44,7 @@ REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests",
 @refuse_bad_settings
 @flow(name="access-logs", task_runner=task_runner())
 def access_logs(
-    source: Path = SAMPLE_ACCESS_LOGS,
+    source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
     chunk_bytes: ChunkBytes = CHUNK_BYTES,
     files: list[str] | None = None,
@@ -93,7 +93,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
     anything is written."""
     parser = argparse.ArgumentParser(description=access_logs.description)
-    add_file_source_arguments(parser, SAMPLE_ACCESS_LOGS, "access logs", day_filter=True)
+    add_file_source_arguments(parser, SAMPLE, "access logs", day_filter=True)
     parser.add_argument(
         "--pattern",
         dest="patterns",

@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow
 
 from tasks.core.runners import task_runner
-from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, MAX_REJECT_RATE, SAMPLE_BILLING
+from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, MAX_REJECT_RATE
 from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
@@ -25,6 +25,7 @@ from tasks.kit.cli import (
 )
 from tasks.kit.pipeline_flow import load_export_family
 from tasks.observability.summaries import RunSummary
+from tasks.pipelines.billing import SAMPLE
 from tasks.pipelines.billing.invoicing import parse_period, previous_period
 from tasks.pipelines.billing.source import BILLING_EXPORTS, PIPELINE
 from tasks.pipelines.billing.steps import issue_period_invoices, report_invoicing, write_period_invoice_documents
@@ -34,7 +35,7 @@ from tasks.pipelines.billing.steps import issue_period_invoices, report_invoicin
 @flow(name="billing", task_runner=task_runner())
 def billing(
     period: str | None = None,
-    source: Path = SAMPLE_BILLING,
+    source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
     out: Path = INVOICES,
     chunk_bytes: ChunkBytes = CHUNK_BYTES,
@@ -78,7 +79,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--period", metavar="YYYY-MM", help="the calendar month (UTC) to invoice; default: the previous month"
     )
-    add_file_source_arguments(parser, SAMPLE_BILLING, "usage_, plans_ and subscriptions_<date> files", day_filter=False)
+    add_file_source_arguments(parser, SAMPLE, "usage_, plans_ and subscriptions_<date> files", day_filter=False)
     parser.add_argument("--out", type=Path, default=INVOICES, help="folder of the invoice documents (per period)")
     args = parse_command_line(parser, argv, billing.name)
     args.period = args.period or previous_period(datetime.now(UTC).date())

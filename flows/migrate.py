@@ -16,7 +16,6 @@ from tasks.core.settings import (
     MAX_REJECT_RATE,
     MIGRATION_BATCH_ROWS,
     MIGRATION_BATCH_ROWS_ALLOWED,
-    SAMPLE_SHOP,
 )
 from tasks.kit.cli import (
     BatchRows,
@@ -30,6 +29,7 @@ from tasks.kit.cli import (
 )
 from tasks.kit.steps import announce_completion
 from tasks.observability.summaries import RunSummary, final_state
+from tasks.pipelines.migrate import SAMPLE
 from tasks.pipelines.migrate.migration import (
     PIPELINE,
     MigrationRefused,
@@ -47,7 +47,7 @@ from tasks.warehouse.runs import describe_warehouse
 @refuse_bad_settings
 @flow(name="migrate", task_runner=task_runner())
 def migrate(
-    source: str = str(SAMPLE_SHOP),
+    source: str = str(SAMPLE),
     tables: list[str] | None = None,
     warehouse: Path = DEFAULT_WAREHOUSE,
     target_schema: str = "raw",
@@ -77,7 +77,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=migrate.description)
     parser.add_argument(
         "--source",
-        default=str(SAMPLE_SHOP),
+        default=str(SAMPLE),
         metavar="URL",
         help="sqlite:///PATH, a SQLite file, or postgresql://USER@HOST:PORT/DB[?sslmode=...] (a password in it is "
         "moved to PGPASSWORD and never shown; percent-encode it: # is %%23); default: the bundled sample",

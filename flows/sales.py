@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow
 
 from tasks.core.runners import task_runner
-from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, SAMPLE_SALES
+from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE
 from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
@@ -25,6 +25,7 @@ from tasks.kit.cli import (
 )
 from tasks.kit.pipeline_flow import load_export_family
 from tasks.observability.summaries import RunSummary
+from tasks.pipelines.sales import SAMPLE
 from tasks.pipelines.sales.source import PIPELINE, SALES_EXPORTS
 from tasks.pipelines.sales.steps import report_sales_model
 
@@ -32,7 +33,7 @@ from tasks.pipelines.sales.steps import report_sales_model
 @refuse_bad_settings
 @flow(name="sales", task_runner=task_runner())
 def sales(
-    source: Path = SAMPLE_SALES,
+    source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
     chunk_bytes: ChunkBytes = CHUNK_BYTES,
     files: list[str] | None = None,
@@ -66,7 +67,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     anything is written."""
     parser = argparse.ArgumentParser(description=sales.description)
     add_file_source_arguments(
-        parser, SAMPLE_SALES, "export files (customers_, orders_, order_lines_, fx_rates_<date>)", day_filter=True
+        parser, SAMPLE, "export files (customers_, orders_, order_lines_, fx_rates_<date>)", day_filter=True
     )
     args = parse_command_line(parser, argv, sales.name)
     check_file_flow_arguments(args, SALES_EXPORTS.patterns, sales.name)

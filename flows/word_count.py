@@ -16,7 +16,6 @@ from tasks.core.settings import (
     MAX_REJECT_RATE,
     REDUCERS,
     REDUCERS_ALLOWED,
-    SAMPLE_CORPUS,
     SPLIT_BYTES,
     SPLIT_BYTES_ALLOWED,
 )
@@ -44,6 +43,7 @@ from tasks.kit.mapreduce_steps import (
 from tasks.kit.steps import announce_completion, discover_batches, report_run
 from tasks.observability.progress import follow_maps
 from tasks.observability.summaries import RunSummary, final_state
+from tasks.pipelines.word_count import SAMPLE
 from tasks.pipelines.word_count.source import CORPUS_FILES, PIPELINE, WORD_COUNT_JOB
 from tasks.warehouse.connection import server_write_turn
 
@@ -51,7 +51,7 @@ from tasks.warehouse.connection import server_write_turn
 @refuse_bad_settings
 @flow(name="word-count", task_runner=task_runner())
 def word_count(
-    source: Path = SAMPLE_CORPUS,
+    source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
     reducers: Reducers = REDUCERS,
     split_bytes: SplitBytes = SPLIT_BYTES,
@@ -91,7 +91,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
     anything is written."""
     parser = argparse.ArgumentParser(description=word_count.description)
-    add_file_source_arguments(parser, SAMPLE_CORPUS, "*.txt / *.txt.gz files", day_filter=False)
+    add_file_source_arguments(parser, SAMPLE, "*.txt / *.txt.gz files", day_filter=False)
     parser.add_argument(
         "--reducers",
         type=allowed_number(REDUCERS_ALLOWED),

@@ -128,10 +128,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = PROJECT_ROOT / "data"
 
 DEFAULT_WAREHOUSE = _environment("WAREHOUSE", DATA_DIR / "warehouse.duckdb", _path)
-SAMPLE_ACCESS_LOGS = DATA_DIR / "sample_logs"
-SAMPLE_CORPUS = DATA_DIR / "sample_corpus"
-SAMPLE_SALES = DATA_DIR / "sample_sales"
-SAMPLE_BILLING = DATA_DIR / "sample_billing"
 INVOICES = _environment("INVOICES", DATA_DIR / "invoices", _path)
 REPORTS = _environment("REPORTS", DATA_DIR / "reports", _path)
 LANDING = _environment("LANDING", DATA_DIR / "landing", _path)
@@ -193,10 +189,8 @@ def staging_root_for(warehouse: Path) -> Path:
     return warehouse.parent / "staging"
 
 
-# Migration (flows/migrate.py): the bundled operational database it copies by default, and the rows read from the
-# source, converted and committed with their checkpoint at once. Memory is a small multiple of one batch; a killed
-# run redoes at most one batch per table.
-SAMPLE_SHOP = DATA_DIR / "sample_shop.sqlite"
+# Migration (flows/migrate.py): the rows read from the source, converted and committed with their checkpoint at
+# once. Memory is a small multiple of one batch; a killed run redoes at most one batch per table.
 MIGRATION_BATCH_ROWS = _environment("MIGRATION_BATCH_ROWS", 50_000, MIGRATION_BATCH_ROWS_ALLOWED.parse)
 
 

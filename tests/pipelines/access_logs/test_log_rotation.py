@@ -29,9 +29,10 @@ from warehouse_snapshot import (
 )
 
 from flows.access_logs import REQUESTS
-from tasks.core.settings import SAMPLE_ACCESS_LOGS, staging_root_for
+from tasks.core.settings import staging_root_for
 from tasks.core.staging import stage_batch
 from tasks.kit.discovery import Discovery, discover
+from tasks.pipelines.access_logs import SAMPLE as SAMPLE_ACCESS_LOGS
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.warehouse.connection import open_warehouse
 from tasks.warehouse.loads import load_staged_batch, refresh_marts
