@@ -27,23 +27,13 @@ class ReportSummary:
 
 
 def summarize_report(report: Report, path: Path) -> ReportSummary:
-    sections = [
-        name
-        for name, section in (
-            ("traffic", report.traffic),
-            ("sessions", report.sessions),
-            ("revenue", report.sales),
-            ("invoices", report.billing),
-        )
-        if section is not None
-    ]
     return ReportSummary(
         period=report.period.kind,
         label=report.period.label,
         first_day=report.period.first_day.isoformat(),
         last_day=report.period.last_day.isoformat(),
         path=str(path),
-        sections=sections,
+        sections=report.section_names,
         figures=key_figures(report),
     )
 
@@ -62,7 +52,7 @@ def render_report_markdown(summary: ReportSummary, as_of: str) -> str:
         lines += ["| figure | value |", "|---|---:|"]
         lines += [f"| {name} | {value} |" for name, value in summary.figures]
     else:
-        lines.append("The warehouse holds no loaded access logs, sales or billing data yet: nothing to report.")
+        lines.append("No pipeline with a report section has loaded into the warehouse yet: nothing to report.")
     lines += ["", f"Sections: {', '.join(summary.sections) or 'none'}."]
     return "\n".join(lines)
 

@@ -1,26 +1,28 @@
 """Periodic reports: a day's, an ISO week's or a calendar month's figures from the warehouse marts, as one
 self-contained HTML page (inline SVG charts, no scripts, nothing fetched).
 
-Plain functions: `resolve_period` says which days a report covers, `report_figures` reads every figure from an open
-warehouse connection into small dataclasses (the queries are sql/*.sql beside this module), and `render_html` turns them
-into the page outside the warehouse lock. The same warehouse always gives the same bytes: the page states the data's
+Plain functions: `resolve_period` says which days a report covers, `report_figures` reads the figures of every
+section whose pipeline has loaded from an open warehouse connection (each section is a pipeline's, declared in its
+folder: its queries, figures, charts and page fragment), and `render_html` turns them into the page outside the
+warehouse lock. The same warehouse always gives the same bytes: the page states the data's
 "as of" (the latest load in meta.batches), never the time it was made.
 """
 
 import base64
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
 from markupsafe import Markup
 
 from tasks.core.errors import PermanentError
-from tasks.reports.charts import Series, bar_chart, format_value, horizontal_bar_chart, line_chart
+from tasks.reports.charts import format_value
 from tasks.warehouse.connection import execute_script
 
 REPORT_SQL = Path(__file__).parent / "sql"
@@ -63,6 +65,14 @@ class ReportPeriod:
         if self.kind == "daily":
             return f"{self.first_day.isoformat()} (UTC)"
         return f"{self.label}: {self.first_day.isoformat()} to {self.last_day.isoformat()} (UTC)"
+
+    def bucket_label(self, start: datetime) -> str:
+        """A chart bucket's label: the hour of a daily report, the day of a longer one."""
+        return start.strftime("%H:00") if self.kind == "daily" else start.strftime("%m-%d")
+
+    @property
+    def axis(self) -> str:
+        return "hour of the day (UTC)" if self.kind == "daily" else "day (UTC)"
 
     @property
     def parameters(self) -> dict[str, object]:
@@ -122,284 +132,122 @@ def _parse_day(kind: str, text: str) -> date:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
-# Figures
+# Sections: each pipeline's part of the report lives in the pipeline's folder (report_section.py and its report/
+# folder of queries and page fragments); the report flow finds them and hands them to `report_figures`.
 
 
-class ErrorRates:
-    """The error rates of anything that counts its requests and its 4xx and 5xx answers."""
+class SectionQueries:
+    """A section's queries (report/<name>.sql in its pipeline's folder) over the report's period, on a connection."""
 
-    requests: int
-    status_4xx: int
-    status_5xx: int
+    def __init__(self, connection: duckdb.DuckDBPyConnection, folder: Path, period: "ReportPeriod"):
+        self.connection, self.folder, self.period = connection, folder, period
 
-    @property
-    def error_rate(self) -> float | None:
-        """Requests answered 4xx or 5xx, as a share of all requests."""
-        return (self.status_4xx + self.status_5xx) / self.requests if self.requests else None
-
-    @property
-    def server_error_rate(self) -> float | None:
-        return self.status_5xx / self.requests if self.requests else None
+    def rows(self, query: str) -> list[tuple]:
+        return execute_script(self.connection, self.folder / f"{query}.sql", self.period.parameters).fetchall()
 
 
-@dataclass(frozen=True)
-class TrafficBucket(ErrorRates):
-    start: datetime
-    requests: int
-    bytes: int
-    status_4xx: int
-    status_5xx: int
+def no_charts(period: ReportPeriod, figures: object) -> dict[str, str]:
+    return {}
 
-    @property
-    def other_statuses(self) -> int:
-        """Answers that are not errors: 1xx, 2xx and 3xx (logs.hourly counts only 4xx and 5xx apart)."""
-        return self.requests - self.status_4xx - self.status_5xx
+
+def no_key_figures(figures: object) -> list[tuple[str, str]]:
+    return []
 
 
 @dataclass(frozen=True)
-class Traffic(ErrorRates):
-    """From logs.hourly (buckets), logs.daily (days: day, requests, distinct clients) and logs.requests (top paths:
-    rank, path, requests)."""
+class ReportSection:
+    """One section of the report, shown when its pipeline has loaded into the warehouse.
 
-    buckets: list[TrafficBucket]
-    days: list[tuple[date, int, int]]
-    top_paths: list[tuple[int, str, int]]
+    `read` turns the section's queries into its figures (a small dataclass); the page fragment `<name>.html` in
+    `folder` renders them (as `figures`, with the macros of templates/macros.html); `charts` draws them as named SVG
+    charts the fragment places (`charts.<name>`); `key_figures` are its headline numbers for the run's artifact and
+    log; `main_chart` names the chart that can stand for the whole report in the UI (the first shown wins). Functions
+    are module-level, so that a section travels to a task like any other value."""
 
-    @property
-    def requests(self) -> int:
-        return sum(bucket.requests for bucket in self.buckets)
-
-    @property
-    def bytes(self) -> int:
-        return sum(bucket.bytes for bucket in self.buckets)
-
-    @property
-    def status_4xx(self) -> int:
-        return sum(bucket.status_4xx for bucket in self.buckets)
-
-    @property
-    def status_5xx(self) -> int:
-        return sum(bucket.status_5xx for bucket in self.buckets)
+    name: str  # the page's section id, and the fragment's name
+    pipeline: str
+    folder: Path
+    read: Callable[[SectionQueries], object]
+    order: int  # place on the page, smallest first
+    charts: Callable[[ReportPeriod, object], dict[str, str]] = no_charts
+    key_figures: Callable[[object], list[tuple[str, str]]] = no_key_figures
+    main_chart: str | None = None
 
 
 @dataclass(frozen=True)
-class SessionDay:
-    day: date
-    sessions: int
-    visitors: int
-    avg_duration_s: float
-    bounce_rate: float
-    pages_per_session: float
-
-
-@dataclass(frozen=True)
-class Sessions:
-    """From logs.sessions_daily; the period's rates weighted by sessions, its visitors distinct over logs.sessions."""
-
-    days: list[SessionDay]
-    sessions: int
-    visitors: int
-    bounce_rate: float | None
-    pages_per_session: float | None
-    avg_duration_s: float | None
-
-
-@dataclass(frozen=True)
-class CurrencyRevenue:
-    currency: str
-    orders: int
-    items: int
-    revenue: Decimal
-    revenue_usd: Decimal | None
-
-
-@dataclass(frozen=True)
-class Sales:
-    """From sales.daily_revenue (days: day, orders, revenue_usd; currencies), sales.customer_lifetime (new customers)
-    and sales.fact_orders (active customers)."""
-
-    days: list[tuple[date, int, Decimal | None]]
-    currencies: list[CurrencyRevenue]
-    new_customers: int
-    active_customers: int
-
-    @property
-    def orders(self) -> int:
-        return sum(orders for _, orders, _ in self.days)
-
-    @property
-    def revenue_usd(self) -> Decimal | None:
-        """The period's USD revenue; unknown while any day lacks a rate."""
-        values = [revenue for _, _, revenue in self.days]
-        return None if None in values else sum(values, Decimal(0))
-
-
-@dataclass(frozen=True)
-class InvoiceTotal:
-    period: str
-    currency: str
-    invoices: int
-    total: Decimal
-    exponent: int
-
-
-@dataclass(frozen=True)
-class Billing:
-    """From billing.invoices: the invoices of the months the report's days fall in."""
-
-    months: list[str]
-    totals: list[InvoiceTotal]
+class ShownSection:
+    section: ReportSection
+    figures: object
 
 
 @dataclass(frozen=True)
 class Report:
-    """Every figure of one report; None for a section whose pipeline never loaded into the warehouse."""
+    """Every figure of one report: the sections of the pipelines that have loaded into the warehouse, in order."""
 
     period: ReportPeriod
     warehouse: str
     as_of: datetime | None  # end of the latest load of the pipelines shown
-    traffic: Traffic | None
-    sessions: Sessions | None
-    sales: Sales | None
-    billing: Billing | None
+    shown: tuple[ShownSection, ...]
+
+    @property
+    def section_names(self) -> list[str]:
+        return [shown.section.name for shown in self.shown]
 
 
-def _rows(connection: duckdb.DuckDBPyConnection, query: str, period: ReportPeriod) -> list[tuple]:
-    return execute_script(connection, REPORT_SQL / f"{query}.sql", period.parameters).fetchall()
-
-
-def report_figures(connection: duckdb.DuckDBPyConnection, period: ReportPeriod, warehouse: str) -> Report:
-    """Read the period's figures from the marts of each pipeline that has loaded into the warehouse."""
-    loaded = dict(_rows(connection, "components", period))
-    traffic = sessions = sales = billing = None
-    if "access_logs" in loaded:
-        traffic = Traffic(
-            buckets=[TrafficBucket(*row) for row in _rows(connection, "traffic", period)],
-            days=_rows(connection, "daily_clients", period),
-            top_paths=_rows(connection, "top_paths", period),
-        )
-        [period_sessions] = _rows(connection, "sessions_period", period)
-        sessions = Sessions([SessionDay(*row) for row in _rows(connection, "sessions_daily", period)], *period_sessions)
-    if "sales" in loaded:
-        [(new_customers, active_customers)] = _rows(connection, "customers", period)
-        sales = Sales(
-            days=_rows(connection, "revenue_daily", period),
-            currencies=[CurrencyRevenue(*row) for row in _rows(connection, "revenue_currencies", period)],
-            new_customers=new_customers,
-            active_customers=active_customers,
-        )
-    if "billing" in loaded:
-        billing = Billing(period.months, [InvoiceTotal(*row) for row in _rows(connection, "invoices", period)])
-    shown = [
-        pipeline for pipeline, section in (("access_logs", traffic), ("sales", sales), ("billing", billing)) if section
-    ]
-    as_of = max((loaded[pipeline] for pipeline in shown), default=None)
-    return Report(period, warehouse, as_of, traffic, sessions, sales, billing)
+def report_figures(
+    connection: duckdb.DuckDBPyConnection, period: ReportPeriod, warehouse: str, sections: Sequence[ReportSection]
+) -> Report:
+    """Read the period's figures of every section whose pipeline has loaded into the warehouse."""
+    loaded = dict(SectionQueries(connection, REPORT_SQL, period).rows("components"))
+    shown = tuple(
+        ShownSection(section, section.read(SectionQueries(connection, section.folder, period)))
+        for section in sorted(sections, key=lambda section: (section.order, section.name))
+        if section.pipeline in loaded
+    )
+    as_of = max((loaded[item.section.pipeline] for item in shown), default=None)
+    return Report(period, warehouse, as_of, shown)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
 # The page
 
 
-def _bucket_label(period: ReportPeriod, start: datetime) -> str:
-    return start.strftime("%H:00") if period.kind == "daily" else start.strftime("%m-%d")
-
-
-def _duration(seconds: float | None) -> str:
+def duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 
 
-def _money(value: Decimal | None, exponent: int = 2) -> str:
+def money(value: Decimal | None, exponent: int = 2) -> str:
     return "unknown" if value is None else f"{value:,.{exponent}f}"
-
-
-def traffic_chart(period: ReportPeriod, traffic: Traffic) -> str:
-    """Requests per bucket of the period, stacked by status class: the report's main chart."""
-    buckets = traffic.buckets
-    labels = [_bucket_label(period, bucket.start) for bucket in buckets]
-    axis = "hour of the day (UTC)" if period.kind == "daily" else "day (UTC)"
-    return bar_chart(
-        f"Requests per {'hour' if period.kind == 'daily' else 'day'}, {period.label}",
-        labels,
-        [
-            Series("1xx-3xx", [bucket.other_statuses for bucket in buckets], "#0072b2"),
-            Series("4xx", [bucket.status_4xx for bucket in buckets], "#e69f00"),
-            Series("5xx", [bucket.status_5xx for bucket in buckets], "#d55e00"),
-        ],
-        axis,
-    )
 
 
 def _charts(report: Report) -> dict[str, Markup]:
     charts: dict[str, str] = {}
-    period = report.period
-    axis = "hour of the day (UTC)" if period.kind == "daily" else "day (UTC)"
-    if report.traffic and report.traffic.requests:
-        buckets = report.traffic.buckets
-        labels = [_bucket_label(period, bucket.start) for bucket in buckets]
-        charts["traffic"] = traffic_chart(period, report.traffic)
-        charts["error_rate"] = line_chart(
-            f"Error rate, {period.label}",
-            labels,
-            [
-                Series("4xx + 5xx", [bucket.error_rate for bucket in buckets], "#e69f00"),
-                Series("5xx", [bucket.server_error_rate for bucket in buckets], "#d55e00"),
-            ],
-            axis,
-            percent=True,
-        )
-        if report.traffic.top_paths:
-            charts["top_paths"] = horizontal_bar_chart(
-                f"Top paths, {period.label}",
-                [path for _, path, _ in report.traffic.top_paths],
-                [requests for _, _, requests in report.traffic.top_paths],
-                "requests",
-            )
-    if report.sessions and report.sessions.days:
-        days = report.sessions.days
-        labels = [day.day.strftime("%m-%d") for day in days]
-        charts["sessions"] = bar_chart(
-            f"Sessions per day, {period.label}", labels, [Series("sessions", [day.sessions for day in days])], "day"
-        )
-        charts["bounce_rate"] = line_chart(
-            f"Bounce rate per day, {period.label}",
-            labels,
-            [Series("bounce rate", [day.bounce_rate for day in days], "#cc79a7")],
-            "day",
-            percent=True,
-        )
-    if report.sales and report.sales.orders:
-        labels = [day.strftime("%m-%d") for day, _, _ in report.sales.days]
-        charts["revenue"] = bar_chart(
-            f"Revenue in USD per day, {period.label}",
-            labels,
-            [
-                Series(
-                    "revenue USD", [None if usd is None else float(usd) for _, _, usd in report.sales.days], "#009e73"
-                )
-            ],
-            "day (UTC)",
-        )
+    for item in report.shown:
+        charts |= item.section.charts(report.period, item.figures)
     return {name: Markup(svg) for name, svg in charts.items()}
 
 
 def render_html(report: Report) -> str:
     """The report as one HTML page: every section states its source tables and the period, every number is in a
     table (and a chart where it helps), every text from the data is escaped."""
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, keep_trailing_newline=True)
+    fragments = {item.section.pipeline: FileSystemLoader(item.section.folder) for item in report.shown}
+    environment = Environment(
+        loader=ChoiceLoader([FileSystemLoader(TEMPLATES), PrefixLoader(fragments)]),
+        autoescape=True,
+        keep_trailing_newline=True,
+    )
     environment.filters["number"] = format_value
     environment.filters["percent"] = lambda value: format_value(value, percent=True)
-    environment.filters["money"] = _money
-    environment.filters["duration"] = _duration
+    environment.filters["money"] = money
+    environment.filters["duration"] = duration
     environment.filters["raw"] = lambda value: "" if value is None else str(value)
     return environment.get_template("report.html").render(
         report=report,
         period=report.period,
         charts=_charts(report),
-        bucket_label=lambda start: _bucket_label(report.period, start),
         as_of=report.as_of.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if report.as_of else None,
     )
 
@@ -416,39 +264,17 @@ def write_report(report: Report, out: Path) -> Path:
 
 
 def chart_data_url(report: Report) -> str | None:
-    """The main chart (traffic, else revenue) as a `data:image/svg+xml;base64,...` URL, for an image artifact: the
-    Prefect UI shows an image artifact as `<img src=...>`, which renders such a URL without fetching anything."""
+    """The main chart (the first shown section's that has one) as a `data:image/svg+xml;base64,...` URL, for an image
+    artifact: the Prefect UI shows an image artifact as `<img src=...>`, which renders such a URL without fetching
+    anything."""
     charts = _charts(report)
-    svg = charts.get("traffic") or charts.get("revenue")
-    if svg is None:
-        return None
-    return "data:image/svg+xml;base64," + base64.b64encode(str(svg).encode()).decode()
+    for item in report.shown:
+        if item.section.main_chart in charts:
+            svg = charts[item.section.main_chart]
+            return "data:image/svg+xml;base64," + base64.b64encode(str(svg).encode()).decode()
+    return None
 
 
 def key_figures(report: Report) -> list[tuple[str, str]]:
     """The report's headline numbers, as (name, shown value), for the markdown artifact and the log."""
-    figures = []
-    if report.traffic:
-        figures += [
-            ("requests", format_value(report.traffic.requests)),
-            ("error rate (4xx + 5xx)", format_value(report.traffic.error_rate, percent=True)),
-            ("server error rate (5xx)", format_value(report.traffic.server_error_rate, percent=True)),
-        ]
-    if report.sessions:
-        figures += [
-            ("sessions", format_value(report.sessions.sessions)),
-            ("bounce rate", format_value(report.sessions.bounce_rate, percent=True)),
-        ]
-    if report.sales:
-        figures += [
-            ("orders (shipped or completed)", format_value(report.sales.orders)),
-            ("revenue USD", _money(report.sales.revenue_usd)),
-            ("new customers", format_value(report.sales.new_customers)),
-            ("active customers", format_value(report.sales.active_customers)),
-        ]
-    if report.billing:
-        figures += [
-            (f"invoiced {total.period} {total.currency}", f"{_money(total.total, total.exponent)} ({total.invoices})")
-            for total in report.billing.totals
-        ]
-    return figures
+    return [figure for item in report.shown for figure in item.section.key_figures(item.figures)]

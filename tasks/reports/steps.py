@@ -6,18 +6,18 @@ from prefect import task
 
 from tasks.kit.steps import RETRIES
 from tasks.reports.presentation import ReportSummary, publish_report
-from tasks.reports.report import Report, ReportPeriod, report_figures, write_report
+from tasks.reports.report import Report, ReportPeriod, ReportSection, report_figures, write_report
 from tasks.warehouse.connection import WarehouseUnavailable, open_warehouse
 
 
 @task(name="read-report-figures", task_run_name="read figures {period.kind} {period.label}", **RETRIES)
-def read_report_figures(period: ReportPeriod, warehouse: Path) -> Report:
-    """Read the period's figures from the marts of the pipelines that loaded into the warehouse; the warehouse is
-    open (under its lock) only while reading, and the page is made afterwards."""
+def read_report_figures(period: ReportPeriod, warehouse: Path, sections: list[ReportSection]) -> Report:
+    """Read the period's figures of the `sections` whose pipelines loaded into the warehouse; the warehouse is open
+    (under its lock) only while reading, and the page is made afterwards."""
     if not warehouse.is_file():
         raise WarehouseUnavailable(f"no warehouse at {warehouse}")
     with open_warehouse(warehouse) as connection:
-        return report_figures(connection, period, str(warehouse))
+        return report_figures(connection, period, str(warehouse), sections)
 
 
 @task(name="write-report", **RETRIES)

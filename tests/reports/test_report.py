@@ -14,13 +14,16 @@ import pytest
 from browser import render_page
 from report_pages import load_sample_billing, load_sample_logs, load_sample_sales, png_pixels, read_page
 
+from flows.report import report_sections
 from tasks.core.settings import PROJECT_ROOT
+from tasks.pipelines.access_logs.report_section import TRAFFIC, Traffic, TrafficBucket
 from tasks.reports.report import (
     PeriodInvalid,
     Report,
     ReportPeriod,
-    Traffic,
-    TrafficBucket,
+    ReportSection,
+    SectionQueries,
+    ShownSection,
     render_html,
     report_figures,
     resolve_period,
@@ -124,7 +127,7 @@ def warehouse(tmp_path_factory) -> Path:
 def make_page(warehouse: Path, kind: str, on: str) -> str:
     period = resolve_period(kind, on, date(2026, 11, 24))
     with open_warehouse(warehouse) as connection:
-        report = report_figures(connection, period, str(warehouse))
+        report = report_figures(connection, period, str(warehouse), report_sections())
     return render_html(report)
 
 
@@ -355,11 +358,50 @@ def test_the_same_warehouse_gives_the_same_bytes(warehouse, tmp_path):
     pages = []
     for attempt in ("first", "second"):
         with open_warehouse(warehouse) as connection:
-            report = report_figures(connection, period, str(warehouse))
+            report = report_figures(connection, period, str(warehouse), report_sections())
         pages.append(write_report(report, tmp_path / attempt).read_bytes())
 
     assert pages[0] == pages[1]
     assert b"weekly report 2026-W40" in pages[0]
+
+
+def read_readings(queries: SectionQueries) -> list[tuple]:
+    return queries.rows("readings")
+
+
+def test_a_pipeline_adds_a_section_from_its_own_folder_and_it_shows_once_the_pipeline_loaded(tmp_path):
+    """A section is a query, a fragment and a function in the pipeline's folder: the report's code is not touched."""
+    folder = tmp_path / "sensors" / "report"
+    folder.mkdir(parents=True)
+    (folder / "readings.sql").write_text("select count(*) as batches from meta.batches where pipeline = 'sensors'")
+    (folder / "readings.html").write_text(
+        '{% from "macros.html" import source with context %}<section id="readings" data-section="readings">'
+        '<h2>Readings</h2>{{ source(["sensors.hourly"]) }}<p data-batches="{{ figures[0][0] }}"></p></section>\n'
+    )
+    readings = ReportSection("readings", "sensors", folder, read_readings, order=50)
+    period = resolve_period("daily", "2026-10-02", date(2026, 11, 24))
+    warehouse = tmp_path / "warehouse.duckdb"
+    with open_warehouse(warehouse) as connection:
+        before = report_figures(connection, period, str(warehouse), [*report_sections(), readings])
+        connection.execute(
+            "insert into meta.batches by name select 'b1' as batch_id, 'sensors' as pipeline, 'r.csv' as source, "
+            "'f' as fingerprint, 1 as size_bytes, 'loaded' as status, 1 as rows_in, 1 as rows_loaded, "
+            "0 as rows_rejected, 1 as bytes_read, timestamptz '2026-10-02 01:00:00+00' as started_at, "
+            "timestamptz '2026-10-02 01:00:05+00' as finished_at"
+        )
+        after = report_figures(connection, period, str(warehouse), [*report_sections(), readings])
+
+    assert before.section_names == [] and "nothing to report" in render_html(before)
+    assert after.section_names == ["readings"]
+    assert read_page(render_html(after)).sections == ["readings"]
+    assert 'data-batches="1"' in render_html(after)
+
+
+def test_every_pipeline_folder_with_a_report_section_is_found():
+    found = {(section.pipeline, section.name) for section in report_sections()}
+    declared = {folder.parent.name for folder in (PROJECT_ROOT / "tasks" / "pipelines").glob("*/report_section.py")}
+    assert {pipeline for pipeline, _ in found} == declared
+    assert ("access_logs", "traffic") in found and ("billing", "invoices") in found
 
 
 def test_text_from_the_data_is_escaped():
@@ -367,7 +409,7 @@ def test_text_from_the_data_is_escaped():
     buckets = [TrafficBucket(datetime(2026, 10, 2, hour), 0, 0, 0, 0) for hour in range(24)]
     buckets[3] = TrafficBucket(datetime(2026, 10, 2, 3), 2, 10, 1, 0)
     hostile = '/<script>alert("x")</script>&q'
-    report = Report(period, "w.duckdb", None, Traffic(buckets, [], [(1, hostile, 2)]), None, None, None)
+    report = Report(period, "w.duckdb", None, (ShownSection(TRAFFIC, Traffic(buckets, [], [(1, hostile, 2)])),))
 
     html = render_html(report)
 
@@ -399,7 +441,7 @@ document.body.setAttribute("data-measured", JSON.stringify(
 def test_chromium_draws_the_charts(warehouse, tmp_path):
     period = resolve_period("weekly", "2026-10-02", date(2026, 11, 24))
     with open_warehouse(warehouse) as connection:
-        report = report_figures(connection, period, str(warehouse))
+        report = report_figures(connection, period, str(warehouse), report_sections())
     page = write_report(report, tmp_path)
     measured_page = tmp_path / "measured.html"
     measured_page.write_text(page.read_text().replace("</body>", MEASURE))
