@@ -61,7 +61,7 @@ from tasks.kit.cli import (
     seconds_between_scans,
 )
 from tasks.kit.discovery import SourceUnavailable, check_source
-from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
+from tasks.pipelines import landings
 
 PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 
@@ -215,10 +215,10 @@ def start_landing_watcher(landing: Path, interval_seconds: float, stopping: thre
         logger.info("%s landed (%s bytes): event sent", landed.path, f"{landed.size_bytes:,}")
 
     def keep_watching() -> None:
-        scanner = LandingScanner(landing, ACCESS_LOG_FILES, ACCESS_LOG_FORMAT.pipeline)
+        scanners = [LandingScanner(landing, claim.patterns, claim.pipeline) for claim in landings()]
         while not stopping.is_set():
             try:
-                watch(scanner, announce, interval_seconds, scans=None)
+                watch(scanners, announce, interval_seconds, scans=None)
             except Exception:  # e.g. a file moved away mid-scan: one bad scan must not end the watching
                 logger.exception("Scanning %s failed; scanning again in %s s", landing, interval_seconds)
                 stopping.wait(interval_seconds)

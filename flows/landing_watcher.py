@@ -25,7 +25,7 @@ from tasks.kit.cli import (
     seconds_between_scans,
 )
 from tasks.kit.discovery import SourceUnavailable, check_source
-from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
+from tasks.pipelines import landings
 
 
 @refuse_bad_settings
@@ -39,8 +39,8 @@ def landing_watcher(landing: Path = LANDING, interval_seconds: float = 5.0, scan
         emit_event(**landed_event(landed))
         logger.info("%s landed (%s bytes): event sent", landed.path, f"{landed.size_bytes:,}")
 
-    scanner = LandingScanner(landing, ACCESS_LOG_FILES, ACCESS_LOG_FORMAT.pipeline)
-    return watch(scanner, announce, interval_seconds, scans)
+    scanners = [LandingScanner(landing, claim.patterns, claim.pipeline) for claim in landings()]
+    return watch(scanners, announce, interval_seconds, scans)
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

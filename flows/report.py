@@ -4,7 +4,6 @@ python flows/report.py --period daily|weekly|monthly --date YYYY-MM-DD --warehou
 """
 
 import argparse
-import importlib
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,20 +14,11 @@ from prefect.states import Failed
 from tasks.core.settings import DEFAULT_WAREHOUSE, REPORTS
 from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
 from tasks.observability.status import check_warehouse_readable
+from tasks.pipelines import report_sections
 from tasks.reports.presentation import ReportSummary
-from tasks.reports.report import PERIOD_KINDS, PeriodInvalid, ReportSection, resolve_period
+from tasks.reports.report import PERIOD_KINDS, PeriodInvalid, resolve_period
 from tasks.reports.steps import publish_report_artifacts, read_report_figures, write_report_page
-from tasks.warehouse.connection import PIPELINES, WarehouseUnavailable
-
-
-def report_sections() -> list[ReportSection]:
-    """Every pipeline's report sections: the SECTIONS of each tasks/pipelines/<name>/report_section.py, found rather
-    than listed (a flow may import pipelines; the report's own code does not)."""
-    return [
-        section
-        for module in sorted(PIPELINES.glob("*/report_section.py"))
-        for section in importlib.import_module(f"tasks.pipelines.{module.parent.name}.report_section").SECTIONS
-    ]
+from tasks.warehouse.connection import WarehouseUnavailable
 
 
 @refuse_bad_settings

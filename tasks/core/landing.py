@@ -9,7 +9,7 @@ or device changed since it was last read.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +24,16 @@ logger = get_logger("batchyard.landing")
 
 # What tells, without reading it, that a file changed: size, modification time (ns), inode, device.
 Signature = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Landing:
+    """A pipeline's claim on a landing folder: the files matching `patterns` land for it, one event each (its
+    on-arrival deployment triggers on `batchyard.file.landed` with `batchyard.pipeline` = `pipeline`). A pipeline
+    declares it as LANDING in its source module; the landing watcher finds every such declaration."""
+
+    pipeline: str
+    patterns: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -154,15 +164,19 @@ def landed_event(landed: LandedFile) -> dict:
 
 
 def watch(
-    scanner: LandingScanner, announce: Callable[[LandedFile], None], interval_seconds: float, scans: int | None
+    scanners: Sequence[LandingScanner],
+    announce: Callable[[LandedFile], None],
+    interval_seconds: float,
+    scans: int | None,
 ) -> int:
-    """Scan every `interval_seconds` (`scans` times, or forever) and announce what landed; return how many."""
+    """Scan with every scanner (one per pipeline landing in the folder) every `interval_seconds` (`scans` times, or
+    forever) and announce what landed; return how many."""
     announced = 0
     scan = 0
     while scans is None or scan < scans:
         if scan:
             time.sleep(interval_seconds)
-        for landed in scanner.scan():
+        for landed in (landed for scanner in scanners for landed in scanner.scan()):
             announce(landed)
             announced += 1
         scan += 1

@@ -14,8 +14,8 @@ import pytest
 from browser import render_page
 from report_pages import load_sample_billing, load_sample_logs, load_sample_sales, png_pixels, read_page
 
-from flows.report import report_sections
 from tasks.core.settings import PROJECT_ROOT
+from tasks.pipelines import report_sections
 from tasks.pipelines.access_logs.report_section import TRAFFIC, Traffic, TrafficBucket
 from tasks.reports.report import (
     PeriodInvalid,

@@ -10,6 +10,7 @@ import re
 import pandera.polars as pa
 import polars as pl
 
+from tasks.core.landing import Landing
 from tasks.core.staging import ParsedChunk, SourceFormat, code_version
 from tasks.core.validation import REJECT_SCHEMA, split_valid_rows
 
@@ -258,3 +259,6 @@ ACCESS_LOG_FORMAT = SourceFormat(
     parse=parse_access_log_lines,
     version=code_version(__name__, "tasks.core.reading", "tasks.core.staging", "tasks.core.validation"),
 )
+
+# Access logs dropped into the landing folder are announced one event each, for the on-arrival deployment.
+LANDING = Landing(pipeline=ACCESS_LOG_FORMAT.pipeline, patterns=ACCESS_LOG_FILES)
