@@ -1,9 +1,11 @@
 """Run batchyard's deployments on this machine with one command: no work pool, no worker, no second definition.
 
-    python deployments/serve.py [--prefect-file deployments/prefect.yaml] [--landing DIR]
+    python deployments/serve.py [--prefect-file FILE] [--landing DIR]
 
-Every deployment in prefect.yaml is served from this process (cron schedules and event triggers included), and
-the landing watcher runs alongside, so a log file dropped into the landing folder starts `access-logs-on-arrival`.
+Every deployment of the project (deployments/base.yaml and each pipeline's deployments.yaml, as
+tasks/core/deployments.py puts them together; or those of a prefect.yaml given with --prefect-file) is served from
+this process (cron schedules and event triggers included), and the landing watcher runs alongside, so a file
+dropped into the landing folder starts the on-arrival deployment of the pipeline that claims it.
 Ctrl-C or SIGTERM stops it all.
 
 It needs a whole Prefect server. Prefect's temporary server, the one a flow starts when PREFECT_API_URL is unset,
@@ -50,6 +52,7 @@ from prefect.runner import Runner
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.templating import apply_values
 
+from tasks.core.deployments import DeploymentsInvalid, deployment_definitions
 from tasks.core.landing import LandedFile, LandingScanner, landed_event, watch
 from tasks.core.settings import LANDING, PROJECT_ROOT
 from tasks.kit.cli import (
@@ -62,8 +65,6 @@ from tasks.kit.cli import (
 )
 from tasks.kit.discovery import SourceUnavailable, check_source
 from tasks.pipelines import landings
-
-PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 
 # Keys of a prefect.yaml deployment that `flow.to_deployment` takes as they are, those converted to Prefect
 # objects first, and those that only a worker uses. Any other key stops the command: serving without it would
@@ -87,13 +88,15 @@ class ServerUnavailable(Exception):
     """No Prefect server to serve against: the configured one does not answer, or ours did not start."""
 
 
-def deployments_from_yaml(path: Path) -> list[RunnerDeployment]:
-    """The deployments of a prefect.yaml, as `flow.to_deployment` builds them (nothing is sent to a server).
+def deployments_from_yaml(path: Path | None = None) -> list[RunnerDeployment]:
+    """The deployments of a prefect.yaml (the project's own when `path` is None), as `flow.to_deployment` builds them
+    (nothing is sent to a server).
 
     Entrypoints are relative to the project folder; `{{ $VAR }}` placeholders take environment values as
     `prefect deploy` gives them, while the triggers' `{{ event... }}` templates stay for the server to fill.
     """
-    content = yaml.safe_load(Path(path).read_text())
+    content = deployment_definitions() if path is None else yaml.safe_load(Path(path).read_text())
+    path = path or "the project's deployments"
     specs = (content.get("deployments") if isinstance(content, dict) else None) or []
     if not isinstance(specs, list) or not all(isinstance(spec, dict) for spec in specs):
         raise DeploymentFileError(f"{path}: `deployments` must be a list of deployments")
@@ -280,14 +283,16 @@ def unwind(signum, frame) -> None:
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings and the landing folder: anything bad stops it with one line and
-    exit code 2, before a server is started. (The prefect file is read afterwards: it loads every flow.)"""
+    exit code 2, before a server is started. (The deployments are read afterwards: that loads every flow.)"""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prefect-file", type=Path, default=PREFECT_FILE, help="the deployments to serve")
+    parser.add_argument(
+        "--prefect-file", type=Path, help="a prefect.yaml to serve instead of the project's deployments"
+    )
     parser.add_argument(
         "--landing",
         type=Path,
         default=LANDING,
-        help="folder the landing watcher watches (the deployments' parameters come from the prefect file)",
+        help="folder the landing watcher watches (the deployments' parameters come from their definitions)",
     )
     parser.add_argument(
         "--interval", type=seconds_between_scans, default=5.0, help="seconds between scans of the landing folder"
@@ -309,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         return refused.say()
     landing = args.landing
     try:  # everything that can be checked fails here, before a server is started
-        deployments = deployments_from_yaml(args.prefect_file.resolve())
-    except (DeploymentFileError, OSError, ValueError, yaml.YAMLError) as error:
+        deployments = deployments_from_yaml(args.prefect_file and args.prefect_file.resolve())
+    except (DeploymentFileError, DeploymentsInvalid, OSError, ValueError, yaml.YAMLError) as error:
         print(f"serve: {error}", file=sys.stderr)
         return 2
     for signum in (signal.SIGTERM, signal.SIGHUP):

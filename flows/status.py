@@ -23,7 +23,6 @@ from rich.text import Text
 
 from tasks.core.settings import DEFAULT_WAREHOUSE, SettingError, check_settings
 from tasks.observability.status import (
-    DEPLOYMENTS,
     FAILING,
     LATE,
     OK,
@@ -153,19 +152,19 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None, now: datetime | None = None, deployments: Path = DEPLOYMENTS) -> int:
+def main(argv: list[str] | None = None, now: datetime | None = None, definitions: dict | None = None) -> int:
     try:
         args = parse_arguments(argv)
     except SettingError as error:
         print(f"status: {error}", file=sys.stderr)
         return 2
     try:
-        runs, activity = read_status(args.warehouse, args.limit, args.pipeline, known_pipelines(deployments))
+        runs, activity = read_status(args.warehouse, args.limit, args.pipeline, known_pipelines(definitions))
     except (WarehouseUnavailable, LookupError, duckdb.Error, OSError) as error:
         print(f"status: {error}", file=sys.stderr)
         return 2
     now = now or datetime.now(UTC)
-    intervals = expected_intervals(deployments)
+    intervals = expected_intervals(definitions)
     judged = [(row, verdict(row, intervals.get(row.pipeline), now)) for row in activity]
     # a terminal's width, or COLUMNS; else (cron, a pipe) wide enough that rows do not fold
     console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)

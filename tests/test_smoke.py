@@ -4,18 +4,19 @@ import importlib
 from pathlib import Path
 
 import pytest
-import yaml
 from prefect import Flow
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.events import DeploymentEventTrigger
+
+from tasks.core.deployments import deployment_definitions
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # flows/status.py is a plain command that reads the warehouse (no Prefect flow, no deployment): it must answer when
 # the Prefect server is down
 COMMANDS = {"__init__.py", "status.py"}
 FLOW_FILES = sorted(path for path in (PROJECT_ROOT / "flows").glob("*.py") if path.name not in COMMANDS)
-DEPLOYMENTS = yaml.safe_load((PROJECT_ROOT / "deployments" / "prefect.yaml").read_text())["deployments"]
+DEPLOYMENTS = deployment_definitions()["deployments"]
 
 
 def load_entrypoint(entrypoint: str):

@@ -10,14 +10,11 @@ from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 import duckdb
-import yaml
 from cronsim import CronSim
 
-from tasks.core.settings import PROJECT_ROOT
+from tasks.core.deployments import deployment_definitions
 from tasks.observability.monitoring import FAILED, REJECTS_OVER_THRESHOLD
 from tasks.warehouse.connection import META_SQL, WarehouseUnavailable, read_warehouse, refuse_a_foreign_database
-
-DEPLOYMENTS = PROJECT_ROOT / "deployments" / "prefect.yaml"
 
 OK = "OK"
 LATE = "LATE"
@@ -91,9 +88,10 @@ def check_warehouse_readable(warehouse: Path) -> None:
         raise WarehouseUnavailable(f"cannot read the warehouse {warehouse}: {error}") from error
 
 
-def known_pipelines(deployments: Path = DEPLOYMENTS) -> set[str]:
-    """The pipelines prefect.yaml deploys: each deployment's entrypoint file's name (flows/sales.py: sales)."""
-    specs = yaml.safe_load(deployments.read_text()).get("deployments") or []
+def known_pipelines(definitions: dict | None = None) -> set[str]:
+    """The pipelines the project deploys (tasks/core/deployments.py): each deployment's entrypoint file's name
+    (flows/sales.py: sales)."""
+    specs = (definitions or deployment_definitions())["deployments"]
     return {PurePosixPath(spec["entrypoint"].split(":")[0]).stem for spec in specs}
 
 
@@ -125,11 +123,11 @@ def schedule_interval(cron: str, timezone: str = "UTC", start: datetime | None =
     return longest
 
 
-def expected_intervals(deployments: Path = DEPLOYMENTS) -> dict[str, timedelta]:
-    """Per pipeline, the shortest interval its cron schedules in prefect.yaml promise. A deployment belongs to the
+def expected_intervals(definitions: dict | None = None) -> dict[str, timedelta]:
+    """Per pipeline, the shortest interval its deployments' cron schedules promise. A deployment belongs to the
     pipeline its entrypoint's file is named after (flows/access_logs.py: access_logs). Pipelines without a schedule
     (on demand, or triggered by events) are not in it: they cannot be late."""
-    specs = yaml.safe_load(deployments.read_text()).get("deployments") or []
+    specs = (definitions or deployment_definitions())["deployments"]
     intervals: dict[str, timedelta] = {}
     for spec in specs:
         pipeline = PurePosixPath(spec["entrypoint"].split(":")[0]).stem

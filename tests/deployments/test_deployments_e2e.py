@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-import yaml
 from browser import render_page, visible_text
 from deployment_stack import PROJECT_ROOT, PrefectStack, wait_for
 from flow_process import generate_logs
@@ -19,12 +18,13 @@ from independent_access_logs import compute_expected
 from report_pages import png_pixels
 from warehouse_snapshot import assert_matches_independent_computation, query
 
+from tasks.core.deployments import deployment_definitions
 from tasks.core.settings import WAREHOUSE_WRITE_LIMIT
 from tasks.observability.audit import warehouse_checks
 
 pytestmark = pytest.mark.slow
 
-DEPLOYMENTS = yaml.safe_load((PROJECT_ROOT / "deployments" / "prefect.yaml").read_text())["deployments"]
+DEPLOYMENTS = deployment_definitions()["deployments"]
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 RUN_TIMEOUT = 240  # seconds: a worker starts a process per run, and a burst queues behind a concurrency limit
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts"

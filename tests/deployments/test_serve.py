@@ -1,4 +1,4 @@
-"""deployments/serve.py: every deployment of prefect.yaml is served as written there, and one command loads a file
+"""deployments/serve.py: every deployment of the project is served as defined, and one command loads a file
 dropped into the landing folder."""
 
 import contextlib
@@ -18,10 +18,11 @@ import yaml
 from prefect.client.schemas.objects import ConcurrencyLimitStrategy
 from warehouse_snapshot import query
 
+from tasks.core.deployments import deployment_definitions
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PREFECT_FILE = PROJECT_ROOT / "deployments" / "prefect.yaml"
 SAMPLE_LOG = PROJECT_ROOT / "data" / "sample_logs" / "access-2026-10-01.log"
-DEPLOYMENTS = yaml.safe_load(PREFECT_FILE.read_text())["deployments"]
+DEPLOYMENTS = deployment_definitions()["deployments"]
 
 # deployments/ is a folder of files, not a package: load the script as CI would run it, by its path
 _spec = importlib.util.spec_from_file_location("batchyard_serve", PROJECT_ROOT / "deployments" / "serve.py")
@@ -35,7 +36,7 @@ def served(tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(elsewhere)
-        return {deployment.name: deployment for deployment in serve.deployments_from_yaml(PREFECT_FILE)}
+        return {deployment.name: deployment for deployment in serve.deployments_from_yaml()}
 
 
 def by_name(function):

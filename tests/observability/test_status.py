@@ -8,6 +8,7 @@ import pytest
 from warehouse_snapshot import foreign_database
 
 from flows.status import main
+from tasks.core.deployments import deployment_definitions
 from tasks.observability.status import (
     FAILING,
     LATE,
@@ -15,6 +16,7 @@ from tasks.observability.status import (
     PipelineActivity,
     expected_intervals,
     grace,
+    known_pipelines,
     schedule_interval,
     verdict,
 )
@@ -69,14 +71,32 @@ def test_a_pipeline_is_failing_late_or_ok(row, interval, word, detail):
     assert judged.detail.startswith(detail), judged.detail
 
 
-def test_the_expected_intervals_come_from_the_cron_schedules_in_prefect_yaml():
-    assert expected_intervals() == {
-        "access_logs": HOUR,
-        "sales": DAY,
-        "billing": 31 * DAY,
-        "warehouse_audit": DAY,
+def test_the_expected_intervals_come_from_every_pipeline_folder_s_cron_schedules(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text(
+        "definitions: {work_pools: {pool: {name: p}}}\n"
+        "deployments:\n"
+        "  - {name: report-weekly, entrypoint: 'flows/report.py:report', schedules: [{cron: '0 6 * * 1'}]}\n"
+        "  - {name: report-monthly, entrypoint: 'flows/report.py:report', schedules: [{cron: '0 6 1 * *'}]}\n"
+    )
+    for pipeline, deployments in {
+        "sensors": "[{name: sensors-hourly, entrypoint: 'flows/sensors.py:sensors', schedules: [{cron: '5 * * * *'}]}]",
+        "ledgers": "[{name: ledgers-monthly, entrypoint: 'flows/ledgers.py:ledgers', "
+        "schedules: [{cron: '0 3 1 * *', timezone: Europe/Paris}]}, "
+        "{name: ledgers-paused, entrypoint: 'flows/ledgers.py:ledgers', schedules: [{cron: '* * * * *', active: false}]}]",
+        "on_demand": "[{name: on-demand, entrypoint: 'flows/on_demand.py:on_demand'}]",
+    }.items():
+        (tmp_path / "pipelines" / pipeline).mkdir(parents=True)
+        (tmp_path / "pipelines" / pipeline / "deployments.yaml").write_text(f"deployments: {deployments}\n")
+    definitions = deployment_definitions(base, tmp_path / "pipelines")
+
+    assert expected_intervals(definitions) == {
+        "sensors": HOUR,
+        "ledgers": 31 * DAY,
         "report": 7 * DAY,  # weekly and monthly: the shorter
     }
+    assert known_pipelines(definitions) == {"sensors", "ledgers", "on_demand", "report"}
+    assert {spec["work_pool"]["name"] for spec in definitions["deployments"]} == {"p"}
     assert schedule_interval("0 3 1 * *") == 31 * DAY
     assert schedule_interval("*/15 * * * 1-5") == timedelta(days=2, minutes=15)  # Friday 23:45 to Monday 00:00
     assert (grace(HOUR), grace(DAY), grace(31 * DAY)) == (HOUR, 6 * HOUR, timedelta(days=7, hours=18))

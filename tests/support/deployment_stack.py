@@ -94,6 +94,7 @@ class PrefectStack:
             self.start("server", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port))
             wait_for("the Prefect server to be healthy", self._healthy, 120, lambda: self.log_tail("server"))
             self.command("prefect", "work-pool", "create", WORK_POOL, "--type", "process")
+            self.command("python", "deployments/build.py")
             self.command("prefect", "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
             self.start("worker", "prefect", "worker", "start", "--pool", WORK_POOL)
             wait_for("the worker to poll its pool", self._pool_ready, 60, lambda: self.log_tail("worker"))
