@@ -218,6 +218,10 @@ def reject_duplicate_keys(scratch: Path, key: tuple[str, ...], keep_first: bool 
     shutil.rmtree(spill, ignore_errors=True)
     if not duplicates.height:
         return 0
+    # back in the staged types: DuckDB hands a zoned timestamp back in the machine's zone name ("Etc/UTC"), which
+    # Polars will not join with the staged rows' "UTC"
+    staged_types = pl.read_parquet_schema(next(iter(sorted(scratch.glob("rows-*.parquet")))))
+    duplicates = duplicates.with_columns(pl.col(column).cast(staged_types[column]) for column in key)
     described_key = pl.concat_str(
         [pl.format("{} '{}'", pl.lit(column), pl.col(column).cast(pl.String)) for column in key], separator=", "
     )
