@@ -27,6 +27,8 @@ def test_rows_sharing_a_timestamp_key_move_to_the_rejects_with_their_lines(tmp_p
     rejects = pl.read_parquet(tmp_path / "rejects-duplicates-00000.parquet").sort("line_number")
     assert kept["line_number"].to_list() == [3, 5, 6]
     assert rejects["line_number"].to_list() == [2, 4]
-    assert rejects["reason"].to_list() == [
-        "sensor_id 's1', reading_ts '2026-11-01 00:00:00.000000+00:00' occurs 2 times in this file (lines 2, 4)"
-    ] * 2
+    assert (
+        rejects["reason"].to_list()
+        == ["sensor_id 's1', reading_ts '2026-11-01 00:00:00.000000+00:00' occurs 2 times in this file (lines 2, 4)"]
+        * 2
+    )

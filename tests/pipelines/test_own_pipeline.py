@@ -307,8 +307,6 @@ def test_status_lists_the_pipeline(project, loaded):
 
 
 def test_the_deployment_is_generated_into_prefect_yaml(project, loaded):
-    if not (project / "deployments" / "build.py").exists():
-        pytest.skip("deployments/build.py does not exist yet: the generated prefect.yaml cannot be checked")
     warehouse, _ = loaded
     built = run_in(project, "deployments/build.py")
     assert built.returncode == 0, built.stdout + built.stderr
