@@ -1,4 +1,4 @@
--- One row per pipeline run, written when the run reports (tasks/monitoring.py): what it read, loaded and rejected,
+-- One row per pipeline run, written when the run reports (tasks/observability/monitoring.py): what it read, loaded and rejected,
 -- how fast, and how it ended. A retry or a re-run of the same flow run replaces its row. A run killed before it
 -- reports has no row; its batches are still in meta.batches.
 create table if not exists meta.runs (

@@ -1,4 +1,4 @@
--- Append-only sources (logs) load ranges of content streams rather than whole files (tasks/streams.py): a batch of
+-- Append-only sources (logs) load ranges of content streams rather than whole files (tasks/core/streams.py): a batch of
 -- theirs is the bytes [start_offset, end_offset) of the stream `stream_id`, whose first line is line `first_line`,
 -- with hashes of the content before its start and its end. NULL for whole-file batches, and for a log's batches
 -- loaded before this version until discovery finds their file and records the range it held.
