@@ -13,6 +13,12 @@ from tasks.reports.report import ReportSection
 PIPELINES = Path(__file__).parent
 
 
+def pipeline_of(module: str) -> str:
+    """The pipeline a module of tasks/pipelines/<name>/ belongs to: <name>. A pipeline's name is its folder's, so the
+    name its loads record, its SQL folder and its deployments' folder cannot disagree."""
+    return module.removeprefix(f"{__name__}.").split(".")[0]
+
+
 def pipeline_modules(module: str, pipelines: Path = PIPELINES) -> list[ModuleType]:
     """The `module` (e.g. report_section) of every pipeline folder that has one, by the folder's name."""
     return [

@@ -17,6 +17,10 @@ from tasks.core.streams import LoadedRange
 from tasks.warehouse.connection import execute_script, pipeline_sql, transaction
 
 
+class MartsMissing(PermanentError):
+    """A pipeline's marts are to be rebuilt, but its folder holds no refresh_marts.sql (or is named otherwise)."""
+
+
 class AccountingError(PermanentError):
     """Rows in != rows loaded + rows rejected: the load is rolled back, since something lost or invented rows."""
 
@@ -282,13 +286,19 @@ def refresh_marts(
     how many partitions were rebuilt. A pipeline's optional `stale_marts.sql` says whether its marts need a rebuild
     with no partition dirty, as when a setting they were built with changed."""
     settings = MART_SETTINGS | (parameters or {})
+    refresh = pipeline_sql(pipeline) / "refresh_marts.sql"
+    if not refresh.is_file():
+        raise MartsMissing(
+            f"pipeline {pipeline} has no {refresh.relative_to(refresh.parents[3])}: a pipeline's folder is named as "
+            "the pipeline, and holds the SQL that rebuilds its marts"
+        )
     stale_marts = pipeline_sql(pipeline) / "stale_marts.sql"
     with transaction(connection):
         (dirty,) = connection.execute(
             "select count(distinct partition_day) from meta.dirty_partitions where pipeline = ?", [pipeline]
         ).fetchone()
         if dirty or stale_marts.exists() and execute_script(connection, stale_marts, settings).fetchall()[0][0]:
-            execute_script(connection, pipeline_sql(pipeline) / "refresh_marts.sql", settings)
+            execute_script(connection, refresh, settings)
         connection.execute("delete from meta.dirty_partitions where pipeline = ?", [pipeline])
     return dirty
 

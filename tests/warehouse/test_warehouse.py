@@ -31,6 +31,7 @@ from tasks.warehouse.connection import (
 from tasks.warehouse.loads import (
     AccountingError,
     FactTable,
+    MartsMissing,
     _mark_dirty_partitions,
     load_staged_batch,
     record_failed_batch,
@@ -179,6 +180,14 @@ def test_a_pipeline_folder_with_numbered_migrations_is_a_component_and_meta_come
 
     assert list(components) == ["meta", "alpha", "sensors"]
     assert components["sensors"] == tmp_path / "sensors" / "sql"
+
+
+def test_a_pipeline_named_unlike_its_folder_is_told_so_instead_of_rebuilding_nothing(warehouse):
+    with open_warehouse(warehouse) as connection:
+        connection.execute("insert into meta.dirty_partitions values ('sensor', date '2026-10-01')")
+        with pytest.raises(MartsMissing, match="pipeline sensor has no pipelines/sensor/sql/refresh_marts.sql"):
+            refresh_marts(connection, "sensor")
+        assert connection.execute("select count(*) from meta.dirty_partitions").fetchone() == (1,)
 
 
 def test_the_mart_rebuild_clears_the_dirty_list_whatever_the_pipeline_sql_does(warehouse):

@@ -13,6 +13,7 @@ import polars as pl
 from tasks.core.landing import Landing
 from tasks.core.staging import ParsedChunk, SourceFormat, code_version
 from tasks.core.validation import REJECT_SCHEMA, split_valid_rows
+from tasks.pipelines import pipeline_of
 
 # Access logs as web servers and logrotate name them: access.log, access.log.1, access.log.2.gz,
 # access.log-20261201(.gz), Apache's access_log; error logs only when a run's patterns ask for them.
@@ -255,7 +256,7 @@ def _excerpt(text: str, limit: int = 40) -> str:
 
 
 ACCESS_LOG_FORMAT = SourceFormat(
-    pipeline="access_logs",
+    pipeline=pipeline_of(__name__),
     parse=parse_access_log_lines,
     version=code_version(__name__, "tasks.core.reading", "tasks.core.staging", "tasks.core.validation"),
 )

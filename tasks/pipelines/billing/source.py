@@ -30,8 +30,9 @@ from tasks.kit.exports import (
     timestamp_field,
     written,
 )
+from tasks.pipelines import pipeline_of
 
-PIPELINE = "billing"
+PIPELINE = pipeline_of(__name__)
 METRIC = r"^[a-z][a-z0-9_]*$"
 Quantity = Annotated[pl.Decimal, 18, 6]
 

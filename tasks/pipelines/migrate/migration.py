@@ -40,8 +40,9 @@ import pyarrow as pa
 
 from tasks.core.errors import PermanentError
 from tasks.core.quoting import quote_identifier
+from tasks.pipelines import pipeline_of
 
-PIPELINE = "migrate"
+PIPELINE = pipeline_of(__name__)
 # Part of every table's fingerprint: a change to the conversions below, or to how the pipeline's other modules copy
 # and write (the whole package is hashed), copies tables again rather than keeping a copy the new code would have
 # made differently.

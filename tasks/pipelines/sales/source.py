@@ -31,9 +31,10 @@ from tasks.kit.exports import (
     whole_number_field,
     written,
 )
+from tasks.pipelines import pipeline_of
 from tasks.warehouse.connection import pipeline_sql
 
-PIPELINE = "sales"
+PIPELINE = pipeline_of(__name__)
 STATUSES = ("placed", "paid", "shipped", "completed", "cancelled", "refunded")
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 

@@ -18,8 +18,9 @@ import polars as pl
 
 from tasks.core.mapreduce import MapReduceJob, Split
 from tasks.core.staging import code_version
+from tasks.pipelines import pipeline_of
 
-PIPELINE = "word_count"
+PIPELINE = pipeline_of(__name__)
 CORPUS_FILES = ("*.txt", "*.txt.gz")
 
 _WORD_CHARACTER = r"[\p{L}\p{M}\p{Nd}_]"
