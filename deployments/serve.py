@@ -19,6 +19,32 @@ file mean the same here and there. The work pool and pull steps are the worker's
 """
 
 import argparse
+from pathlib import Path
+
+from tasks.core.settings import LANDING
+from tasks.kit.arguments import answer_early, seconds_between_scans
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--prefect-file", type=Path, help="a prefect.yaml to serve instead of the project's deployments"
+    )
+    parser.add_argument(
+        "--landing",
+        type=Path,
+        default=LANDING,
+        help="folder the landing watcher watches (the deployments' parameters come from their definitions)",
+    )
+    parser.add_argument(
+        "--interval", type=seconds_between_scans, default=5.0, help="seconds between scans of the landing folder"
+    )
+    return parser
+
+
+answer_early(__name__, command_line)
+
 import asyncio
 import atexit
 import contextlib
@@ -32,7 +58,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -54,15 +79,8 @@ from prefect.utilities.templating import apply_values
 
 from tasks.core.deployments import DeploymentsInvalid, deployment_definitions
 from tasks.core.landing import LandedFile, LandingScanner, landed_event, watch
-from tasks.core.settings import LANDING, PROJECT_ROOT
-from tasks.kit.cli import (
-    CommandRefused,
-    exit_process,
-    parse_command_line,
-    prefect_api_problem,
-    refuse,
-    seconds_between_scans,
-)
+from tasks.core.settings import PROJECT_ROOT
+from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, prefect_api_problem, refuse
 from tasks.kit.discovery import SourceUnavailable, check_source
 from tasks.pipelines import landings
 
@@ -284,19 +302,7 @@ def unwind(signum, frame) -> None:
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings and the landing folder: anything bad stops it with one line and
     exit code 2, before a server is started. (The deployments are read afterwards: that loads every flow.)"""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--prefect-file", type=Path, help="a prefect.yaml to serve instead of the project's deployments"
-    )
-    parser.add_argument(
-        "--landing",
-        type=Path,
-        default=LANDING,
-        help="folder the landing watcher watches (the deployments' parameters come from their definitions)",
-    )
-    parser.add_argument(
-        "--interval", type=seconds_between_scans, default=5.0, help="seconds between scans of the landing folder"
-    )
+    parser = command_line()
     # the Prefect API is checked by use_or_start_server: without PREFECT_API_URL this starts a server of its own
     args = parse_command_line(parser, argv, "serve", prefect=False)
     try:

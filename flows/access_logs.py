@@ -4,6 +4,36 @@ python flows/access_logs.py --source DIR --warehouse PATH
 """
 
 import argparse
+
+from tasks.core.settings import SESSION_GAP_ALLOWED, SESSION_GAP_MINUTES
+from tasks.kit.arguments import add_file_source_arguments, answer_early, description, file_pattern, positive_int_up_to
+from tasks.pipelines.access_logs import ACCESS_LOG_FILES, SAMPLE
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    add_file_source_arguments(parser, SAMPLE, "access logs", day_filter=True)
+    parser.add_argument(
+        "--pattern",
+        dest="patterns",
+        type=file_pattern,
+        action="append",
+        metavar="GLOB",
+        help="load the files whose name matches this pattern (repeat for more; '!GLOB' excludes) instead of the "
+        f"default {' '.join(ACCESS_LOG_FILES)}",
+    )
+    parser.add_argument(
+        "--session-gap-minutes",
+        type=positive_int_up_to(int(SESSION_GAP_ALLOWED.highest)),
+        default=SESSION_GAP_MINUTES,
+        help="a client's session ends after this many minutes without a request",
+    )
+    return parser
+
+
+answer_early(__name__, command_line)
+
 from datetime import date
 from pathlib import Path
 
@@ -14,28 +44,22 @@ from tasks.core.settings import (
     CHUNK_BYTES,
     DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
-    SESSION_GAP_ALLOWED,
-    SESSION_GAP_MINUTES,
 )
 from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     RejectRate,
     SessionGapMinutes,
-    add_file_source_arguments,
     check_file_flow_arguments,
     exit_process,
-    file_pattern,
     parse_command_line,
-    positive_int_up_to,
     refuse_bad_settings,
     run_file_flow,
 )
 from tasks.kit.pipeline_flow import load_staged_batches
 from tasks.kit.steps import discover_batches, stage_file_batch
 from tasks.observability.summaries import RunSummary
-from tasks.pipelines.access_logs import SAMPLE
-from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
+from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
 from tasks.warehouse.loads import FactTable
 
 REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_day="day")
@@ -92,23 +116,7 @@ def access_logs(
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
     anything is written."""
-    parser = argparse.ArgumentParser(description=access_logs.description)
-    add_file_source_arguments(parser, SAMPLE, "access logs", day_filter=True)
-    parser.add_argument(
-        "--pattern",
-        dest="patterns",
-        type=file_pattern,
-        action="append",
-        metavar="GLOB",
-        help="load the files whose name matches this pattern (repeat for more; '!GLOB' excludes) instead of the "
-        f"default {' '.join(ACCESS_LOG_FILES)}",
-    )
-    parser.add_argument(
-        "--session-gap-minutes",
-        type=positive_int_up_to(int(SESSION_GAP_ALLOWED.highest)),
-        default=SESSION_GAP_MINUTES,
-        help="a client's session ends after this many minutes without a request",
-    )
+    parser = command_line()
     args = parse_command_line(parser, argv, access_logs.name)
     check_file_flow_arguments(args, tuple(args.patterns or ACCESS_LOG_FILES), access_logs.name)
     return args

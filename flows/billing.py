@@ -4,19 +4,37 @@ python flows/billing.py --period 2026-10 --warehouse PATH
 """
 
 import argparse
+from pathlib import Path
+
+from tasks.core.settings import INVOICES
+from tasks.kit.arguments import add_file_source_arguments, answer_early, description
+from tasks.pipelines.billing import SAMPLE
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    parser.add_argument(
+        "--period", metavar="YYYY-MM", help="the calendar month (UTC) to invoice; default: the previous month"
+    )
+    add_file_source_arguments(parser, SAMPLE, "usage_, plans_ and subscriptions_<date> files", day_filter=False)
+    parser.add_argument("--out", type=Path, default=INVOICES, help="folder of the invoice documents (per period)")
+    return parser
+
+
+answer_early(__name__, command_line)
+
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 
 from prefect import flow
 
 from tasks.core.runners import task_runner
-from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, INVOICES, MAX_REJECT_RATE
+from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE
 from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     RejectRate,
-    add_file_source_arguments,
     check_file_flow_arguments,
     exit_process,
     parse_command_line,
@@ -25,7 +43,6 @@ from tasks.kit.cli import (
 )
 from tasks.kit.pipeline_flow import load_export_family
 from tasks.observability.summaries import RunSummary
-from tasks.pipelines.billing import SAMPLE
 from tasks.pipelines.billing.invoicing import parse_period, previous_period
 from tasks.pipelines.billing.source import BILLING_EXPORTS, PIPELINE
 from tasks.pipelines.billing.steps import issue_period_invoices, report_invoicing, write_period_invoice_documents
@@ -75,12 +92,7 @@ def invoice_period(period: str, warehouse: Path, out: Path) -> None:
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
     anything is written."""
-    parser = argparse.ArgumentParser(description=billing.description)
-    parser.add_argument(
-        "--period", metavar="YYYY-MM", help="the calendar month (UTC) to invoice; default: the previous month"
-    )
-    add_file_source_arguments(parser, SAMPLE, "usage_, plans_ and subscriptions_<date> files", day_filter=False)
-    parser.add_argument("--out", type=Path, default=INVOICES, help="folder of the invoice documents (per period)")
+    parser = command_line()
     args = parse_command_line(parser, argv, billing.name)
     args.period = args.period or previous_period(datetime.now(UTC).date())
     try:

@@ -9,21 +9,28 @@ Needs a Prefect server: events sent to Prefect's temporary server would reach no
 import argparse
 from pathlib import Path
 
+from tasks.core.settings import LANDING
+from tasks.kit.arguments import answer_early, description, seconds_between_scans
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    parser.add_argument("--landing", type=Path, default=LANDING, help="folder to watch")
+    parser.add_argument("--interval", type=seconds_between_scans, default=5.0, help="seconds between scans")
+    return parser
+
+
+answer_early(__name__, command_line)
+
+
 from prefect import flow
 from prefect.events import emit_event
 from prefect.logging import get_run_logger
 from prefect.settings import PREFECT_API_URL
 
 from tasks.core.landing import LandedFile, LandingScanner, landed_event, watch
-from tasks.core.settings import LANDING
-from tasks.kit.cli import (
-    CommandRefused,
-    exit_process,
-    parse_command_line,
-    refuse,
-    refuse_bad_settings,
-    seconds_between_scans,
-)
+from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
 from tasks.kit.discovery import SourceUnavailable, check_source
 from tasks.pipelines import landings
 
@@ -46,9 +53,7 @@ def landing_watcher(landing: Path = LANDING, interval_seconds: float = 5.0, scan
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings and the Prefect server: anything bad stops it with one line and
     exit code 2, before anything is announced."""
-    parser = argparse.ArgumentParser(description=landing_watcher.description)
-    parser.add_argument("--landing", type=Path, default=LANDING, help="folder to watch")
-    parser.add_argument("--interval", type=seconds_between_scans, default=5.0, help="seconds between scans")
+    parser = command_line()
     args = parse_command_line(parser, argv, landing_watcher.name)
     if not PREFECT_API_URL.value():
         refuse(landing_watcher.name, "set PREFECT_API_URL to a running Prefect server")

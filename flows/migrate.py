@@ -4,32 +4,65 @@ python flows/migrate.py --source URL --tables a,b --warehouse PATH
 """
 
 import argparse
+from pathlib import Path
+
+from tasks.core.settings import DEFAULT_WAREHOUSE, MIGRATION_BATCH_ROWS, MIGRATION_BATCH_ROWS_ALLOWED
+from tasks.kit.arguments import add_reject_rate_argument, allowed_number, answer_early, description
+from tasks.pipelines.migrate import SAMPLE
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("names no table")
+    return names
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    parser.add_argument(
+        "--source",
+        default=str(SAMPLE),
+        metavar="URL",
+        help="sqlite:///PATH, a SQLite file, or postgresql://USER@HOST:PORT/DB[?sslmode=...] (a password in it is "
+        "moved to PGPASSWORD and never shown; percent-encode it: # is %%23); default: the bundled sample",
+    )
+    parser.add_argument(
+        "--tables", type=_names, metavar="A,B", help="tables to copy (schema.table for PostgreSQL); default: all"
+    )
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
+    parser.add_argument("--schema", default="raw", help="warehouse schema the tables go to (default: raw)")
+    parser.add_argument(
+        "--batch-rows",
+        type=allowed_number(MIGRATION_BATCH_ROWS_ALLOWED),
+        default=MIGRATION_BATCH_ROWS,
+        help="rows per batch: read, converted and committed with its checkpoint at once; bounds memory",
+    )
+    parser.add_argument(
+        "--key",
+        action="append",
+        metavar="[TABLE=]COL[,COL]",
+        help="key columns (unique, never NULL) for a table without a primary key; without TABLE=, for every such table",
+    )
+    add_reject_rate_argument(parser)
+    return parser
+
+
+answer_early(__name__, command_line)
+
 import os
 import sys
-from pathlib import Path
 
 from prefect import allow_failure, flow, unmapped
 
 from tasks.core.runners import task_runner
 from tasks.core.settings import (
-    DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
-    MIGRATION_BATCH_ROWS,
-    MIGRATION_BATCH_ROWS_ALLOWED,
 )
-from tasks.kit.cli import (
-    BatchRows,
-    CommandRefused,
-    RejectRate,
-    add_reject_rate_argument,
-    allowed_number,
-    exit_process,
-    parse_command_line,
-    refuse_bad_settings,
-)
+from tasks.kit.cli import BatchRows, CommandRefused, RejectRate, exit_process, parse_command_line, refuse_bad_settings
 from tasks.kit.steps import announce_completion
 from tasks.observability.summaries import RunSummary, final_state
-from tasks.pipelines.migrate import SAMPLE
 from tasks.pipelines.migrate.migration import (
     PIPELINE,
     MigrationRefused,
@@ -74,32 +107,7 @@ def migrate(
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings: a bad one stops it with one line and exit code 2, before
     anything is written (the source and the warehouse are checked in main, with the password masked)."""
-    parser = argparse.ArgumentParser(description=migrate.description)
-    parser.add_argument(
-        "--source",
-        default=str(SAMPLE),
-        metavar="URL",
-        help="sqlite:///PATH, a SQLite file, or postgresql://USER@HOST:PORT/DB[?sslmode=...] (a password in it is "
-        "moved to PGPASSWORD and never shown; percent-encode it: # is %%23); default: the bundled sample",
-    )
-    parser.add_argument(
-        "--tables", type=_names, metavar="A,B", help="tables to copy (schema.table for PostgreSQL); default: all"
-    )
-    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
-    parser.add_argument("--schema", default="raw", help="warehouse schema the tables go to (default: raw)")
-    parser.add_argument(
-        "--batch-rows",
-        type=allowed_number(MIGRATION_BATCH_ROWS_ALLOWED),
-        default=MIGRATION_BATCH_ROWS,
-        help="rows per batch: read, converted and committed with its checkpoint at once; bounds memory",
-    )
-    parser.add_argument(
-        "--key",
-        action="append",
-        metavar="[TABLE=]COL[,COL]",
-        help="key columns (unique, never NULL) for a table without a primary key; without TABLE=, for every such table",
-    )
-    add_reject_rate_argument(parser)
+    parser = command_line()
     return parse_command_line(parser, argv, migrate.name)
 
 
@@ -134,13 +142,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"migrate: {redact(state.message or 'failed', args.source)}", file=sys.stderr)
         return 1
     return 0
-
-
-def _names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("names no table")
-    return names
 
 
 if __name__ == "__main__":

@@ -4,19 +4,41 @@ python flows/report.py --period daily|weekly|monthly --date YYYY-MM-DD --warehou
 """
 
 import argparse
+from pathlib import Path
+
+from tasks.core.settings import DEFAULT_WAREHOUSE, REPORTS
+from tasks.kit.arguments import answer_early, description
+from tasks.reports import PERIOD_KINDS
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    parser.add_argument("--period", default="daily", help=f"one of {', '.join(PERIOD_KINDS)} (default: daily)")
+    parser.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="a day in the period (a week may be given as YYYY-Www, a month as YYYY-MM); "
+        "default: the last complete period (yesterday, last week, last month)",
+    )
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file to report on")
+    parser.add_argument("--out", type=Path, default=REPORTS, help=f"folder of the reports (default: {REPORTS})")
+    return parser
+
+
+answer_early(__name__, command_line)
+
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.states import Failed
 
-from tasks.core.settings import DEFAULT_WAREHOUSE, REPORTS
 from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
 from tasks.observability.status import check_warehouse_readable
 from tasks.pipelines import report_sections
 from tasks.reports.presentation import ReportSummary
-from tasks.reports.report import PERIOD_KINDS, PeriodInvalid, resolve_period
+from tasks.reports.report import PeriodInvalid, resolve_period
 from tasks.reports.steps import publish_report_artifacts, read_report_figures, write_report_page
 from tasks.warehouse.connection import WarehouseUnavailable
 
@@ -46,16 +68,7 @@ def report(
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings and the warehouse it reads: anything bad stops it with one line
     and exit code 2, before anything is written."""
-    parser = argparse.ArgumentParser(description=report.description)
-    parser.add_argument("--period", default="daily", help=f"one of {', '.join(PERIOD_KINDS)} (default: daily)")
-    parser.add_argument(
-        "--date",
-        metavar="YYYY-MM-DD",
-        help="a day in the period (a week may be given as YYYY-Www, a month as YYYY-MM); "
-        "default: the last complete period (yesterday, last week, last month)",
-    )
-    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file to report on")
-    parser.add_argument("--out", type=Path, default=REPORTS, help=f"folder of the reports (default: {REPORTS})")
+    parser = command_line()
     args = parse_command_line(parser, argv, report.name)
     try:
         resolve_period(args.period, args.date, datetime.now(UTC).date())

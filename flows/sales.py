@@ -4,6 +4,22 @@ python flows/sales.py --source DIR --warehouse PATH
 """
 
 import argparse
+
+from tasks.kit.arguments import add_file_source_arguments, answer_early, description
+from tasks.pipelines.sales import SAMPLE
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    add_file_source_arguments(
+        parser, SAMPLE, "export files (customers_, orders_, order_lines_, fx_rates_<date>)", day_filter=True
+    )
+    return parser
+
+
+answer_early(__name__, command_line)
+
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -16,7 +32,6 @@ from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     RejectRate,
-    add_file_source_arguments,
     check_file_flow_arguments,
     exit_process,
     parse_command_line,
@@ -25,7 +40,6 @@ from tasks.kit.cli import (
 )
 from tasks.kit.pipeline_flow import load_export_family
 from tasks.observability.summaries import RunSummary
-from tasks.pipelines.sales import SAMPLE
 from tasks.pipelines.sales.source import PIPELINE, SALES_EXPORTS
 from tasks.pipelines.sales.steps import report_sales_model
 
@@ -65,10 +79,7 @@ def sales(
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
     anything is written."""
-    parser = argparse.ArgumentParser(description=sales.description)
-    add_file_source_arguments(
-        parser, SAMPLE, "export files (customers_, orders_, order_lines_, fx_rates_<date>)", day_filter=True
-    )
+    parser = command_line()
     args = parse_command_line(parser, argv, sales.name)
     check_file_flow_arguments(args, SALES_EXPORTS.patterns, sales.name)
     return args

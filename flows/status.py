@@ -11,17 +11,35 @@ the issue and the README point to it.
 """
 
 import argparse
+from pathlib import Path
+
+from tasks.core.settings import DEFAULT_WAREHOUSE
+from tasks.kit.arguments import answer_early
+
+MOST_RUNS = 10_000  # --limit: more rows than anyone reads in a terminal
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (never created)")
+    parser.add_argument("--limit", type=int, default=20, help=f"recent runs shown (default 20, at most {MOST_RUNS:,})")
+    parser.add_argument("--pipeline", metavar="NAME", help="only this pipeline (e.g. access_logs)")
+    return parser
+
+
+answer_early(__name__, command_line)
+
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tasks.core.settings import DEFAULT_WAREHOUSE, SettingError, check_settings
+from tasks.core.settings import SettingError, check_settings
 from tasks.observability.status import (
     FAILING,
     LATE,
@@ -39,7 +57,6 @@ from tasks.observability.status import (
 )
 from tasks.warehouse.connection import WarehouseUnavailable, read_warehouse
 
-MOST_RUNS = 10_000  # --limit: more rows than anyone reads in a terminal
 REASON_SHOWN = 70  # characters of a run's reason in the table; meta.runs.reason has all of it
 REASON_WIDTH = 60  # the reason column's width at most: the numbers come first on a narrow terminal
 # meta.runs.state as the tables show it: the stored names are for queries, these fit a terminal
@@ -141,10 +158,7 @@ def _utc(moment: datetime | None) -> str:
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked: a bad argument is argparse's usage and error (SystemExit 2), a bad BATCHYARD_*
     setting a SettingError. Nothing is read from the warehouse yet."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (never created)")
-    parser.add_argument("--limit", type=int, default=20, help=f"recent runs shown (default 20, at most {MOST_RUNS:,})")
-    parser.add_argument("--pipeline", metavar="NAME", help="only this pipeline (e.g. access_logs)")
+    parser = command_line()
     check_settings()  # not tasks.kit.cli's parse_command_line: importing the flows' command-line module costs a second
     args = parser.parse_args(argv)
     if not 1 <= args.limit <= MOST_RUNS:

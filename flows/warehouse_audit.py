@@ -5,12 +5,25 @@ python flows/warehouse_audit.py --warehouse PATH
 """
 
 import argparse
-import sys
 from pathlib import Path
+
+from tasks.core.settings import DEFAULT_WAREHOUSE
+from tasks.kit.arguments import answer_early, description
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file to audit")
+    return parser
+
+
+answer_early(__name__, command_line)
+
+import sys
 
 from prefect import flow
 
-from tasks.core.settings import DEFAULT_WAREHOUSE
 from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
 from tasks.kit.steps import check_warehouse, report_audit
 from tasks.observability.audit import CheckResult, audit_state, audit_verdict
@@ -31,8 +44,7 @@ def warehouse_audit(warehouse: Path = DEFAULT_WAREHOUSE, upstream_flow_run_id: s
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
     anything is written."""
-    parser = argparse.ArgumentParser(description=warehouse_audit.description)
-    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file to audit")
+    parser = command_line()
     args = parse_command_line(parser, argv, warehouse_audit.name)
     try:
         check_warehouse_readable(args.warehouse)  # a file that is not a batchyard warehouse is left as it is

@@ -4,6 +4,39 @@ python flows/word_count.py --source DIR --warehouse PATH --reducers R [--dask-wo
 """
 
 import argparse
+
+from tasks.core.settings import REDUCERS, REDUCERS_ALLOWED, SPLIT_BYTES, SPLIT_BYTES_ALLOWED
+from tasks.kit.arguments import add_file_source_arguments, allowed_number, answer_early, description
+from tasks.pipelines.word_count import SAMPLE
+
+
+def command_line() -> argparse.ArgumentParser:
+    """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
+    parser = argparse.ArgumentParser(description=description(__doc__))
+    add_file_source_arguments(parser, SAMPLE, "*.txt / *.txt.gz files", day_filter=False)
+    parser.add_argument(
+        "--reducers",
+        type=allowed_number(REDUCERS_ALLOWED),
+        default=REDUCERS,
+        help=f"reduce partitions (and tasks), {REDUCERS_ALLOWED.lowest:.0f} to {REDUCERS_ALLOWED.highest:,.0f}",
+    )
+    parser.add_argument(
+        "--split-mb",
+        type=allowed_number(SPLIT_BYTES_ALLOWED, scale=1 << 20),
+        default=SPLIT_BYTES >> 20,
+        help="MiB of a file per map task (larger files are cut)",
+    )
+    parser.add_argument(
+        "--no-combiner",
+        dest="combiner",
+        action="store_false",
+        help="spill every (word, 1) pair as Hadoop does without one",
+    )
+    return parser
+
+
+answer_early(__name__, command_line)
+
 from pathlib import Path
 
 from prefect import flow, unmapped
@@ -14,10 +47,6 @@ from tasks.core.settings import (
     CHUNK_BYTES,
     DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
-    REDUCERS,
-    REDUCERS_ALLOWED,
-    SPLIT_BYTES,
-    SPLIT_BYTES_ALLOWED,
 )
 from tasks.kit.cli import (
     ChunkBytes,
@@ -25,8 +54,6 @@ from tasks.kit.cli import (
     Reducers,
     RejectRate,
     SplitBytes,
-    add_file_source_arguments,
-    allowed_number,
     check_file_flow_arguments,
     exit_process,
     parse_command_line,
@@ -43,7 +70,6 @@ from tasks.kit.mapreduce_steps import (
 from tasks.kit.steps import announce_completion, discover_batches, report_run
 from tasks.observability.progress import follow_maps
 from tasks.observability.summaries import RunSummary, final_state
-from tasks.pipelines.word_count import SAMPLE
 from tasks.pipelines.word_count.source import CORPUS_FILES, PIPELINE, WORD_COUNT_JOB
 from tasks.warehouse.connection import server_write_turn
 
@@ -90,26 +116,7 @@ def word_count(
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, checked with the settings: anything bad stops it with one line and exit code 2, before
     anything is written."""
-    parser = argparse.ArgumentParser(description=word_count.description)
-    add_file_source_arguments(parser, SAMPLE, "*.txt / *.txt.gz files", day_filter=False)
-    parser.add_argument(
-        "--reducers",
-        type=allowed_number(REDUCERS_ALLOWED),
-        default=REDUCERS,
-        help=f"reduce partitions (and tasks), {REDUCERS_ALLOWED.lowest:.0f} to {REDUCERS_ALLOWED.highest:,.0f}",
-    )
-    parser.add_argument(
-        "--split-mb",
-        type=allowed_number(SPLIT_BYTES_ALLOWED, scale=1 << 20),
-        default=SPLIT_BYTES >> 20,
-        help="MiB of a file per map task (larger files are cut)",
-    )
-    parser.add_argument(
-        "--no-combiner",
-        dest="combiner",
-        action="store_false",
-        help="spill every (word, 1) pair as Hadoop does without one",
-    )
+    parser = command_line()
     args = parse_command_line(parser, argv, word_count.name)
     check_file_flow_arguments(args, CORPUS_FILES, word_count.name)
     return args

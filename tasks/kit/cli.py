@@ -11,7 +11,6 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from datetime import date
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -26,12 +25,6 @@ from tasks.core.runners import DaskNeedsAServer, prefect_server_for_workers, tas
 from tasks.core.settings import (
     CHUNK_BYTES,
     CHUNK_BYTES_ALLOWED,
-    DASK_ADDRESS,
-    DASK_WORKERS,
-    DASK_WORKERS_ALLOWED,
-    DEFAULT_WAREHOUSE,
-    FILE_PATTERNS_ALLOWED,
-    MAX_REJECT_RATE,
     MIGRATION_BATCH_ROWS_ALLOWED,
     REDUCERS_ALLOWED,
     REJECT_RATE_ALLOWED,
@@ -41,7 +34,6 @@ from tasks.core.settings import (
     SettingError,
     check_parameters,
     check_settings,
-    parse_dask_address,
 )
 from tasks.kit.discovery import SourceUnavailable, check_source, select_files
 from tasks.warehouse.connection import WarehouseUnavailable, prepare_warehouse
@@ -63,83 +55,6 @@ def exit_process(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def positive_int_up_to(highest: int):
-    """An argparse type: a whole number from 1 to `highest`, said as positive_int says it below 1."""
-
-    def positive_int(text: str) -> int:
-        value = int(text)
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-        if value > highest:
-            raise argparse.ArgumentTypeError(f"must be at most {highest:,}, not {value}")
-        return value
-
-    return positive_int
-
-
-def whole_number_from(lowest: int, highest: int):
-    """An argparse type: a whole number from `lowest` to `highest`."""
-
-    def whole_number(text: str) -> int:
-        value = int(text)
-        if not lowest <= value <= highest:
-            raise argparse.ArgumentTypeError(f"must be from {lowest} to {highest:,}, not {value}")
-        return value
-
-    return whole_number
-
-
-def allowed_number(allowed: Allowed, scale: int = 1):
-    """An argparse type: a whole number of `scale`s (e.g. MiB for a setting in bytes) that `allowed` allows."""
-    return whole_number_from(-(-int(allowed.lowest) // scale), int(allowed.highest) // scale)
-
-
-def share(text: str) -> float:
-    """An argparse type: a share from 0 to 1 (0.05 is 5%)."""
-    value = float(text)
-    if not REJECT_RATE_ALLOWED.lowest <= value <= REJECT_RATE_ALLOWED.highest:  # NaN too
-        raise argparse.ArgumentTypeError(f"must be from 0 to 1 (0.05 is 5%), not {text}")
-    return value
-
-
-# Seconds between two scans of a landing folder, at least and at most: not a busy loop, nor a watcher that never
-# looks again.
-SCAN_INTERVAL_SECONDS = (0.1, 86_400.0)
-
-
-def seconds_between_scans(text: str) -> float:
-    """An argparse type: seconds between two scans of a landing folder, within SCAN_INTERVAL_SECONDS."""
-    value = float(text)
-    lowest, highest = SCAN_INTERVAL_SECONDS
-    if not lowest <= value <= highest:  # NaN too
-        raise argparse.ArgumentTypeError(f"must be from {lowest} to {highest:,.0f} seconds, not {text}")
-    return value
-
-
-def file_pattern(text: str) -> str:
-    """An argparse type: a file-name pattern, relative to the source folder ("!" before it excludes)."""
-    try:
-        return FILE_PATTERNS_ALLOWED.check_one(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"{error}, not {text!r}") from None
-
-
-def dask_address(text: str) -> str | None:
-    """An argparse type: a Dask scheduler's address, as BATCHYARD_DASK_ADDRESS takes it."""
-    try:
-        return parse_dask_address(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def bounded(kind: type, allowed: Allowed):
@@ -236,71 +151,6 @@ def parse_command_line(
     except SettingError as error:
         refuse(name, error)
     return args
-
-
-def add_reject_rate_argument(parser: argparse.ArgumentParser) -> None:
-    """--max-reject-rate: the reject-rate guard's threshold per batch."""
-    parser.add_argument(
-        "--max-reject-rate",
-        type=share,
-        default=MAX_REJECT_RATE,
-        metavar="SHARE",
-        help=f"a batch rejecting more than this share of its rows still loads but fails the run and raises an alert "
-        f"event (default {MAX_REJECT_RATE}; 1 accepts any)",
-    )
-
-
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """--dask-address / --dask-workers: where the flow's tasks run (see tasks/core/runners.py); defaults from settings."""
-    cluster = parser.add_mutually_exclusive_group()
-    cluster.add_argument(
-        "--dask-address",
-        type=dask_address,
-        default=DASK_ADDRESS,
-        metavar="tcp://HOST:PORT",
-        help="run the tasks on this Dask cluster",
-    )
-    cluster.add_argument(
-        "--dask-workers",
-        type=allowed_number(DASK_WORKERS_ALLOWED),
-        default=DASK_WORKERS,
-        metavar="N",
-        help="run the tasks on a local Dask cluster of N processes",
-    )
-
-
-def add_file_source_arguments(parser: argparse.ArgumentParser, source: Path, files: str, day_filter: bool) -> None:
-    """The arguments of a flow over a folder of files: --source (default `source`, holding `files`), --warehouse,
-    --chunk-mb, --file, --reload, optionally --first-day/--last-day, --max-reject-rate, and the cluster's."""
-    parser.add_argument("--source", type=Path, default=source, help=f"folder of {files}")
-    parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
-    parser.add_argument(
-        "--chunk-mb",
-        type=allowed_number(CHUNK_BYTES_ALLOWED, scale=1 << 20),
-        help=f"MiB of text parsed at once; bounds memory (default: BATCHYARD_CHUNK_BYTES, now {CHUNK_BYTES:,} bytes)",
-    )
-    parser.add_argument(
-        "--file",
-        dest="files",
-        action="append",
-        metavar="NAME",
-        help="load only this file of the source folder (repeat for more); default: every file in it",
-    )
-    if day_filter:
-        parser.add_argument(
-            "--first-day",
-            type=date.fromisoformat,
-            metavar="YYYY-MM-DD",
-            help="load only files whose name carries this day or a later one (a backfill; add --reload to redo loaded ones)",
-        )
-        parser.add_argument(
-            "--last-day", type=date.fromisoformat, metavar="YYYY-MM-DD", help="... and this day or an earlier one"
-        )
-    parser.add_argument(
-        "--reload", action="store_true", help="load the files even if their content is loaded (e.g. after a parser fix)"
-    )
-    add_reject_rate_argument(parser)
-    add_cluster_arguments(parser)
 
 
 def check_file_source(args: argparse.Namespace, file_patterns: tuple[str, ...]) -> None:

@@ -6,9 +6,11 @@ looking into every folder, so that adding a folder is all it takes."""
 import importlib
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from tasks.core.landing import Landing
-from tasks.reports.report import ReportSection
+if TYPE_CHECKING:  # a pipeline's light parts (its name, its sample) must not load the report engine or Prefect
+    from tasks.core.landing import Landing
+    from tasks.reports.report import ReportSection
 
 PIPELINES = Path(__file__).parent
 
@@ -27,11 +29,11 @@ def pipeline_modules(module: str, pipelines: Path = PIPELINES) -> list[ModuleTyp
     ]
 
 
-def report_sections() -> list[ReportSection]:
+def report_sections() -> list["ReportSection"]:
     """Every pipeline's sections of the periodic report: the SECTIONS of its report_section.py."""
     return [section for module in pipeline_modules("report_section") for section in module.SECTIONS]
 
 
-def landings() -> list[Landing]:
+def landings() -> list["Landing"]:
     """Every pipeline's claim on the landing folder: the LANDING its source.py declares, if any."""
     return [module.LANDING for module in pipeline_modules("source") if hasattr(module, "LANDING")]

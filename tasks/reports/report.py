@@ -22,12 +22,12 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader
 from markupsafe import Markup
 
 from tasks.core.errors import PermanentError
+from tasks.reports import PERIOD_KINDS
 from tasks.reports.charts import format_value
 from tasks.warehouse.connection import execute_script
 
 REPORT_SQL = Path(__file__).parent / "sql"
 TEMPLATES = Path(__file__).parent / "templates"
-PERIOD_KINDS = ("daily", "weekly", "monthly")
 
 
 class PeriodInvalid(ValueError, PermanentError):

@@ -4,6 +4,9 @@ before anything runs."""
 import contextlib
 import importlib
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -163,3 +166,34 @@ def test_any_arguments_are_a_valid_parse_or_one_line_and_exit_2_never_a_tracebac
         assert list(folder.iterdir()) == [], "parsing wrote nothing"
 
     parses_or_refuses()
+
+
+# Run as a script, a command answers --help and a mistyped argument before Prefect, Polars or DuckDB are imported
+# (those take seconds): what it imported is asked of the process itself, so no clock is involved.
+ANSWER_WITHOUT_HEAVY_IMPORTS = """
+import runpy, sys
+path = sys.argv[1]
+sys.argv = [path, *sys.argv[2:]]
+try:
+    runpy.run_path(path, run_name="__main__")
+    code = None
+except SystemExit as stopped:
+    code = stopped.code
+heavy = sorted(name for name in ("prefect", "polars", "duckdb", "pandera", "pyarrow") if name in sys.modules)
+sys.__stderr__.write(f"\\nexit {code} after importing {heavy}\\n")
+"""
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(("argument", "code"), [("--help", 0), ("--no-such-option", 2)])
+def test_help_and_a_mistyped_argument_answer_before_the_heavy_imports(command, argument, code):
+    script = Path(importlib.import_module(COMMANDS[command]).__file__)
+    answered = subprocess.run(
+        [sys.executable, "-c", ANSWER_WITHOUT_HEAVY_IMPORTS, str(script), argument],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert answered.stderr.splitlines()[-1] == f"exit {code} after importing []", answered.stderr
+    assert ("usage: " in answered.stdout) if code == 0 else ("error: unrecognized arguments" in answered.stderr)

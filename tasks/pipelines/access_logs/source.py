@@ -14,19 +14,8 @@ from tasks.core.landing import Landing
 from tasks.core.staging import ParsedChunk, SourceFormat, code_version
 from tasks.core.validation import REJECT_SCHEMA, split_valid_rows
 from tasks.pipelines import pipeline_of
+from tasks.pipelines.access_logs import ACCESS_LOG_FILES
 
-# Access logs as web servers and logrotate name them: access.log, access.log.1, access.log.2.gz,
-# access.log-20261201(.gz), Apache's access_log; error logs only when a run's patterns ask for them.
-ACCESS_LOG_FILES = (
-    "*.log",
-    "*.log.gz",
-    "*.log.[0-9]*",
-    "*.log-[0-9]*",
-    "*_log",
-    "*_log.[0-9]*",
-    "*_log-[0-9]*",
-    "!*error*",
-)
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
