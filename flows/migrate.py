@@ -61,6 +61,7 @@ from tasks.core.settings import (
     MAX_REJECT_RATE,
 )
 from tasks.kit.cli import BatchRows, CommandRefused, RejectRate, exit_process, parse_command_line, refuse_bad_settings
+from tasks.kit.local_server import LocalServerUnavailable, use_local_server
 from tasks.kit.steps import announce_completion
 from tasks.observability.summaries import RunSummary, final_state
 from tasks.pipelines.migrate.migration import (
@@ -124,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         check_warehouse_name(args.warehouse, (args.schema,))
         inspect_source(source, args.tables, args.schema, args.key)
         prepare_warehouse(args.warehouse)
+        use_local_server()
         state = migrate(
             source=source,
             tables=args.tables,
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             max_reject_rate=args.max_reject_rate,
             return_state=True,
         )
-    except (MigrationRefused, SourceError, WarehouseUnavailable) as error:
+    except (MigrationRefused, SourceError, WarehouseUnavailable, LocalServerUnavailable) as error:
         print(f"migrate: {redact(str(error), args.source)}", file=sys.stderr)
         return 2
     print(describe_warehouse(args.warehouse, schema=args.schema, pipeline=PIPELINE))

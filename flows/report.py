@@ -35,6 +35,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Failed
 
 from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
+from tasks.kit.local_server import LocalServerUnavailable, use_local_server
 from tasks.observability.status import check_warehouse_readable
 from tasks.pipelines import report_sections
 from tasks.reports.presentation import ReportSummary
@@ -85,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_arguments(argv)
     except CommandRefused as refused:
         return refused.say()
+    try:
+        use_local_server()
+    except LocalServerUnavailable as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 2
     state = report(period=args.period, date=args.date, warehouse=args.warehouse, out=args.out, return_state=True)
     if not state.is_completed():
         print(f"report: {state.message}", file=sys.stderr)

@@ -25,6 +25,7 @@ import sys
 from prefect import flow
 
 from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
+from tasks.kit.local_server import LocalServerUnavailable, use_local_server
 from tasks.kit.steps import check_warehouse, report_audit
 from tasks.observability.audit import CheckResult, audit_state, audit_verdict
 from tasks.observability.status import check_warehouse_readable
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         return refused.say()
     try:
         prepare_warehouse(args.warehouse)
-    except WarehouseUnavailable as error:
+        use_local_server()
+    except (WarehouseUnavailable, LocalServerUnavailable) as error:
         print(f"warehouse-audit: {error}", file=sys.stderr)
         return 2
     state = warehouse_audit(warehouse=args.warehouse, return_state=True)

@@ -8,6 +8,8 @@ import tempfile
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="batchyard-tests-prefect-")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+# The commands the tests start run on Prefect's temporary server, as before: no local server outlives the tests.
+os.environ.setdefault("BATCHYARD_LOCAL_SERVER", "off")
 
 import pytest  # noqa: E402
 from prefect.testing.utilities import prefect_test_harness  # noqa: E402

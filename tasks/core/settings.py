@@ -175,6 +175,19 @@ REDUCERS = _environment("REDUCERS", 4, REDUCERS_ALLOWED.parse)
 # several machines, a folder every worker reaches at the same path.
 STAGING = _environment("STAGING", None, lambda text: _path(text) if text else None)
 
+
+def _switch(text: str) -> bool:
+    if text.strip().lower() in ("on", "1", "true", "yes"):
+        return True
+    if text.strip().lower() in ("off", "0", "false", "no"):
+        return False
+    raise ValueError("must be on or off")
+
+
+# Without PREFECT_API_URL, a command runs its flow on the project's local Prefect server, started on first use and
+# left up for later runs (tasks/kit/local_server.py); off: Prefect's temporary server per run, as the tests run.
+LOCAL_SERVER = _environment("LOCAL_SERVER", True, _switch)
+
 # Tasks run on a Dask cluster: at this scheduler address, or else on a local cluster of this many worker processes;
 # with neither, on threads in the flow's process.
 DASK_ADDRESS = _environment("DASK_ADDRESS", None, parse_dask_address)

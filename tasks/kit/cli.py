@@ -36,6 +36,7 @@ from tasks.core.settings import (
     check_settings,
 )
 from tasks.kit.discovery import SourceUnavailable, check_source, select_files
+from tasks.kit.local_server import LocalServerUnavailable, use_local_server
 from tasks.warehouse.connection import WarehouseUnavailable, prepare_warehouse
 from tasks.warehouse.runs import describe_warehouse
 
@@ -204,6 +205,7 @@ def run_file_flow(
     try:
         check_before_running()
         check_file_source(args, file_patterns)
+        use_local_server()
         check_warehouse_path(args.warehouse)
         with prefect_server_for_workers(args.dask_address, args.dask_workers):  # DaskNeedsAServer first
             prepare_warehouse(args.warehouse)
@@ -218,7 +220,7 @@ def run_file_flow(
                 **parameters,
                 return_state=True,
             )
-    except (SettingError, SourceUnavailable, WarehouseUnavailable, DaskNeedsAServer) as error:
+    except (SettingError, SourceUnavailable, WarehouseUnavailable, DaskNeedsAServer, LocalServerUnavailable) as error:
         print(f"{flow.name}: {error}", file=sys.stderr)
         return 2
     print(describe_warehouse(args.warehouse, schema=schema, pipeline=pipeline))
