@@ -51,13 +51,9 @@ import contextlib
 import copy
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import yaml
@@ -82,6 +78,7 @@ from tasks.core.landing import LandedFile, LandingScanner, landed_event, watch
 from tasks.core.settings import PROJECT_ROOT
 from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, prefect_api_problem, refuse
 from tasks.kit.discovery import SourceUnavailable, check_source
+from tasks.kit.local_server import LocalServerUnavailable, start_prefect_server
 from tasks.pipelines import landings
 
 # Keys of a prefect.yaml deployment that `flow.to_deployment` takes as they are, those converted to Prefect
@@ -91,8 +88,7 @@ PASSED_AS_IS = {"description", "parameters", "tags", "version", "paused", "enfor
 CONVERTED = {"name", "entrypoint", "schedules", "triggers", "concurrency_limit"}
 WORKER_ONLY = {"work_pool", "pull", "build", "push"}
 
-# A fresh machine's first server start creates the database (docs/performance.md measures about 11 s once it exists).
-SERVER_STARTUP_SECONDS = 120
+# How long the server it started has to stop at exit before it is killed.
 SERVER_STOP_SECONDS = 15
 
 logger = get_logger("batchyard.serve")
@@ -170,30 +166,17 @@ def use_or_start_server() -> str:
 
 def start_local_server() -> str:
     """Start `prefect server start` on a free local port and wait until it answers; it is stopped at exit."""
-    port = free_local_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    environment = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
-    server = subprocess.Popen(
-        # --no-prompt: `server start` may otherwise offer to change the user's Prefect profile
-        [sys.executable, "-m", "prefect", "--no-prompt", "server", "start", "--log-level", "WARNING"],
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,  # its banner; warnings and errors still reach stderr
-        # Its own session: Ctrl-C reaches this process, which stops the runner first and the server last.
-        start_new_session=True,
-    )
-    # Registered before any Prefect client exists, so it runs after Prefect drains its event and log workers.
-    atexit.register(stop_local_server, server)
-    deadline = time.monotonic() + SERVER_STARTUP_SECONDS
-    while server.poll() is None and not is_healthy(api_url):
-        if time.monotonic() > deadline:
-            raise ServerUnavailable(
-                f"the Prefect server did not answer within {SERVER_STARTUP_SECONDS} s"
-                " (is another server still using the database in PREFECT_HOME?)"
-            )
-        time.sleep(0.2)
-    if server.poll() is not None:  # e.g. the port was taken meanwhile: then whatever answered is not ours
-        raise ServerUnavailable(f"the Prefect server exited with code {server.returncode} before it was ready")
+    # Registered before any Prefect client exists, so it runs after Prefect drains its event and log workers; the
+    # server's own session keeps Ctrl-C to this process, which stops the runner first and the server last.
+    try:
+        server, api_url = start_prefect_server(
+            # its banner goes nowhere; its warnings and errors reach this command's stderr
+            subprocess.DEVNULL,
+            None,
+            on_started=lambda server: atexit.register(stop_local_server, server),
+        )
+    except LocalServerUnavailable as error:
+        raise ServerUnavailable(str(error)) from error
     logger.info(
         "Prefect server started for this run (pid %s, stopped on exit); its UI: %s",
         server.pid,
@@ -210,20 +193,6 @@ def stop_local_server(server: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
-
-
-def free_local_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def is_healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def start_landing_watcher(landing: Path, interval_seconds: float, stopping: threading.Event) -> threading.Thread:

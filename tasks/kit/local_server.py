@@ -101,34 +101,48 @@ def _read_record() -> dict | None:
     return recorded if isinstance(recorded, dict) and {"api_url", "pid", "log"} <= set(recorded) else None
 
 
-def _start() -> dict:
+def start_prefect_server(stdout, stderr, on_started=lambda server: None) -> tuple[subprocess.Popen, str]:
+    """`prefect server start` on a free local port, in its own session (Ctrl-C in the terminal does not reach it),
+    writing to `stdout` and `stderr`; returns it and its API URL once it answers. `on_started` hears of it at once, before the
+    wait (e.g. to stop it at exit). LocalServerUnavailable, with the server stopped, when it exits first or does not
+    answer within STARTUP_SECONDS."""
     port = free_local_port()
     api_url = f"http://127.0.0.1:{port}/api"
-    log = record_path().with_suffix(".log")
     environment = {**os.environ, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)}
-    with log.open("ab") as output:
-        server = subprocess.Popen(
-            # --no-prompt: `server start` may otherwise offer to change the user's Prefect profile
-            [sys.executable, "-m", "prefect", "--no-prompt", "server", "start", "--log-level", "WARNING"],
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=output,
-            start_new_session=True,  # its own session: Ctrl-C in this terminal does not stop it
-        )
+    server = subprocess.Popen(
+        # --no-prompt: `server start` may otherwise offer to change the user's Prefect profile
+        [sys.executable, "-m", "prefect", "--no-prompt", "server", "start", "--log-level", "WARNING"],
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    on_started(server)
     deadline = time.monotonic() + STARTUP_SECONDS
     while server.poll() is None and not is_healthy(api_url):
         if time.monotonic() > deadline:
-            os.kill(server.pid, signal.SIGTERM)
+            server.send_signal(signal.SIGTERM)
             raise LocalServerUnavailable(
-                f"the local Prefect server did not answer within {STARTUP_SECONDS} s (see {log}); set "
-                "PREFECT_API_URL to a running server, or BATCHYARD_LOCAL_SERVER=off for a temporary one per run"
+                f"the Prefect server did not answer within {STARTUP_SECONDS} s (is another server still using the "
+                "database in PREFECT_HOME?)"
             )
         time.sleep(0.2)
-    if server.poll() is not None:
-        raise LocalServerUnavailable(
-            f"the local Prefect server exited with code {server.returncode} before it answered (see {log})"
-        )
+    if server.poll() is not None:  # e.g. the port was taken meanwhile: then whatever answered is not ours
+        raise LocalServerUnavailable(f"the Prefect server exited with code {server.returncode} before it answered")
+    return server, api_url
+
+
+def _start() -> dict:
+    log = record_path().with_suffix(".log")
+    with log.open("ab") as output:
+        try:
+            server, api_url = start_prefect_server(output, output)
+        except LocalServerUnavailable as error:
+            raise LocalServerUnavailable(
+                f"{error} (see {log}); set PREFECT_API_URL to a running server, or BATCHYARD_LOCAL_SERVER=off for "
+                "a temporary one per run"
+            ) from error
     recorded = {"api_url": api_url, "pid": server.pid, "log": str(log)}
     record_path().write_text(json.dumps(recorded))
     return recorded
