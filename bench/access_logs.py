@@ -1,19 +1,21 @@
 """Benchmark: the access-log pipeline against plain hand-written DuckDB SQL over the same files.
 
-    python bench/access_logs.py --size-mb 50 [--data-dir DIR] [--seed 7] [--days N] [--keep]
+    python bench/access_logs.py --size-mb 50 [--mix browsing|bot-heavy] [--data-dir DIR] [--seed 7] [--days N] [--keep]
 
 One run:
 1. generates N MiB of logs with data/generate_access_logs.py (or reuses DIR when it already holds the logs
    this script generated there with the same size, seed, days and generator source);
-2. times the plain DuckDB query (tests/support/independent_access_logs.sql through compute_expected);
+2. times the plain DuckDB query (tests/support/independent_access_logs.sql through compute_expected), marts and
+   sessions, wall and CPU time;
 3. starts a real Prefect server (``prefect server start`` on a free local port, PREFECT_HOME in a temp
    dir, analytics off), runs ``python flows/access_logs.py --source DIR --warehouse <tmp>/warehouse.duckdb``
-   against it, timing it end to end and sampling the RSS of its whole process tree; then stops the server;
+   against it, timing it end to end (wall and CPU) and sampling the RSS of its whole process tree; then stops the
+   server;
 4. runs the pipeline on a tiny input with the server and without PREFECT_API_URL (Prefect then starts its own
    temporary server) to show the fixed cost of a run;
-5. compares logs.hourly, logs.daily and logs.top_paths with the plain query's results (and the row counts
-   of logs.requests and meta.rejects with the well-formed and rejected line counts), printing MATCH or the
-   differences, then a summary table.
+5. compares logs.hourly, logs.daily, logs.top_paths, logs.sessions and logs.sessions_daily with the plain query's
+   results (and the row counts of logs.requests and meta.rejects with the well-formed and rejected line counts),
+   printing MATCH or the differences, then a summary table.
 
 Exit status: 0 when everything matches, 1 on differences, 2 when a run failed.
 Uses only the standard library, duckdb, polars and psutil.
@@ -27,6 +29,7 @@ import gzip
 import hashlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -66,7 +69,11 @@ MART_QUERIES = {
     "hourly": "SELECT hour, requests, bytes, status_4xx, status_5xx FROM logs.hourly ORDER BY hour",
     "daily": "SELECT day, requests, distinct_clients FROM logs.daily ORDER BY day",
     "top_paths": "SELECT day, rank, path, requests FROM logs.top_paths ORDER BY day, rank",
+    "sessions": "SELECT * EXCLUDE (gap_minutes) FROM logs.sessions ORDER BY client, user_agent, start_utc",
+    "sessions_daily": "SELECT * FROM logs.sessions_daily ORDER BY day",
 }
+# Averages are summed in whatever order each engine's threads meet the rows: equal to this many decimals.
+AVERAGE_DECIMALS = 9
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -80,14 +87,15 @@ def _log_files(directory: Path) -> list[Path]:
     return reference.list_input_files(directory) if directory.is_dir() else []
 
 
-def prepare_data(directory: Path, size_mb: float, seed: int, days: int | None) -> str:
+def prepare_data(directory: Path, size_mb: float, seed: int, days: int | None, mix: str) -> str:
     """Make sure directory holds the generated logs; return "reused" or "generated"."""
     if not GENERATOR.is_file():
         raise SystemExit(f"{GENERATOR} does not exist yet")
     cmd = [PYTHON, str(GENERATOR), "--out", str(directory), "--size-mb", str(size_mb), "--seed", str(seed)]
+    cmd += ["--mix", mix]
     if days is not None:
         cmd += ["--days", str(days)]
-    wanted = {"size_mb": size_mb, "seed": seed, "days": days}
+    wanted = {"size_mb": size_mb, "seed": seed, "days": days, "mix": mix}
     return prepare_generated(directory, GENERATOR, wanted, cmd, _log_files, directory / MARKER)
 
 
@@ -145,6 +153,7 @@ class RunResult:
     returncode: int
     peak_rss_bytes: int
     log: Path
+    cpu_seconds: float = 0.0  # user + system of the process and the children it waited for
 
 
 def _tree_rss(proc: psutil.Process) -> int:
@@ -171,18 +180,23 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path, timeout: float)
         peak = 0
         status = None
         while True:
-            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 break
             if time.perf_counter() - started > timeout:
                 proc.kill()
-                _, status, _ = os.wait4(proc.pid, 0)
+                _, status, usage = os.wait4(proc.pid, 0)
                 break
             peak = max(peak, _tree_rss(ps))
             time.sleep(0.02)
         seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return RunResult(seconds, proc.returncode, peak, log)
+    return RunResult(seconds, proc.returncode, peak, log, usage.ru_utime + usage.ru_stime)
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def free_port() -> int:
@@ -267,13 +281,14 @@ def tail(path: Path, lines: int = 30) -> str:
 
 def _frame_differences(name: str, actual: pl.DataFrame, expected: pl.DataFrame, show: int = 5) -> list[str]:
     out = []
+    actual, expected = (frame.with_columns(pl.col(pl.Float64).round(AVERAGE_DECIMALS)) for frame in (actual, expected))
     if actual.schema != expected.schema:
         out.append(f"{name}: schema {dict(actual.schema)} != expected {dict(expected.schema)}")
         if actual.columns != expected.columns:
             return out
         with contextlib.suppress(Exception):
             actual = actual.cast(expected.schema)
-    if actual.rows() == expected.rows():
+    if actual.equals(expected):
         return out
     out.append(f"{name}: {actual.height} rows, expected {expected.height}")
     only_actual = actual.join(expected, on=actual.columns, how="anti", nulls_equal=True)
@@ -322,6 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="logs to generate or reuse (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     parser.add_argument("--days", type=int, help="generator --days (default: the generator's)")
+    parser.add_argument(
+        "--mix",
+        choices=("browsing", "bot-heavy"),
+        default="browsing",
+        help="generator --mix: visitors browsing several pages, or bot-heavy: most visitors make one request",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dirs (data, warehouse, logs)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds allowed for one pipeline run")
     args = parser.parse_args(argv)
@@ -332,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     server: PrefectServer | None = None
     try:
-        how = prepare_data(data_dir, args.size_mb, args.seed, args.days)
+        how = prepare_data(data_dir, args.size_mb, args.seed, args.days, args.mix)
         files = _log_files(data_dir)
         input_bytes = uncompressed_bytes(files)
         disk_bytes = sum(p.stat().st_size for p in files)
@@ -346,13 +367,14 @@ def main(argv: list[str] | None = None) -> int:
         reader, why = reference.choose_reader(files)
         if why:
             print(f"note: {why}; the plain query reads lines through Python instead of read_csv")
-        started = time.perf_counter()
-        expected = reference.compute_expected(data_dir, reader=reader)
+        started, cpu_started = time.perf_counter(), _own_cpu_seconds()
+        expected = reference.compute_expected(data_dir, reader=reader, sessions=True)
         plain_seconds = time.perf_counter() - started
+        plain_cpu = _own_cpu_seconds() - cpu_started
         lines = int(expected["per_file"]["lines"].sum())
         print(
-            f"plain DuckDB query: {plain_seconds:.2f} s, {lines} lines "
-            f"({int(expected['per_file']['rejected'].sum())} rejected)",
+            f"plain DuckDB query: {plain_seconds:.2f} s (CPU {plain_cpu:.1f} s), {lines} lines "
+            f"({int(expected['per_file']['rejected'].sum())} rejected), {expected['sessions'].height} sessions",
             flush=True,
         )
 
@@ -404,8 +426,8 @@ def main(argv: list[str] | None = None) -> int:
                 status = max(status, 1)
             else:
                 print(
-                    "\nMATCH: logs.hourly, logs.daily, logs.top_paths equal the plain query's results; "
-                    "logs.requests and meta.rejects have the expected row counts"
+                    "\nMATCH: logs.hourly, logs.daily, logs.top_paths, logs.sessions and logs.sessions_daily equal "
+                    "the plain query's results; logs.requests and meta.rejects have the expected row counts"
                 )
 
         # 5. summary
@@ -415,10 +437,15 @@ def main(argv: list[str] | None = None) -> int:
         rows = [
             ("input MiB (uncompressed)", f"{input_bytes / 2**20:.1f}"),
             ("input lines", f"{lines}"),
+            ("traffic mix", args.mix),
+            ("sessions", f"{expected['sessions'].height}"),
             ("plain DuckDB query s", f"{plain_seconds:.2f}"),
+            ("plain DuckDB query CPU s", f"{plain_cpu:.1f}"),
             ("plain query lines/s", f"{lines / plain_seconds:,.0f}"),
             ("pipeline s (server)", cell(pipeline)),
-            ("pipeline / plain", "n/a" if pipeline is None else f"{pipeline.seconds / plain_seconds:.1f}x"),
+            ("pipeline CPU s", "n/a" if pipeline is None else f"{pipeline.cpu_seconds:.1f}"),
+            ("pipeline / plain", "n/a" if pipeline is None else f"{pipeline.seconds / plain_seconds:.2f}x"),
+            ("pipeline / plain, CPU", "n/a" if pipeline is None else f"{pipeline.cpu_seconds / plain_cpu:.2f}x"),
             ("pipeline lines/s", "n/a" if pipeline is None else f"{lines / pipeline.seconds:,.0f}"),
             (
                 "pipeline peak RSS MiB",

@@ -17,7 +17,8 @@ What the logs look like
   day's requests come from two files. ``--gzip-share`` of the files are written as ``.log.gz``.
 * Lines are in time order, up to small local disorder (adjacent lines swapped within a minute).
 * Visitors browse: most requests come from a client seen in the last few minutes, so sessions have several
-  pages and assets, and some visits cross midnight and therefore files.
+  pages and assets, and some visits cross midnight and therefore files. With ``--mix bot-heavy`` most requests
+  come from one-off addresses instead, so that most visitors make one request and a day holds millions of sessions.
 * Traffic follows a daily curve (peak mid-afternoon UTC, trough at night), lighter weekends, noisy minutes
   and the odd crawler burst.
 * Each client has its own UTC offset (``+0000``, ``+0530``, ``-0930``, ``+1400``...), protocol, user agent
@@ -66,6 +67,10 @@ WRITE_BLOCK_LINES = 20_000
 # visit, its assets), so that sessions have several requests, as real ones do; the rest are new arrivals.
 RETURNING_SHARE = 0.75
 VISIT_WINDOW_MINUTES = 12
+# Traffic mixes (--mix): "browsing" is the above; "bot-heavy" is a site hit mostly by scanners and crawlers from
+# ever-new addresses, where most visitors make a single request, so that a day holds a million sessions or more.
+# (share of requests from clients seen in the minutes before, share of the other requests from a one-off address)
+MIXES = {"browsing": (RETURNING_SHARE, 0.0), "bot-heavy": (0.10, 0.85)}
 # One valid 29/Feb/2028 line per this many lines (and at least one per file).
 LEAP_DAY_EVERY = 20_000
 LEAP_DAY = "leap_day_2028"  # marks those lines in the plan of a file, next to the malformed kinds
@@ -730,7 +735,14 @@ class LogWriter:
 
 
 def generate(
-    out: Path, size_mb: float, seed: int, days: int, start: date, malformed_share: float, gzip_share: float
+    out: Path,
+    size_mb: float,
+    seed: int,
+    days: int,
+    start: date,
+    malformed_share: float,
+    gzip_share: float,
+    mix: str = "browsing",
 ) -> dict:
     """Write the log files into out; return a summary (files, bytes, lines, malformed per kind)."""
     rng = Random(seed)
@@ -763,7 +775,15 @@ def generate(
                 leap_days -= 1
         writer = LogWriter(out / name, compress=day in gzipped)
         write_day(
-            rng, pools, writer, first_minute + timedelta(days=day), counts, special, summary["kinds"], recent_clients
+            rng,
+            pools,
+            writer,
+            first_minute + timedelta(days=day),
+            counts,
+            special,
+            summary["kinds"],
+            recent_clients,
+            MIXES[mix],
         )
         writer.close()
         summary["files"].append((name, writer.bytes, lines))
@@ -781,9 +801,11 @@ def write_day(
     special: dict[int, str],
     kind_counts: dict[str, int],
     recent_clients: deque[list],
+    mix: tuple[float, float] = MIXES["browsing"],
 ) -> None:
     """Write one file: counts[m] lines in minute m after first_minute, special lines swapped in; `recent_clients`
-    holds the clients of the last minutes, written before, and gets this file's."""
+    holds the clients of the last minutes, written before, and gets this file's. `mix` is one of MIXES."""
+    returning_share, one_off_share = mix
     choices, getrandbits = rng.choices, rng.getrandbits
     client_rows, client_cum = pools.client_rows, pools.client_cum
     target_rows, target_cum = pools.target_rows, pools.target_cum
@@ -808,8 +830,11 @@ def write_day(
         # Small local disorder: a few neighbours logged out of order.
         for i in rng.sample(range(n - 1), (n - 1) // 40):
             seconds[i], seconds[i + 1] = seconds[i + 1], seconds[i]
-        returning = round(n * RETURNING_SHARE) if recent_clients else 0
-        clients = choices(client_rows, cum_weights=client_cum, k=n - returning)
+        returning = round(n * returning_share) if recent_clients else 0
+        one_off = round((n - returning) * one_off_share)
+        clients = choices(client_rows, cum_weights=client_cum, k=n - returning - one_off)
+        if one_off:
+            clients += [one_off_client(rng, row) for row in choices(client_rows, cum_weights=client_cum, k=one_off)]
         clients += choices(list(chain.from_iterable(recent_clients)), k=returning)
         rng.shuffle(clients)
         recent_clients.append(clients)
@@ -841,6 +866,13 @@ def write_day(
             writer.write("".join(block))
             block = []
     writer.write("".join(block))
+
+
+def one_off_client(rng: Random, row: tuple) -> tuple:
+    """`row` from a fresh IPv4 address: its zone, protocol and user agent, a client nobody has seen."""
+    address = rng.getrandbits(32)
+    head = f"{address >> 24}.{(address >> 16) & 255}.{(address >> 8) & 255}.{address & 255} - - ["
+    return (head, *row[1:])
 
 
 def sample_parts(rng: Random, pools: Pools, utc: datetime, second: str) -> LineParts:
@@ -900,6 +932,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.3,
         help="share of files written as .log.gz; at least one when above 0 (default 0.3)",
     )
+    parser.add_argument(
+        "--mix",
+        choices=sorted(MIXES),
+        default="browsing",
+        help="traffic mix: visitors browsing several pages (default), or bot-heavy, where most make one request",
+    )
     parser.add_argument("--list-kinds", action="store_true", help="list the malformed kinds and exit")
     args = parser.parse_args(argv)
 
@@ -913,7 +951,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--days and --size-mb must be positive")
 
     started = time.perf_counter()
-    summary = generate(args.out, args.size_mb, args.seed, args.days, args.start, args.malformed_share, args.gzip_share)
+    summary = generate(
+        args.out, args.size_mb, args.seed, args.days, args.start, args.malformed_share, args.gzip_share, args.mix
+    )
     elapsed = time.perf_counter() - started
     for name, size, lines in summary["files"]:
         print(f"{args.out / name}: {lines} lines, {size / 2**20:.1f} MiB uncompressed")

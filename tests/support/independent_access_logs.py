@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import hashlib
 import os
 from pathlib import Path
 from typing import Literal
@@ -40,6 +41,8 @@ import pyarrow as pa
 
 SQL_PATH = Path(__file__).with_name("independent_access_logs.sql")
 RESULT_NAMES = ("per_file", "hourly", "daily", "top_paths")
+SESSION_NAMES = ("sessions", "sessions_daily")
+SESSION_STATEMENTS = ("setup_sessions", *SESSION_NAMES)
 Reader = Literal["auto", "sql", "python"]
 
 _DELIM = "\x1f"
@@ -106,20 +109,28 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def stream_id(path: Path) -> str:
+    """A log stream's id: the first 32 hex digits of the SHA-256 of its first line, newline included."""
+    with _open_bytes(path) as fh:
+        return hashlib.sha256(fh.readline()).hexdigest()[:32]
+
+
 def _files_relation(files: list[Path]) -> str:
     if not files:
-        return "(SELECT NULL::VARCHAR AS path, NULL::VARCHAR AS name WHERE false)"
-    rows = ", ".join(f"({_sql_literal(str(p))}, {_sql_literal(p.name)})" for p in files)
-    return f"(SELECT * FROM (VALUES {rows}) AS t(path, name))"
+        return "(SELECT NULL::VARCHAR AS path, NULL::VARCHAR AS name, NULL::VARCHAR AS stream_id WHERE false)"
+    rows = ", ".join(f"({_sql_literal(str(p))}, {_sql_literal(p.name)}, {_sql_literal(stream_id(p))})" for p in files)
+    return f"(SELECT * FROM (VALUES {rows}) AS t(path, name, stream_id))"
 
 
 def read_csv_relation(files: list[Path]) -> str:
     """The ``{source}`` relation for the "sql" reader: DuckDB read_csv, one VARCHAR column per line."""
     if not files:
-        return "(SELECT NULL::VARCHAR AS path, NULL::VARCHAR AS line WHERE false)"
+        return "(SELECT NULL::VARCHAR AS path, NULL::VARCHAR AS line, NULL::BIGINT AS line_number WHERE false)"
     paths = ", ".join(_sql_literal(str(p)) for p in files)
+    # row_number() over () numbers the rows in scan order, which DuckDB keeps (preserve_insertion_order): lines
+    # only need numbers that order them within their file, for the sessions' tie-break.
     return (
-        "(SELECT filename AS path, line FROM read_csv("
+        "(SELECT filename AS path, line, row_number() OVER () AS line_number FROM read_csv("
         f"[{paths}], columns = {{'line': 'VARCHAR'}}, delim = chr(31), quote = '', escape = '', "
         "header = false, auto_detect = false, strict_mode = false, new_line = '\\n', "
         f"compression = 'auto', max_line_size = {_MAX_LINE_BYTES}, filename = true))"
@@ -134,7 +145,13 @@ def _python_lines_table(files: list[Path]) -> pa.Table:
             raw_lines = split_lines(fh.read())
         paths.extend([str(p)] * len(raw_lines))
         lines.extend(_decode_or_none(raw) for raw in raw_lines)
-    return pa.table({"path": pa.array(paths, pa.string()), "line": pa.array(lines, pa.string())})
+    return pa.table(
+        {
+            "path": pa.array(paths, pa.string()),
+            "line": pa.array(lines, pa.string()),
+            "line_number": pa.array(range(1, len(lines) + 1), pa.int64()),
+        }
+    )
 
 
 def load_statements() -> list[tuple[str, str]]:
@@ -162,6 +179,8 @@ def compute_expected(
     *,
     reader: Reader = "auto",
     con: duckdb.DuckDBPyConnection | None = None,
+    sessions: bool = False,
+    session_gap_minutes: int = 30,
 ) -> dict[str, pl.DataFrame]:
     """The marts the pipeline must produce from the ``*.log``/``*.log.gz`` files directly in source_dir.
 
@@ -170,6 +189,9 @@ def compute_expected(
       hourly:    hour (UTC, naive TIMESTAMP), requests, bytes, status_4xx, status_5xx — sorted by hour
       daily:     day (DATE), requests, distinct_clients — sorted by day
       top_paths: day, rank (INTEGER, 1..10), path, requests — sorted by day, rank
+    and with ``sessions``, cut with ``session_gap_minutes``:
+      sessions:  the columns of logs.sessions but gap_minutes — sorted by client, user_agent, start_utc
+      sessions_daily: the columns of logs.sessions_daily — sorted by day
     """
     files = list_input_files(source_dir)
     if reader == "auto":
@@ -186,11 +208,15 @@ def compute_expected(
             raise ValueError(f"unknown reader {reader!r}")
         results: dict[str, pl.DataFrame] = {}
         for name, sql in load_statements():
+            if name in SESSION_STATEMENTS and not sessions:
+                continue
             sql = sql.replace("{files}", _files_relation(files)).replace("{source}", source)
-            if name in RESULT_NAMES:
+            sql = sql.replace("{session_gap_minutes}", str(int(session_gap_minutes)))
+            if name in RESULT_NAMES + SESSION_NAMES:
                 results[name] = con.sql(sql).pl()
             else:
                 con.execute(sql)
+        con.execute("DROP TABLE IF EXISTS ref_sessions")
         con.execute("DROP TABLE IF EXISTS ref_lines")
         con.execute("DROP TABLE IF EXISTS ref_files")
         if reader == "python":

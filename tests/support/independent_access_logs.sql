@@ -6,19 +6,22 @@
 --
 -- Placeholders filled in by Python before running:
 --   {files}   a relation (path VARCHAR, name VARCHAR): every input file, full path and file name
---   {source}  a relation (path VARCHAR, line VARCHAR): one row per line of every input file, lines split on
---             "\n" only; an empty line is '' or NULL, a line that is not valid UTF-8 is NULL.
+--   {files}   also has stream_id VARCHAR: the first 32 hex digits of the SHA-256 of the file's first line
+--   {source}  a relation (path VARCHAR, line VARCHAR, line_number BIGINT): one row per line of every input file,
+--             lines split on "\n" only; an empty line is '' or NULL, a line that is not valid UTF-8 is NULL;
+--             line_number grows with the line's position in its file.
+--   {session_gap_minutes}  the longest pause inside one session
 -- Statements are separated by "-- @statement <name>" markers; the setup statements fill two temp tables and
 -- the four named queries return the result frames.
 
 -- @statement setup_files
 CREATE OR REPLACE TEMP TABLE ref_files AS
-SELECT path, name FROM {files};
+SELECT path, name, stream_id FROM {files};
 
 -- @statement setup_lines
 CREATE OR REPLACE TEMP TABLE ref_lines AS
 WITH src AS (
-    SELECT path, coalesce(line, '') AS line, line IS NULL AS not_text
+    SELECT path, line_number, coalesce(line, '') AS line, line IS NULL AS not_text
     FROM {source}
 ),
 matched AS (
@@ -26,6 +29,7 @@ matched AS (
     -- Referer and user agent: between double quotes, any character but '"' and '\', or '\' + any character.
     SELECT
         path,
+        line_number,
         not_text,
         regexp_extract(
             line,
@@ -43,6 +47,7 @@ matched AS (
 numbers AS (
     SELECT
         path,
+        line_number,
         g,
         NOT not_text AND g.client <> '' AS shape_ok,
         try_cast(g.dd AS INTEGER) AS d,
@@ -82,6 +87,7 @@ checked AS (
 )
 SELECT
     path,
+    line_number,
     ok,
     CASE WHEN ok THEN
         -- local wall-clock time minus the offset: "+0200" means UTC is two hours earlier
@@ -93,7 +99,9 @@ SELECT
         CASE WHEN strpos(g.target, '?') > 0 THEN left(g.target, strpos(g.target, '?') - 1) ELSE g.target END
     END AS path_part,
     CASE WHEN ok THEN status END AS status,
-    CASE WHEN ok THEN nbytes END AS nbytes
+    CASE WHEN ok THEN nbytes END AS nbytes,
+    CASE WHEN ok THEN g.method END AS method,
+    CASE WHEN ok THEN g.user_agent END AS user_agent
 FROM checked;
 
 -- @statement per_file
@@ -148,3 +156,69 @@ SELECT day, rank, path, requests
 FROM ranked
 WHERE rank <= 10
 ORDER BY day, rank;
+
+-- @statement setup_sessions
+-- A visitor is a client with a user agent. Their requests in time order (ties: stream id, then line) form one
+-- session while no pause between two of them is longer than the gap. A page is a GET answered 200-399 whose path
+-- does not end in an asset extension; a session with at most one page bounced.
+CREATE OR REPLACE TEMP TABLE ref_sessions AS
+WITH requests AS (
+    SELECT
+        l.client,
+        l.user_agent,
+        l.ts_utc,
+        f.stream_id,
+        l.line_number,
+        l.path_part AS path,
+        l.method = 'GET' AND l.status BETWEEN 200 AND 399
+        AND NOT regexp_matches(lower(l.path_part),
+                               '\.(css|js|mjs|map|png|jpg|jpeg|gif|svg|ico|webp|avif|woff|woff2|ttf|otf|eot)$')
+            AS is_page
+    FROM ref_lines AS l
+    JOIN ref_files AS f ON f.path = l.path
+    WHERE l.ok
+),
+marked AS (
+    SELECT
+        *,
+        CASE WHEN ts_utc - lag(ts_utc) OVER visit <= {session_gap_minutes} * INTERVAL 1 MINUTE THEN 0 ELSE 1 END
+            AS starts_session
+    FROM requests
+    WINDOW visit AS (PARTITION BY client, user_agent ORDER BY ts_utc, stream_id, line_number)
+),
+numbered AS (
+    SELECT
+        *,
+        sum(starts_session) OVER (
+            PARTITION BY client, user_agent ORDER BY ts_utc, stream_id, line_number ROWS UNBOUNDED PRECEDING
+        ) AS session_number
+    FROM marked
+)
+SELECT
+    md5(client || chr(10) || user_agent || chr(10) || strftime(min(ts_utc), '%Y-%m-%dT%H:%M:%S.%f')) AS session_id,
+    client,
+    user_agent,
+    min(ts_utc) AS start_utc,
+    max(ts_utc) AS end_utc,
+    count(*) AS requests,
+    count(*) FILTER (WHERE is_page) AS pages,
+    count(*) FILTER (WHERE is_page) <= 1 AS bounced,
+    arg_min(path, (ts_utc, stream_id, line_number)) AS entry_path,
+    arg_max(path, (ts_utc, stream_id, line_number)) AS exit_path
+FROM numbered
+GROUP BY client, user_agent, session_number;
+
+-- @statement sessions
+SELECT * FROM ref_sessions ORDER BY client, user_agent, start_utc;
+
+-- @statement sessions_daily
+SELECT
+    start_utc::DATE AS day,
+    count(*) AS sessions,
+    count(DISTINCT (client, user_agent)) AS visitors,
+    avg(epoch(end_utc) - epoch(start_utc)) AS avg_duration_s,
+    avg(CASE WHEN bounced THEN 1.0 ELSE 0.0 END) AS bounce_rate,
+    avg(pages) AS pages_per_session
+FROM ref_sessions
+GROUP BY 1
+ORDER BY 1;

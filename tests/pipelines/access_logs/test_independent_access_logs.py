@@ -17,6 +17,9 @@ try:
 except ImportError:  # tests/ became a package
     from tests.independent_access_logs import choose_reader, compute_expected, list_input_files, split_lines
 
+from flow_process import generate_logs
+from independent_sessions import read_requests, sessions, sessions_daily
+
 UA = '"Mozilla/5.0"'
 CURL = '"http://ex.com/" "curl/8.0"'  # referer and user agent
 QUOTED = '"-" "Agent \\"quoted\\" v1"'  # user agent with escaped quotes
@@ -212,3 +215,20 @@ def test_empty_directory(tmp_path: Path) -> None:
     result = compute_expected(tmp_path)
     assert all(frame.height == 0 for frame in result.values())
     assert result["hourly"].columns == ["hour", "requests", "bytes", "status_4xx", "status_5xx"]
+
+
+@pytest.mark.parametrize("mix", ["browsing", "bot-heavy"])
+@pytest.mark.parametrize("reader", ["sql", "python"])
+def test_the_benchmark_s_sessions_equal_the_python_sessionizer_s(tmp_path: Path, mix: str, reader: str) -> None:
+    # bench/access_logs.py times this SQL against the pipeline: it must cut the sessions the specification says
+    source = generate_logs(tmp_path / "logs", 1, 5, "--days", "2", "--mix", mix)
+    expected = sessions(read_requests(source), gap_minutes=20)
+
+    result = compute_expected(source, reader=reader, sessions=True, session_gap_minutes=20)
+
+    assert result["sessions"].rows() == expected
+    daily = result["sessions_daily"].select("day", "sessions", "visitors").rows()
+    assert daily == [(day, count, visitors) for day, count, visitors, *_ in sessions_daily(expected)]
+    one_request = sum(1 for row in expected if row[5] == 1) / len(expected)
+    # the bot-heavy mix is the one where most visitors make one request
+    assert (one_request > 0.8) == (mix == "bot-heavy"), one_request
