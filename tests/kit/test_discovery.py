@@ -1,17 +1,20 @@
 """Choosing a run's files: by name, by the day in their name (a backfill), or all of them; never through a link
 that leaves the source folder; an unreadable file alone failing."""
 
+import os
 from datetime import date
 from pathlib import Path
 
 import pytest
 from log_files import log_line, write_log
 
-from tasks.core.batches import list_source_files
+from tasks.core import batches as batches_module
+from tasks.core.batches import fingerprint_file, list_source_files
 from tasks.core.landing import LandingScanner
 from tasks.core.settings import staging_root_for
 from tasks.core.staging import stage_batch
-from tasks.kit.discovery import SourceUnavailable, day_in_name, discover, select_files
+from tasks.kit import discovery as discovery_module
+from tasks.kit.discovery import SourceUnavailable, day_in_name, discover, fingerprinted_batches, select_files
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORMAT
 from tasks.pipelines.billing.source import BILLING_EXPORTS
 from tasks.pipelines.sales.source import SALES_EXPORTS
@@ -170,3 +173,83 @@ def test_an_unreadable_file_fails_alone_with_its_reason(tmp_path, append_only):
     assert staged.keys() == {"good.log", "secret.log"}
     assert (staged["good.log"].error, staged["good.log"].rows_in) == (None, 1)
     assert staged["secret.log"].error == "secret.log cannot be read: permission denied"
+
+
+@pytest.fixture
+def counted_hashing(monkeypatch):
+    """The names of the files discovery hashes, in order."""
+    hashed = []
+    real = batches_module.fingerprint_file
+
+    def fingerprint_file(path):
+        hashed.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(batches_module, "fingerprint_file", fingerprint_file)
+    return hashed
+
+
+def test_a_re_run_hashes_only_the_files_that_changed(tmp_path, counted_hashing, monkeypatch):
+    monkeypatch.setattr(discovery_module, "QUIET_NANOSECONDS", 0)  # files written just now count as quiet
+    source, cache = tmp_path / "exports", tmp_path / "cache.json"
+    for number in range(5):
+        (source / f"part-{number}.txt").parent.mkdir(exist_ok=True)
+        (source / f"part-{number}.txt").write_text(f"words {number}\n")
+    files = sorted(source.iterdir())
+
+    first = fingerprinted_batches("word_count", files, cache)
+    assert len(counted_hashing) == 5
+    counted_hashing.clear()
+
+    # same size, same mtime, other content: only ctime and the content tell
+    changed = source / "part-2.txt"
+    stat = changed.stat()
+    changed.write_text("WORDS 2\n")
+    os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    (source / "part-5.txt").write_text("new\n")
+    again = fingerprinted_batches("word_count", sorted(source.iterdir()), cache)
+
+    assert counted_hashing == ["part-2.txt", "part-5.txt"]
+    assert [b.batch_id for b in again[:2] + again[3:5]] == [b.batch_id for b in first[:2] + first[3:]]
+    assert again[2].fingerprint != first[2].fingerprint
+    assert again[2].fingerprint == fingerprint_file(changed)
+
+
+def test_a_file_changed_in_the_second_it_was_hashed_is_hashed_again_next_time(tmp_path, counted_hashing):
+    source, cache = tmp_path / "exports", tmp_path / "cache.json"
+    source.mkdir()
+    (source / "fresh.txt").write_text("just written\n")
+
+    fingerprinted_batches("word_count", [source / "fresh.txt"], cache)
+    fingerprinted_batches("word_count", [source / "fresh.txt"], cache)
+
+    assert counted_hashing == ["fresh.txt", "fresh.txt"]
+
+
+def test_a_file_moved_over_another_is_hashed(tmp_path, counted_hashing, monkeypatch):
+    monkeypatch.setattr(discovery_module, "QUIET_NANOSECONDS", 0)
+    source, cache = tmp_path / "exports", tmp_path / "cache.json"
+    source.mkdir()
+    (source / "day.csv").write_text("a\n")
+    fingerprinted_batches("word_count", [source / "day.csv"], cache)
+    (tmp_path / "redelivered.csv").write_text("b\n")
+    os.utime(tmp_path / "redelivered.csv", ns=((source / "day.csv").stat().st_atime_ns,) * 2)
+    os.replace(tmp_path / "redelivered.csv", source / "day.csv")
+
+    batch = fingerprinted_batches("word_count", [source / "day.csv"], cache)[0]
+
+    assert counted_hashing == ["day.csv", "day.csv"]
+    assert batch.fingerprint == fingerprint_file(source / "day.csv")
+
+
+def test_a_damaged_fingerprint_cache_only_costs_a_re_hash(tmp_path, counted_hashing, monkeypatch):
+    monkeypatch.setattr(discovery_module, "QUIET_NANOSECONDS", 0)
+    source, cache = tmp_path / "exports", tmp_path / "cache.json"
+    source.mkdir()
+    (source / "a.txt").write_text("a\n")
+    for damage in ("{not json", '{"x": 1}', "[]", ""):
+        cache.write_text(damage)
+        assert fingerprinted_batches("word_count", [source / "a.txt"], cache)[0].fingerprint == fingerprint_file(
+            source / "a.txt"
+        )
+    assert len(counted_hashing) == 4
