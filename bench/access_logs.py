@@ -410,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
             # server's PREFECT_HOME, whose database is already migrated, as a user's home would be: in a
             # fresh home the migrations alone can outlast Prefect's startup timeout for temporary servers.
             env = _base_env(work / "prefect_home")
+            # Prefect's own temporary server, as BATCHYARD_LOCAL_SERVER=off asks: the local server a run starts
+            # otherwise would outlive this script
+            env["BATCHYARD_LOCAL_SERVER"] = "off"
             cmd = flow_command(tiny_dir, work / "tiny_temp.duckdb")
             tiny_without_server = run_measured(cmd, env, work / "tiny_temporary.log", args.timeout)
 

@@ -85,58 +85,62 @@ select * from final;
 -- recut from their requests, so that a session crossing a file or a day boundary comes out whole. A visitor's
 -- sessions that ended more than the gap before the first refreshed day stay: no change can reach them. With another
 -- gap than the sessions were cut with, every session is recut.
-create or replace temporary table affected_clients as
-with visitors as (
-    select distinct
-        client,
-        user_agent
-    from logs.requests
-    where day in (select day from refresh_days)
-    union
-    select distinct
-        client,
-        user_agent
-    from logs.sessions
-    where
-        gap_minutes <> $session_gap_minutes
-        or exists (
-            select 1
-            from refresh_days
-            where refresh_days.day between cast(sessions.start_utc as date) and cast(sessions.end_utc as date)
-        )
-),
+-- Visitors are picked by a hash of their client and user agent: a set of numbers is cheap to build and look up where
+-- a set of string pairs costs seconds per million requests. Two visitors sharing a hash are both recut, which gives
+-- the same sessions again; everything that cuts sessions goes by the client and user agent themselves.
+create or replace temporary table affected_visitors as
+select distinct hash(client, user_agent) as visitor_hash
+from logs.requests
+where day in (select day from refresh_days)
+union
+select distinct hash(client, user_agent) as visitor_hash
+from logs.sessions
+where
+    gap_minutes <> $session_gap_minutes
+    or exists (
+        select 1
+        from refresh_days
+        where refresh_days.day between cast(sessions.start_utc as date) and cast(sessions.end_utc as date)
+    );
 
-unreachable as (
-    select
-        sessions.client,
-        sessions.user_agent,
-        max(sessions.end_utc) as kept_until
-    from logs.sessions as sessions
-    where
-        sessions.gap_minutes = $session_gap_minutes
-        and sessions.end_utc
-        < (select cast(min(day) as timestamp) from refresh_days) - to_minutes($session_gap_minutes)
-    group by sessions.client, sessions.user_agent
-)
-
+create or replace temporary table kept_sessions as
 select
-    visitors.client,
-    visitors.user_agent,
-    unreachable.kept_until,
-    -- sessions are cut per visitor_id: sorting by a number instead of two long strings makes it three times faster
-    row_number() over () as visitor_id
-from visitors
-left join unreachable on visitors.client = unreachable.client and visitors.user_agent = unreachable.user_agent;
+    client,
+    user_agent,
+    max(end_utc) as kept_until
+from logs.sessions
+where
+    gap_minutes = $session_gap_minutes
+    and end_utc < (select cast(min(day) as timestamp) from refresh_days) - to_minutes($session_gap_minutes)
+    and hash(client, user_agent) in (select visitor_hash from affected_visitors)
+group by client, user_agent;
+
+-- the days whose sessions_daily row changes: those the recut sessions start on, before and after
+create or replace temporary table session_days as
+select distinct cast(start_utc as date) as day
+from logs.sessions
+where
+    hash(client, user_agent) in (select visitor_hash from affected_visitors)
+    and not exists (
+        select 1
+        from kept_sessions
+        where
+            kept_sessions.client = sessions.client
+            and kept_sessions.user_agent = sessions.user_agent
+            and sessions.start_utc <= kept_sessions.kept_until
+    );
 
 delete from logs.sessions
-where exists (
-    select 1
-    from affected_clients
-    where
-        affected_clients.client = sessions.client
-        and affected_clients.user_agent = sessions.user_agent
-        and (affected_clients.kept_until is null or sessions.start_utc > affected_clients.kept_until)
-);
+where
+    hash(client, user_agent) in (select visitor_hash from affected_visitors)
+    and not exists (
+        select 1
+        from kept_sessions
+        where
+            kept_sessions.client = sessions.client
+            and kept_sessions.user_agent = sessions.user_agent
+            and sessions.start_utc <= kept_sessions.kept_until
+    );
 
 insert into logs.sessions by name
 with streams as (
@@ -150,7 +154,8 @@ with streams as (
 
 requests as (
     select
-        affected_clients.visitor_id,
+        requests.client,
+        requests.user_agent,
         requests.ts_utc,
         streams.stream_rank,
         requests.line_number,
@@ -161,10 +166,12 @@ requests as (
             lower(requests.path), '\.(css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|otf|eot)$'
         ) as is_page
     from logs.requests as requests
-    inner join affected_clients
-        on requests.client = affected_clients.client and requests.user_agent = affected_clients.user_agent
     inner join streams on requests.batch_id = streams.batch_id
-    where affected_clients.kept_until is null or requests.ts_utc > affected_clients.kept_until
+    left join kept_sessions
+        on requests.client = kept_sessions.client and requests.user_agent = kept_sessions.user_agent
+    where
+        hash(requests.client, requests.user_agent) in (select visitor_hash from affected_visitors)
+        and (kept_sessions.kept_until is null or requests.ts_utc > kept_sessions.kept_until)
 ),
 
 gaps as (
@@ -172,56 +179,69 @@ gaps as (
         *,
         -- the first request, or one more than the gap after the one before
         case when ts_utc - lag(ts_utc) over visit_order <= to_minutes($session_gap_minutes) then 0 else 1 end
-            as starts_a_session
+            as starts_a_session,
+        -- the entry and exit pages are picked by this number: a struct of time, stream and line costs a third more
+        row_number() over visit_order as visit_position
     from requests
-    window visit_order as (partition by visitor_id order by ts_utc, stream_rank, line_number)
+    window visit_order as (partition by client, user_agent order by ts_utc, stream_rank, line_number)
 ),
 
 numbered as (
     select
         *,
         sum(starts_a_session) over (
-            partition by visitor_id order by ts_utc, stream_rank, line_number rows unbounded preceding
+            partition by client, user_agent order by visit_position rows unbounded preceding
         ) as session_number
     from gaps
 ),
 
 visits as (
     select
-        visitor_id,
+        client,
+        user_agent,
         min(ts_utc) as start_utc,
         max(ts_utc) as end_utc,
         count(*) as requests,
         count(*) filter (where is_page) as pages,
-        arg_min(path, (ts_utc, stream_rank, line_number)) as entry_path,
-        arg_max(path, (ts_utc, stream_rank, line_number)) as exit_path
+        arg_min(path, visit_position) as entry_path,
+        arg_max(path, visit_position) as exit_path
     from numbered
-    group by visitor_id, session_number
+    group by client, user_agent, session_number
 ),
 
 final as (
     select
-        md5(
-            affected_clients.client || chr(10) || affected_clients.user_agent || chr(10)
-            || strftime(visits.start_utc, '%Y-%m-%dT%H:%M:%S.%f')
-        ) as session_id,
-        affected_clients.client,
-        affected_clients.user_agent,
-        visits.start_utc,
-        visits.end_utc,
-        visits.requests,
-        visits.pages,
-        visits.pages <= 1 as bounced,
-        visits.entry_path,
-        visits.exit_path,
+        md5(client || chr(10) || user_agent || chr(10) || strftime(start_utc, '%Y-%m-%dT%H:%M:%S.%f')) as session_id,
+        client,
+        user_agent,
+        start_utc,
+        end_utc,
+        requests,
+        pages,
+        pages <= 1 as bounced,
+        entry_path,
+        exit_path,
         $session_gap_minutes as gap_minutes
     from visits
-    inner join affected_clients on visits.visitor_id = affected_clients.visitor_id
 )
 
 select * from final;
 
-delete from logs.sessions_daily;
+insert into session_days
+select distinct cast(start_utc as date) as day
+from logs.sessions
+where
+    hash(client, user_agent) in (select visitor_hash from affected_visitors)
+    and not exists (
+        select 1
+        from kept_sessions
+        where
+            kept_sessions.client = sessions.client
+            and kept_sessions.user_agent = sessions.user_agent
+            and sessions.start_utc <= kept_sessions.kept_until
+    );
+
+delete from logs.sessions_daily where day in (select day from session_days);
 insert into logs.sessions_daily by name
 select
     cast(start_utc as date) as day,
@@ -231,7 +251,10 @@ select
     avg(case when bounced then 1.0 else 0.0 end) as bounce_rate,
     avg(pages) as pages_per_session
 from logs.sessions
+where cast(start_utc as date) in (select day from session_days)
 group by cast(start_utc as date);
 
-drop table affected_clients;
+drop table affected_visitors;
+drop table kept_sessions;
+drop table session_days;
 drop table refresh_days;
