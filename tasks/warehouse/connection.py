@@ -254,11 +254,18 @@ def execute_script(
 ) -> duckdb.DuckDBPyConnection:
     """Run a .sql file of several statements with named `$parameters`, which DuckDB binds only for a single
     statement: each statement gets the parameters it names. `prefix` goes before the first statement (e.g.
-    "insert into t by name"). Returns the connection, holding the last statement's result."""
+    "insert into t by name"). A statement that names `$bucket` runs once for each bucket from 0 to `$buckets` - 1
+    (one when `buckets` is not given), so that a sort too big for the memory limit can run as several that fit.
+    Returns the connection, holding the last statement's result."""
     statements = [statement for statement in script.read_text().split(";\n") if statement.strip()]
     statements[0] = f"{prefix} {statements[0]}" if prefix else statements[0]
     for statement in statements:
         code = re.sub(r"--[^\n]*", "", statement)
         used = {name: value for name, value in parameters.items() if re.search(rf"\${name}\b", code)}
-        connection.execute(statement, used)
+        if re.search(r"\$bucket\b", code):
+            buckets = int(parameters.get("buckets", 1))
+            for bucket in range(buckets):
+                connection.execute(statement, used | {"bucket": bucket, "buckets": buckets})
+        else:
+            connection.execute(statement, used)
     return connection

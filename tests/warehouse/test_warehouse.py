@@ -22,6 +22,7 @@ from tasks.warehouse.connection import (
     WarehouseNameTaken,
     WarehouseUnavailable,
     check_warehouse_name,
+    execute_script,
     migrate,
     open_warehouse,
     prepare_warehouse,
@@ -341,3 +342,20 @@ def test_a_fact_table_marks_the_days_its_partition_expression_gives(warehouse):
         _mark_dirty_partitions(connection, readings, "batch_id = ?", "b1")
         marked = connection.execute("select pipeline, partition_day from meta.dirty_partitions order by all").fetchall()
     assert marked == [("sensors", date(2026, 10, 1)), ("sensors", date(2026, 10, 2))]
+
+
+def test_a_script_statement_naming_bucket_runs_once_per_bucket(tmp_path):
+    script = tmp_path / "buckets.sql"
+    script.write_text(
+        "create table numbers as select range as n from range(10);\n"
+        "create table picked (bucket integer, n integer);\n"
+        "insert into picked select $bucket, n from numbers where n % $buckets = $bucket;\n"
+        "select bucket, list(n order by n) from picked group by bucket order by bucket;\n"
+    )
+    connection = duckdb.connect()
+
+    rows = execute_script(connection, script, {"buckets": 3}).fetchall()
+
+    assert rows == [(0, [0, 3, 6, 9]), (1, [1, 4, 7]), (2, [2, 5, 8])]
+    again = duckdb.connect()
+    assert execute_script(again, script, {}).fetchall() == [(0, list(range(10)))]  # one bucket when not given

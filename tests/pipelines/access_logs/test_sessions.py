@@ -159,6 +159,23 @@ def test_generated_logs_give_the_independent_computation_s_sessions_however_thei
     assert multi_request == [(1_401, 2_570)]  # not only one-request sessions; the generator is deterministic
 
 
+def test_sessions_cut_in_buckets_of_visitors_are_the_sessions_cut_at_once(tmp_path):
+    source = generate_logs(tmp_path / "logs", 2, 13, "--days", "3", "--mix", "bot-heavy")
+    files = sorted(source.iterdir())
+
+    at_once, in_buckets = tmp_path / "at-once.duckdb", tmp_path / "in-buckets.duckdb"
+    load(files, at_once, buckets=1)
+    for path in files:  # one file at a time, so that later buckets recut visitors an earlier refresh cut
+        load([path], in_buckets, buckets=7)
+
+    assert_sessions_match_independent_computation(source, in_buckets)
+    everything = "select * from logs.sessions order by session_id"
+    assert query(in_buckets, everything) == query(at_once, everything)
+    assert query(in_buckets, "select * from logs.sessions_daily order by day") == query(
+        at_once, "select * from logs.sessions_daily order by day"
+    )
+
+
 def test_a_later_file_joins_a_session_that_ended_exactly_the_gap_before_its_first_day(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
     load([write_log(tmp_path / "logs" / "10.log", [at(10, "23:00:00", "/"), at(10, "23:30:00", "/a")])], warehouse)

@@ -115,21 +115,6 @@ where
     and hash(client, user_agent) in (select visitor_hash from affected_visitors)
 group by client, user_agent;
 
--- the days whose sessions_daily row changes: those the recut sessions start on, before and after
-create or replace temporary table session_days as
-select distinct cast(start_utc as date) as day
-from logs.sessions
-where
-    hash(client, user_agent) in (select visitor_hash from affected_visitors)
-    and not exists (
-        select 1
-        from kept_sessions
-        where
-            kept_sessions.client = sessions.client
-            and kept_sessions.user_agent = sessions.user_agent
-            and sessions.start_utc <= kept_sessions.kept_until
-    );
-
 delete from logs.sessions
 where
     hash(client, user_agent) in (select visitor_hash from affected_visitors)
@@ -142,6 +127,7 @@ where
             and sessions.start_utc <= kept_sessions.kept_until
     );
 
+-- one bucket of visitors at a time (mart_buckets.sql)
 insert into logs.sessions by name
 with streams as (
     -- equal timestamps are ordered by stream, then line: the order they were written in, however they were loaded
@@ -171,6 +157,7 @@ requests as (
         on requests.client = kept_sessions.client and requests.user_agent = kept_sessions.user_agent
     where
         hash(requests.client, requests.user_agent) in (select visitor_hash from affected_visitors)
+        and hash(requests.client, requests.user_agent) % $buckets = $bucket
         and (kept_sessions.kept_until is null or requests.ts_utc > kept_sessions.kept_until)
 ),
 
@@ -227,21 +214,7 @@ final as (
 
 select * from final;
 
-insert into session_days
-select distinct cast(start_utc as date) as day
-from logs.sessions
-where
-    hash(client, user_agent) in (select visitor_hash from affected_visitors)
-    and not exists (
-        select 1
-        from kept_sessions
-        where
-            kept_sessions.client = sessions.client
-            and kept_sessions.user_agent = sessions.user_agent
-            and sessions.start_utc <= kept_sessions.kept_until
-    );
-
-delete from logs.sessions_daily where day in (select day from session_days);
+delete from logs.sessions_daily;
 insert into logs.sessions_daily by name
 select
     cast(start_utc as date) as day,
@@ -251,10 +224,8 @@ select
     avg(case when bounced then 1.0 else 0.0 end) as bounce_rate,
     avg(pages) as pages_per_session
 from logs.sessions
-where cast(start_utc as date) in (select day from session_days)
 group by cast(start_utc as date);
 
 drop table affected_visitors;
 drop table kept_sessions;
-drop table session_days;
 drop table refresh_days;
