@@ -36,7 +36,7 @@ from tasks.core.settings import (
     check_settings,
 )
 from tasks.kit.discovery import SourceUnavailable, check_source, select_files
-from tasks.kit.local_server import LocalServerUnavailable, use_local_server
+from tasks.kit.local_server import LocalServerUnavailable, use_local_server, without_heartbeats_on_a_local_server
 from tasks.warehouse.connection import WarehouseUnavailable, prepare_warehouse
 from tasks.warehouse.runs import describe_warehouse
 
@@ -205,9 +205,13 @@ def run_file_flow(
     try:
         check_before_running()
         check_file_source(args, file_patterns)
+        own_server = bool(PREFECT_API_URL.value())
         use_local_server()
         check_warehouse_path(args.warehouse)
-        with prefect_server_for_workers(args.dask_address, args.dask_workers):  # DaskNeedsAServer first
+        with (
+            prefect_server_for_workers(args.dask_address, args.dask_workers),  # DaskNeedsAServer first
+            without_heartbeats_on_a_local_server(own_server),
+        ):
             prepare_warehouse(args.warehouse)
             state = flow.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(
                 source=args.source,
