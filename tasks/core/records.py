@@ -77,6 +77,8 @@ def _empty_lines() -> pl.DataFrame:
 
 def _without_line_ends(lines: pl.DataFrame) -> pl.DataFrame:
     raw = pl.col("raw").str.strip_suffix("\r")
+    if not lines.height or lines.item(0, "line_number") != 1:  # only a file's first line may start with a BOM
+        return lines.with_columns(raw)
     first_line = pl.col("line_number") == 1
     return lines.with_columns(pl.when(first_line).then(raw.str.strip_prefix(_BOM)).otherwise(raw).alias("raw"))
 
