@@ -78,21 +78,24 @@ union
 select order_id from sales.fact_orders
 where export_date in (select day from refresh_days);
 
+-- the window ranks the deliveries' keys only, and the winners' rows are fetched by (source, line_number), unique in
+-- staging: carrying every column through the window's sort made it spill under the warehouse's memory limit
 create or replace temporary table current_orders as
-with deliveries as (
+with newest as (
     select
-        *,
-        row_number() over (
-            partition by order_id
-            order by updated_at desc, export_date desc, source desc, line_number desc
-        ) as precedence
+        source,
+        line_number
     from sales.stg_orders
     where order_id in (select order_id from touched_orders)
+    qualify row_number() over (
+        partition by order_id
+        order by updated_at desc, export_date desc, source desc, line_number desc
+    ) = 1
 )
 
-select * exclude (precedence)
-from deliveries
-where precedence = 1;
+select stg_orders.*
+from sales.stg_orders as stg_orders
+semi join newest on stg_orders.source = newest.source and stg_orders.line_number = newest.line_number;
 
 -- Customers: those with a state of a dirty day, in staging or among their versions, and those a touched order names
 -- now or named before (an inferred member comes and goes with its orders).
@@ -261,11 +264,20 @@ select
 from refreshed_orders;
 
 create or replace temporary table current_order_lines as
--- an order's lines are those of the latest file that delivered any: a correction replaces the whole set
-select *
-from sales.stg_order_lines
-where order_id in (select order_id from refresh_orders)
-qualify dense_rank() over (partition by order_id order by export_date desc, source desc) = 1;
+-- an order's lines are those of the latest file that delivered any: a correction replaces the whole set. An
+-- aggregate finds that file, a lighter pass than ranking every line with all its columns.
+with latest as (
+    select
+        order_id,
+        max({'export_date': export_date, 'source': source}).source as source
+    from sales.stg_order_lines
+    where order_id in (select order_id from refresh_orders)
+    group by order_id
+)
+
+select stg_order_lines.*
+from sales.stg_order_lines as stg_order_lines
+semi join latest on stg_order_lines.order_id = latest.order_id and stg_order_lines.source = latest.source;
 
 delete from sales.fact_orders where order_id in (select order_id from refresh_orders);
 
