@@ -114,10 +114,6 @@ CUSTOMERS = ExportKind(
     },
     batch_checks=(partial(reject_duplicate_keys, key=("customer_id",)),),
     table="sales.stg_customers",
-    # the days a load marks dirty for the refresh of the star schema (sql/refresh_marts.sql): a customer's UTC day of
-    # the state, since a state removed with its file may have hidden another of the same instant, delivered on
-    # another export day; orders and order lines keep their file's export day
-    partition_day="cast(timezone('UTC', updated_at) as date)",
 )
 ORDERS = ExportKind(
     name="orders",
@@ -156,7 +152,9 @@ FX_RATES = ExportKind(
     },
     batch_checks=(partial(reject_duplicate_keys, key=("day", "currency")),),
     table="sales.stg_fx_rates",
-    partition_day="day",  # the rates of a dirty day are chosen again among all its deliveries
+    # a load marks the rates' days dirty, not the file's export day: the refresh (sql/refresh_marts.sql) chooses every
+    # rate of a dirty day again among all its deliveries
+    partition_day="day",
     check_reasons={"usd_rate_is_one": pl.format("rate_to_usd: {} for USD, which must be 1", quoted("rate_to_usd"))},
 )
 EXPORT_KINDS = (CUSTOMERS, ORDERS, ORDER_LINES, FX_RATES)
