@@ -229,3 +229,22 @@ def test_random_deliveries_redeliveries_and_interrupted_runs_equal_a_rebuild_aft
     load_exports(sorted(exports.iterdir()), warehouse)  # whatever is pending, and a refresh
     assert_equals_a_rebuild_from_scratch(warehouse, tmp_path / "scratch-end")
     assert_sales_match_independent_computation(exports, warehouse)
+
+
+def test_a_warehouse_from_before_the_incremental_refresh_is_migrated_and_rebuilt_whole(tmp_path):
+    exports = tmp_path / "exports"
+    files = mixed_exports(exports)
+    warehouse = tmp_path / "warehouse.duckdb"
+    load_exports(files[:6], warehouse)
+    # back to the schema before migration 002: no export days on the facts, no customer deliveries
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("alter table sales.fact_orders drop column export_date")
+        connection.execute("alter table sales.fact_order_lines drop column export_date")
+        connection.execute("drop table sales.customer_deliveries")
+        connection.execute("delete from meta.schema_versions where component = 'sales' and version = 2")
+
+    load_exports(files[6:], warehouse)
+
+    assert query(warehouse, "select count(*) from sales.fact_orders where export_date is null") == [(0,)]
+    assert_equals_a_rebuild_from_scratch(warehouse, tmp_path / "scratch")
+    assert_sales_match_independent_computation(exports, warehouse)
