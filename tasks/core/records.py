@@ -7,6 +7,7 @@ the header trimmed and lower-cased. Values are text as written: typing them is v
 value becomes a reject with a reason instead of a reader error.
 """
 
+import io
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -76,6 +77,8 @@ def _empty_lines() -> pl.DataFrame:
 
 def _without_line_ends(lines: pl.DataFrame) -> pl.DataFrame:
     raw = pl.col("raw").str.strip_suffix("\r")
+    if not lines.height or lines.item(0, "line_number") != 1:  # only a file's first line may start with a BOM
+        return lines.with_columns(raw)
     first_line = pl.col("line_number") == 1
     return lines.with_columns(pl.when(first_line).then(raw.str.strip_prefix(_BOM)).otherwise(raw).alias("raw"))
 
@@ -124,13 +127,18 @@ def _split_fields(records: pl.DataFrame, header: list[str]) -> pl.DataFrame:
     """One text column per header field for every well-formed record; the others get a `record_problem`."""
     if RECORD_PROBLEM not in records.columns:
         records = records.with_columns(pl.lit(None, pl.String).alias(RECORD_PROBLEM))
-    fields = pl.col("raw").str.replace_all(r'"(?:[^"]|"")*"', "").str.count_matches(",", literal=True) + 1
+    raw = pl.col("raw")
+    # A record without a quote is well quoted and has its commas plus one fields: in a chunk without any quote (the
+    # common case) the two regular expressions over every record are not needed.
+    quoted = records.get_column("raw").str.contains('"', literal=True).any()
+    unquoted = raw.str.replace_all(r'"(?:[^"]|"")*"', "") if quoted else raw
+    fields = unquoted.str.count_matches(",", literal=True) + 1
     problem = (
         pl.when(pl.col(RECORD_PROBLEM).is_not_null())
         .then(pl.col(RECORD_PROBLEM))
-        .when(pl.col("raw").str.strip_chars() == "")
+        .when(raw.str.strip_chars() == "")
         .then(pl.lit("blank line"))
-        .when(pl.col("raw").str.contains(_WELL_QUOTED).not_())
+        .when(raw.str.contains(_WELL_QUOTED).not_() if quoted else pl.lit(False))
         .then(pl.lit(_MISQUOTED))
         .when(fields != len(header))
         .then(pl.format("has {} fields, the header has {}", fields, pl.lit(len(header))))
@@ -140,13 +148,21 @@ def _split_fields(records: pl.DataFrame, header: list[str]) -> pl.DataFrame:
     columns = _unique_names(header)
     values = pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
     if well_formed.height:
-        values = _parse_csv_text("\n".join(well_formed.get_column("raw")) + "\n", columns)
+        values = _parse_csv_text(_as_csv_text(well_formed), columns)
     if values.height != well_formed.height:
         raise BatchDataError(f"CSV records were split into {values.height} rows, expected {well_formed.height}")
     split = well_formed.hstack(values)
     malformed = records.filter(pl.col(RECORD_PROBLEM).is_not_null())
-    ordered = pl.concat([split, malformed], how="diagonal_relaxed").sort("line_number")
-    return ordered.with_columns(pl.col(name).cast(pl.String) for name in columns)
+    if malformed.height:
+        split = pl.concat([split, malformed], how="diagonal_relaxed").sort("line_number")
+    return split.with_columns(pl.col(name).cast(pl.String) for name in columns)
+
+
+def _as_csv_text(records: pl.DataFrame) -> bytes:
+    """The records' raw text, each ended by a newline: written by Polars, without a Python string per record."""
+    text = io.BytesIO()
+    records.select("raw").write_csv(text, include_header=False, quote_style="never")
+    return text.getvalue()
 
 
 # Columns the records carry besides the fields: a field of the same name is renamed, and so reported as unexpected.
@@ -163,9 +179,9 @@ def _unique_names(header: list[str]) -> list[str]:
     return names
 
 
-def _parse_csv_text(text: str, columns: list[str] | None) -> pl.DataFrame:
+def _parse_csv_text(text: str | bytes, columns: list[str] | None) -> pl.DataFrame:
     frame = pl.read_csv(
-        text.encode(),
+        text.encode() if isinstance(text, str) else text,
         has_header=False,
         infer_schema=False,
         quote_char='"',

@@ -152,6 +152,9 @@ FX_RATES = ExportKind(
     },
     batch_checks=(partial(reject_duplicate_keys, key=("day", "currency")),),
     table="sales.stg_fx_rates",
+    # a load marks the rates' days dirty, not the file's export day: the refresh (sql/refresh_marts.sql) chooses every
+    # rate of a dirty day again among all its deliveries
+    partition_day="day",
     check_reasons={"usd_rate_is_one": pl.format("rate_to_usd: {} for USD, which must be 1", quoted("rate_to_usd"))},
 )
 EXPORT_KINDS = (CUSTOMERS, ORDERS, ORDER_LINES, FX_RATES)

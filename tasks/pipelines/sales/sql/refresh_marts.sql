@@ -1,9 +1,31 @@
--- Rebuild the star schema and the marts from every loaded export (sales.stg_*); the machinery then clears the
--- pipeline's dirty list. Every choice between deliveries is made by the data (updated_at) or by precedence: the later export date,
--- then the greater source path, then the greater line number. Never by arrival, so any arrival order gives the
--- same warehouse.
+-- Refresh the star schema and the marts for the keys that the loads since the last refresh touched; the machinery
+-- then clears the pipeline's dirty list. A load marks days dirty for its rows before it replaces them and after (see
+-- the partition days in source.py): customers, orders and order lines by their file's export day, FX rates by the
+-- rate's day. Each step takes the keys with a row of a dirty day in staging (rows that arrived) or among what the
+-- last refresh derived (rows that may have gone with a replaced file), recomputes those keys from all of their
+-- staged rows, and passes on what changed: orders are repriced when their customer's versions, their lines or
+-- their rate changed, and the marts follow for those orders' days and customers. So the result is the one a
+-- rebuild from scratch gives (tests/support/sales_model_from_scratch.sql; the tests compare the two).
+--
+-- Every choice between deliveries is made by the data (updated_at) or by precedence: the later export date, then the
+-- greater source path, then the greater line number. Never by arrival, so any arrival order gives the same warehouse.
 
-delete from sales.fx_rates;
+create or replace temporary table refresh_days as
+select distinct partition_day as day
+from meta.dirty_partitions
+where pipeline = 'sales';
+
+-- FX rates: every rate of a dirty day is chosen again; orders whose day and currency got another rate are repriced.
+create or replace temporary table rates_before as
+select
+    day,
+    currency,
+    rate_to_usd
+from sales.fx_rates
+where day in (select day from refresh_days);
+
+delete from sales.fx_rates where day in (select day from refresh_days);
+
 insert into sales.fx_rates by name
 with deliveries as (
     select
@@ -16,6 +38,7 @@ with deliveries as (
             order by export_date desc, source desc, line_number desc
         ) as precedence
     from sales.stg_fx_rates
+    where day in (select day from refresh_days)
 ),
 
 final as (
@@ -30,22 +53,82 @@ final as (
 
 select * from final;
 
-create or replace temporary table current_orders as
-with deliveries as (
+create or replace temporary table changed_rates as
+with rates_after as (
     select
-        *,
-        row_number() over (
-            partition by order_id
-            order by updated_at desc, export_date desc, source desc, line_number desc
-        ) as precedence
-    from sales.stg_orders
+        day,
+        currency,
+        rate_to_usd
+    from sales.fx_rates
+    where day in (select day from refresh_days)
 )
 
-select * exclude (precedence)
-from deliveries
-where precedence = 1;
+select coalesce(rates_after.day, rates_before.day) as day,
+    coalesce(rates_after.currency, rates_before.currency) as currency
+from rates_after
+full outer join rates_before
+    on rates_after.day = rates_before.day and rates_after.currency = rates_before.currency
+where rates_after.rate_to_usd is distinct from rates_before.rate_to_usd;
 
-delete from sales.dim_customer;
+-- Orders: those delivered in a file of a dirty export day, and those whose winning version came from one (it may
+-- be gone); each gets its newest version again.
+create or replace temporary table touched_orders as
+select order_id from sales.stg_orders
+where export_date in (select day from refresh_days)
+union
+select order_id from sales.fact_orders
+where export_date in (select day from refresh_days);
+
+-- the window ranks the deliveries' keys only, and the winners' rows are fetched by (source, line_number), unique in
+-- staging: carrying every column through the window's sort made it spill under the warehouse's memory limit
+create or replace temporary table current_orders as
+with newest as (
+    select
+        source,
+        line_number
+    from sales.stg_orders
+    where order_id in (select order_id from touched_orders)
+    qualify row_number() over (
+        partition by order_id
+        order by updated_at desc, export_date desc, source desc, line_number desc
+    ) = 1
+)
+
+select stg_orders.*
+from sales.stg_orders as stg_orders
+semi join newest on stg_orders.source = newest.source and stg_orders.line_number = newest.line_number;
+
+-- Customers whose deliveries changed: delivered in a file of a dirty export day, now or at the last refresh. Their
+-- versions are rebuilt and all their orders repriced. (A state that went with its file may have hidden another of
+-- the same instant from another day's file, so the customers a day delivered are kept, not only the versions.)
+create or replace temporary table changed_customers as
+select customer_id from sales.stg_customers
+where export_date in (select day from refresh_days)
+union
+select customer_id from sales.customer_deliveries
+where export_date in (select day from refresh_days);
+
+delete from sales.customer_deliveries where export_date in (select day from refresh_days);
+
+insert into sales.customer_deliveries by name
+select distinct
+    customer_id,
+    export_date
+from sales.stg_customers
+where export_date in (select day from refresh_days);
+
+-- and the customers a touched order names now or named before: an inferred member comes and goes with its orders,
+-- while the versions of a customer with known states stay as they are
+create or replace temporary table touched_customers as
+select customer_id from changed_customers
+union
+select customer_id from current_orders
+union
+select customer_id from sales.fact_orders
+where order_id in (select order_id from touched_orders);
+
+delete from sales.dim_customer where customer_id in (select customer_id from touched_customers);
+
 insert into sales.dim_customer by name
 with deliveries as (
     select
@@ -62,6 +145,7 @@ with deliveries as (
             order by export_date desc, source desc, line_number desc
         ) as precedence
     from sales.stg_customers
+    where customer_id in (select customer_id from touched_customers)
 ),
 
 states as (
@@ -110,15 +194,26 @@ known as (
     from versions
 ),
 
+ordering_customers as (
+    -- the touched customers named by an order's newest version: a touched order's, or an untouched order's fact
+    select customer_id from current_orders
+    where customer_id in (select customer_id from touched_customers)
+    union
+    select customer_id from sales.fact_orders
+    where
+        customer_id in (select customer_id from touched_customers)
+        and order_id not in (select order_id from touched_orders)
+),
+
 inferred as (
-    select distinct
+    select
         md5(customer_id || '#1') as customer_key,
         customer_id,
         1 as version,
         timestamptz '1900-01-01 00:00:00+00' as valid_from,
         true as is_current,
         true as is_inferred
-    from current_orders
+    from ordering_customers
     where customer_id not in (select customer_id from known)
 ),
 
@@ -130,19 +225,84 @@ final as (
 
 select * from final;
 
-create or replace temporary table current_order_lines as
--- an order's lines are those of the latest file that delivered any: a correction replaces the whole set
-select *
-from sales.stg_order_lines
-qualify dense_rank() over (partition by order_id order by export_date desc, source desc) = 1;
+-- The orders to price again: the touched ones, those whose lines changed, those of a customer whose deliveries
+-- changed, and those whose day and currency got another rate.
+create or replace temporary table touched_line_orders as
+select order_id from sales.stg_order_lines
+where export_date in (select day from refresh_days)
+union
+select order_id from sales.fact_order_lines
+where export_date in (select day from refresh_days);
 
-delete from sales.fact_orders;
+create or replace temporary table refresh_orders as
+select order_id from touched_orders
+union
+select order_id from touched_line_orders
+union
+select order_id from sales.fact_orders
+where customer_id in (select customer_id from changed_customers)
+union
+select fact_orders.order_id
+from sales.fact_orders as fact_orders
+inner join changed_rates on fact_orders.order_day = changed_rates.day and fact_orders.currency = changed_rates.currency;
+
+-- their newest versions: a touched order's from staging, another's as its fact holds it
+create or replace temporary table refreshed_orders as
+select * exclude (batch_id)
+from current_orders
+union all by name
+select
+    order_id,
+    customer_id,
+    order_ts,
+    status,
+    currency,
+    updated_at,
+    source,
+    line_number,
+    export_date
+from sales.fact_orders
+where
+    order_id in (select order_id from refresh_orders)
+    and order_id not in (select order_id from touched_orders);
+
+-- the days and customers whose marts change: those of the refreshed orders' facts before, and after
+create or replace temporary table refresh_marts_keys as
+select
+    order_day as day,
+    customer_id
+from sales.fact_orders
+where order_id in (select order_id from refresh_orders)
+union
+select
+    cast(timezone('UTC', order_ts) as date) as day,
+    customer_id
+from refreshed_orders;
+
+create or replace temporary table current_order_lines as
+-- an order's lines are those of the latest file that delivered any: a correction replaces the whole set. An
+-- aggregate finds that file, a lighter pass than ranking every line with all its columns.
+with latest as (
+    select
+        order_id,
+        max({'export_date': export_date, 'source': source}).source as source
+    from sales.stg_order_lines
+    where order_id in (select order_id from refresh_orders)
+    group by order_id
+)
+
+select stg_order_lines.*
+from sales.stg_order_lines as stg_order_lines
+semi join latest on stg_order_lines.order_id = latest.order_id and stg_order_lines.source = latest.source;
+
+delete from sales.fact_orders where order_id in (select order_id from refresh_orders);
+
 insert into sales.fact_orders by name
 with orders as (
     select
         *,
         cast(timezone('UTC', order_ts) as date) as order_day
-    from current_orders
+    from refreshed_orders
 ),
 
 line_totals as (
@@ -179,7 +339,8 @@ priced as (
         coalesce(line_totals.amount, 0) as amount,
         case when orders.currency = 'USD' then 1 else fx_rates.rate_to_usd end as order_rate,
         orders.source,
-        orders.line_number
+        orders.line_number,
+        orders.export_date
     from orders
     inner join customer_versions
         on
@@ -202,7 +363,8 @@ final as (
 
 select * from final;
 
-delete from sales.fact_order_lines;
+delete from sales.fact_order_lines where order_id in (select order_id from refresh_orders);
+
 insert into sales.fact_order_lines by name
 select
     lines.order_id,
@@ -214,16 +376,18 @@ select
     orders.customer_key,
     orders.order_day,
     lines.source,
-    lines.line_number
+    lines.line_number,
+    lines.export_date
 from current_order_lines as lines
 left join sales.fact_orders as orders on lines.order_id = orders.order_id;
 
-delete from sales.daily_revenue;
+delete from sales.daily_revenue where day in (select day from refresh_marts_keys);
+
 insert into sales.daily_revenue by name
 with revenue_orders as (
     select *
     from sales.fact_orders
-    where status in ('shipped', 'completed')
+    where status in ('shipped', 'completed') and order_day in (select day from refresh_marts_keys)
 ),
 
 final as (
@@ -241,12 +405,13 @@ final as (
 
 select * from final;
 
-delete from sales.customer_lifetime;
+delete from sales.customer_lifetime where customer_id in (select customer_id from refresh_marts_keys);
+
 insert into sales.customer_lifetime by name
 with revenue_orders as (
     select *
     from sales.fact_orders
-    where status in ('shipped', 'completed')
+    where status in ('shipped', 'completed') and customer_id in (select customer_id from refresh_marts_keys)
 ),
 
 final as (
@@ -263,5 +428,15 @@ final as (
 
 select * from final;
 
+drop table refresh_days;
+drop table rates_before;
+drop table changed_rates;
+drop table touched_orders;
 drop table current_orders;
+drop table changed_customers;
+drop table touched_customers;
+drop table touched_line_orders;
+drop table refresh_orders;
+drop table refreshed_orders;
+drop table refresh_marts_keys;
 drop table current_order_lines;
