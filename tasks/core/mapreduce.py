@@ -66,6 +66,9 @@ class MapReduceJob:
     one is not mapped but rejected; `combine`, optional, aggregates a chunk's rows (all from one split) of one key
     without changing their meaning; each reducer turns all rows of one partition into output rows. `version` must change whenever any of
     these does.
+    `map_and_combine`, optional, is the map and the combiner in one pass over a chunk (Lin and Dyer's in-mapper
+    combining), used when the combiner is on: it returns the rows `combine(map_lines(lines, split))` holds, in any
+    order, and how many rows `map_lines` would have emitted (the map output records), without making them.
     """
 
     name: str
@@ -76,6 +79,7 @@ class MapReduceJob:
     reducers: dict[str, Callable[[pl.LazyFrame], pl.LazyFrame]]
     cut_long_lines_after: bytes
     version: str
+    map_and_combine: Callable[[pl.DataFrame, Split], tuple[pl.DataFrame, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -228,16 +232,18 @@ def _map_chunks(
     for chunk_number, chunk in enumerate(chunks):
         if chunk.overlong.height:
             rejects.append(chunk.overlong)
-        mapped = job.map_lines(chunk.lines, split).select(
-            pl.col(name).cast(dtype, strict=True) for name, dtype in job.map_schema.items()
-        )
-        spilled = job.combine(mapped) if combine else mapped
+        if combine and job.map_and_combine is not None:
+            spilled, emitted = job.map_and_combine(chunk.lines, split)
+        else:
+            mapped = _in_schema(job.map_lines(chunk.lines, split), job)
+            spilled, emitted = job.combine(mapped) if combine else mapped, mapped.height
+        spilled = _in_schema(spilled, job)
         spilled_bytes = _spill(spilled, job.key, partitions, scratch, chunk_number)
         counters += MapCounters(
             records_read=chunk.lines_ended,
             bytes_read=chunk.bytes_read,
-            map_output_records=mapped.height,
-            combine_input_records=mapped.height if combine else 0,
+            map_output_records=emitted,
+            combine_input_records=emitted if combine else 0,
             combine_output_records=spilled.height if combine else 0,
             spilled_records=spilled.height,
             spilled_bytes=spilled_bytes,
@@ -246,6 +252,11 @@ def _map_chunks(
         with writing("the map's rejects", scratch):
             pl.concat(rejects).write_parquet(scratch / REJECTS)
     return counters, sum(frame.height for frame in rejects)
+
+
+def _in_schema(frame: pl.DataFrame, job: MapReduceJob) -> pl.DataFrame:
+    """The map schema's columns, in its order and types: every spill of a job reads alike."""
+    return frame.select(pl.col(name).cast(dtype, strict=True) for name, dtype in job.map_schema.items())
 
 
 def _spill(frame: pl.DataFrame, key: str, partitions: int, scratch: Path, chunk_number: int) -> int:

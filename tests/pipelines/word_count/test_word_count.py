@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from flow_process import generate_corpus
 from independent_word_count import corpus_files, count_words, document_frequency, lines_of, words_of_line
+from polars.testing import assert_frame_equal
 
 from tasks.core import settings
 from tasks.core.batches import make_batch
@@ -22,7 +23,14 @@ from tasks.core.mapreduce import (
     run_reducers,
     shuffle,
 )
-from tasks.pipelines.word_count.source import PIPELINE, WORD_COUNT_JOB, words
+from tasks.pipelines.word_count.source import (
+    PIPELINE,
+    WORD_COUNT_JOB,
+    combine_in_split,
+    map_and_combine_words,
+    map_words,
+    words,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_CORPUS = PROJECT_ROOT / "data" / "sample_corpus"
@@ -65,6 +73,26 @@ def test_words_agree_with_the_independent_rule_on_random_tricky_text():
     rng = random.Random(4)
     lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
     assert words(pl.Series(lines)).to_list() == [word for line in lines for word in words_of_line(line)]
+
+
+def test_the_map_and_combiner_in_one_pass_give_the_rows_and_counts_of_the_two_steps(tmp_path):
+    alphabet = list("aAzZé_'’- .\t") + ["\u0301", "ß", "SS", "Σ", "ς", "東", "İ", "ﬁ", "’t"]
+    rng = random.Random(7)
+    lines = pl.DataFrame(
+        {"raw": ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(5000)]}
+    )
+    path = tmp_path / "doc.txt"
+    path.write_text("")
+    [split] = plan_splits([make_batch(PIPELINE, path)], 1 << 20)
+
+    mapped = map_words(lines, split)
+    combined, emitted = map_and_combine_words(lines, split)
+
+    expected = Counter(word for line in lines.get_column("raw").to_list() for word in words_of_line(line))
+    assert emitted == mapped.height == sum(expected.values())
+    two_steps = combine_in_split(mapped).select("word", "source", "count").sort("word")
+    assert_frame_equal(combined.select("word", "source", "count").sort("word"), two_steps)
+    assert dict(combined.select("word", "count").iter_rows()) == expected
 
 
 def test_the_sample_corpus_covers_the_rule_s_edge_cases():
