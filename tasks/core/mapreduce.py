@@ -160,7 +160,9 @@ class Shuffle:
 
 def plan_splits(batches: Iterable[Batch], split_bytes: int) -> list[Split]:
     """Cut each file into byte ranges of `split_bytes` (each read to whole lines); a compressed file, which cannot be
-    read from the middle, is one split."""
+    read from the middle, is one split. The longest come first (compressed files, whose text is several times their
+    size, then by bytes), so that the maps still running at the end are short ones and no core waits on a long
+    one."""
     if split_bytes < 1:
         raise ValueError(f"split_bytes must be at least 1, not {split_bytes}")
     splits = []
@@ -172,7 +174,11 @@ def plan_splits(batches: Iterable[Batch], split_bytes: int) -> list[Split]:
         splits += [
             Split(batch, index, start, min(start + split_bytes, batch.size_bytes)) for index, start in enumerate(starts)
         ]
-    return splits
+    return sorted(splits, key=lambda split: (split.batch.path.name.endswith(".gz"), _stored_bytes(split)), reverse=True)
+
+
+def _stored_bytes(split: Split) -> int:
+    return (split.batch.size_bytes if split.end is None else split.end) - split.start
 
 
 def job_directory(work_root: Path, job: MapReduceJob, partitions: int, combine: bool) -> Path:

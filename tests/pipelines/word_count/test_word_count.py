@@ -265,13 +265,17 @@ def test_finished_maps_are_reused_and_run_files_are_removed_after_loading(tmp_pa
     assert not Path(first.directory).exists() and not shuffled.reduce_directory.exists()
 
 
-def test_compressed_files_are_one_split_and_large_plain_files_many():
+def test_compressed_files_are_one_split_and_large_plain_files_many_the_longest_first():
     batches = [make_batch(PIPELINE, path) for path in corpus_files(SAMPLE_CORPUS)]
     splits = plan_splits(batches, 100_000)
     by_file = Counter(split.batch.path.name for split in splits)
     for batch in batches:
         expected = 1 if batch.path.name.endswith(".gz") else -(-batch.size_bytes // 100_000)
         assert by_file[batch.path.name] == expected
+    compressed = [split.batch.path.name.endswith(".gz") for split in splits]
+    assert compressed == sorted(compressed, reverse=True)  # a compressed file cannot be cut: it is the longest map
+    plain_bytes = [split.end - split.start for split in splits if split.end is not None]
+    assert plain_bytes == sorted(plain_bytes, reverse=True) and plain_bytes[-1] < 100_000
     assert MapCounters(1, 2) + MapCounters(3, 4) == MapCounters(4, 6)
 
 
@@ -301,7 +305,7 @@ def test_a_document_appended_to_after_it_was_found_fails_alone_and_counts_in_a_l
         for split in plan_splits([found], split_bytes)
     ]
 
-    last = outputs[-1]
+    last = max(outputs, key=lambda output: output.split.index)  # the split that reads up to the file's end
     assert last.error.startswith("doc.txt changed while it was read (18 bytes when found, 28 after)")
     later = [
         run_map(split, WORD_COUNT_JOB, tmp_path / "work", 2, True, 1 << 20)
