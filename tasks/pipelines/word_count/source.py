@@ -93,8 +93,8 @@ def count_per_document(rows: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def combine_in_split(rows: pl.DataFrame) -> pl.DataFrame:
-    """Per word, its occurrences in a chunk of one split, whose rows all have the same source: grouping by the word
-    alone gives what `count_per_document` would, at a fraction of the cost."""
+    """Per word, its occurrences in rows of one split, which all have the same source: grouping by the word alone
+    gives what `count_per_document` would, at a fraction of the cost. Its output combines again alike."""
     return rows.group_by("word").agg(pl.col("count").sum(), pl.col("source").first())
 
 
