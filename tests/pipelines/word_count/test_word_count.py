@@ -221,6 +221,20 @@ def test_counters_of_a_hand_counted_input(tmp_path):
     assert counters["spilled_bytes"] > 0
 
 
+def test_a_map_combines_its_chunks_again_before_spilling_while_they_fit_in_one_chunk_s_memory(tmp_path):
+    path = tmp_path / "repeated.txt"
+    path.write_text("alpha beta\n" * 10_000)  # 110,000 bytes: 27 chunks of 4 KiB, each combining to 2 rows
+
+    word_counts, _, counters, shuffled = mapreduce([path], tmp_path / "work", partitions=2, chunk_bytes=4096)
+
+    assert word_counts == Counter({"alpha": 10_000, "beta": 10_000})
+    assert counters["combine_input_records"] == 20_000
+    assert counters["spilled_records"] == counters["combine_output_records"] == 2  # not 2 per chunk
+    [folder] = shuffled.map_directories
+    spills = [spill.name for spill in Path(folder).glob("part-*.parquet")]
+    assert spills and all(name.endswith("-00000.parquet") for name in spills)  # one spill, not one per chunk
+
+
 def test_a_reducer_reads_only_its_own_partition_s_spills(tmp_path):
     files = corpus_files(SAMPLE_CORPUS)
     _, _, _, shuffled = mapreduce(files, tmp_path, partitions=4)
