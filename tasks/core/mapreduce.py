@@ -63,9 +63,13 @@ class MapReduceJob:
     `map_lines` turns a chunk of lines (`line_number`, `raw`) of one split into rows of `map_schema`, whose `key`
     column decides their partition; a line longer than the line limit comes to it in pieces cut just after one of
     the `cut_long_lines_after` bytes (which must not change what it maps), and a run of more than the limit without
-    one is not mapped but rejected; `combine`, optional, aggregates a chunk's rows (all from one split) of one key
-    without changing their meaning; each reducer turns all rows of one partition into output rows. `version` must change whenever any of
-    these does.
+    one is not mapped but rejected; `combine`, optional, aggregates rows (all from one split) of one key without
+    changing their meaning, and may run again on its own output, as Hadoop's combiners may (a chunk's rows are
+    combined, then those of the chunks a spill holds); each reducer turns all rows of one partition into output
+    rows. `version` must change whenever any of these does.
+    `map_and_combine`, optional, is the map and the combiner in one pass over a chunk (Lin and Dyer's in-mapper
+    combining), used when the combiner is on: it returns the rows `combine(map_lines(lines, split))` holds, in any
+    order, and how many rows `map_lines` would have emitted (the map output records), without making them.
     """
 
     name: str
@@ -76,6 +80,7 @@ class MapReduceJob:
     reducers: dict[str, Callable[[pl.LazyFrame], pl.LazyFrame]]
     cut_long_lines_after: bytes
     version: str
+    map_and_combine: Callable[[pl.DataFrame, Split], tuple[pl.DataFrame, int]] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,7 +161,9 @@ class Shuffle:
 
 def plan_splits(batches: Iterable[Batch], split_bytes: int) -> list[Split]:
     """Cut each file into byte ranges of `split_bytes` (each read to whole lines); a compressed file, which cannot be
-    read from the middle, is one split."""
+    read from the middle, is one split. The longest come first (compressed files, whose text is several times their
+    size, then by bytes), so that the maps still running at the end are short ones and no core waits on a long
+    one."""
     if split_bytes < 1:
         raise ValueError(f"split_bytes must be at least 1, not {split_bytes}")
     splits = []
@@ -168,7 +175,11 @@ def plan_splits(batches: Iterable[Batch], split_bytes: int) -> list[Split]:
         splits += [
             Split(batch, index, start, min(start + split_bytes, batch.size_bytes)) for index, start in enumerate(starts)
         ]
-    return splits
+    return sorted(splits, key=lambda split: (split.batch.path.name.endswith(".gz"), _stored_bytes(split)), reverse=True)
+
+
+def _stored_bytes(split: Split) -> int:
+    return (split.batch.size_bytes if split.end is None else split.end) - split.start
 
 
 def job_directory(work_root: Path, job: MapReduceJob, partitions: int, combine: bool) -> Path:
@@ -213,10 +224,11 @@ def run_map(
 def _map_chunks(
     split: Split, job: MapReduceJob, scratch: Path, partitions: int, combine: bool, chunk_bytes: int
 ) -> tuple[MapCounters, int]:
-    """Map, combine and spill the split chunk by chunk; write its rejects beside the spills. Returns the counters and
-    how many runs were rejected."""
+    """Map and combine the split chunk by chunk, and spill its output through a buffer of `chunk_bytes`; write its
+    rejects beside the spills. Returns the counters and how many runs were rejected."""
     counters = MapCounters()
     rejects = []
+    buffer = _SpillBuffer(job, scratch, partitions, combine, chunk_bytes)
     chunks = read_line_chunks(
         split.batch.path,
         chunk_bytes,
@@ -225,35 +237,80 @@ def _map_chunks(
         max_line_bytes=MAX_LINE_BYTES,
         cut_after=job.cut_long_lines_after,
     )
-    for chunk_number, chunk in enumerate(chunks):
+    for chunk in chunks:
         if chunk.overlong.height:
             rejects.append(chunk.overlong)
-        mapped = job.map_lines(chunk.lines, split).select(
-            pl.col(name).cast(dtype, strict=True) for name, dtype in job.map_schema.items()
-        )
-        spilled = job.combine(mapped) if combine else mapped
-        spilled_bytes = _spill(spilled, job.key, partitions, scratch, chunk_number)
+        if combine and job.map_and_combine is not None:
+            output, emitted = job.map_and_combine(chunk.lines, split)
+        else:
+            mapped = _in_schema(job.map_lines(chunk.lines, split), job)
+            output, emitted = job.combine(mapped) if combine else mapped, mapped.height
+        buffer.add(_in_schema(output, job))
         counters += MapCounters(
             records_read=chunk.lines_ended,
             bytes_read=chunk.bytes_read,
-            map_output_records=mapped.height,
-            combine_input_records=mapped.height if combine else 0,
-            combine_output_records=spilled.height if combine else 0,
-            spilled_records=spilled.height,
-            spilled_bytes=spilled_bytes,
+            map_output_records=emitted,
+            combine_input_records=emitted if combine else 0,
         )
+    buffer.spill()
+    counters += MapCounters(
+        combine_output_records=buffer.spilled_records if combine else 0,
+        spilled_records=buffer.spilled_records,
+        spilled_bytes=buffer.spilled_bytes,
+    )
     if rejects:
         with writing("the map's rejects", scratch):
             pl.concat(rejects).write_parquet(scratch / REJECTS)
     return counters, sum(frame.height for frame in rejects)
 
 
-def _spill(frame: pl.DataFrame, key: str, partitions: int, scratch: Path, chunk_number: int) -> int:
+class _SpillBuffer:
+    """A map's output held in memory until it reaches `limit_bytes` (the chunk size, so memory stays bounded by it),
+    then combined again when the combiner is on (a word met in several chunks becomes one row) and spilled: a split
+    spills a few large sets of partition files, as Hadoop's map output buffer (io.sort.mb) makes it, instead of one
+    set per chunk, and the reducers read fewer rows from fewer files."""
+
+    def __init__(self, job: MapReduceJob, scratch: Path, partitions: int, combine: bool, limit_bytes: int):
+        self.job = job
+        self.scratch = scratch
+        self.partitions = partitions
+        self.combine = combine
+        self.limit_bytes = limit_bytes
+        self.frames: list[pl.DataFrame] = []
+        self.held_bytes = 0
+        self.spills = 0
+        self.spilled_records = 0
+        self.spilled_bytes = 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.frames.append(frame)
+        self.held_bytes += frame.estimated_size()
+        if self.held_bytes >= self.limit_bytes:
+            self.spill()
+
+    def spill(self) -> None:
+        if not self.frames:
+            return
+        frame = pl.concat(self.frames) if len(self.frames) > 1 else self.frames[0]
+        if self.combine and len(self.frames) > 1:
+            frame = _in_schema(self.job.combine(frame), self.job)
+        self.frames, self.held_bytes = [], 0
+        self.spilled_bytes += _spill(frame, self.job.key, self.partitions, self.scratch, self.spills)
+        self.spilled_records += frame.height
+        self.spills += 1
+
+
+def _in_schema(frame: pl.DataFrame, job: MapReduceJob) -> pl.DataFrame:
+    """The map schema's columns, in its order and types: every spill of a job reads alike."""
+    return frame.select(pl.col(name).cast(dtype, strict=True) for name, dtype in job.map_schema.items())
+
+
+def _spill(frame: pl.DataFrame, key: str, partitions: int, scratch: Path, spill_number: int) -> int:
     """Write `frame` as one Parquet file per non-empty partition of its keys; return the bytes written."""
     partition = (pl.col(key).hash(seed=0) % partitions).alias("_partition")
     written = 0
     for (number,), rows in frame.with_columns(partition).partition_by("_partition", as_dict=True).items():
-        path = scratch / f"part-{number:03d}-{chunk_number:05d}.parquet"
+        path = scratch / f"part-{number:03d}-{spill_number:05d}.parquet"
         with writing(f"spill {path.name}", scratch):
             rows.drop("_partition").write_parquet(path, compression=SPILL_COMPRESSION)
         written += path.stat().st_size

@@ -31,9 +31,13 @@ def normalize_word(token: str) -> str:
     return unicodedata.normalize("NFC", token.casefold()).replace("’", "'")
 
 
-def words(lines: pl.Series) -> pl.Series:
-    """Every word of `lines`, in order, casefolded and NFC-normalized."""
-    tokens = lines.str.extract_all(WORD).explode().drop_nulls()
+def tokens(lines: pl.Series) -> pl.Series:
+    """Every match of the word pattern in `lines`, in order, as written."""
+    return lines.str.extract_all(WORD).explode().drop_nulls().rename("token")
+
+
+def normalize(tokens: pl.Series) -> pl.Series:
+    """Each token's counted form: casefolded, NFC-normalized, ’ written as '."""
     # An ASCII token's normal form is its lower case, which Polars computes; only the others need Python's casefold,
     # once per distinct token.
     lowered = tokens.str.to_lowercase().rename("word")
@@ -46,6 +50,11 @@ def words(lines: pl.Series) -> pl.Series:
     return lowered.scatter(beyond_ascii, unusual.replace_strict(distinct, folded, return_dtype=pl.String))
 
 
+def words(lines: pl.Series) -> pl.Series:
+    """Every word of `lines`, in order, casefolded and NFC-normalized."""
+    return normalize(tokens(lines))
+
+
 def map_words(lines: pl.DataFrame, split: Split) -> pl.DataFrame:
     """(word, source, count = 1) for every word of the lines."""
     return (
@@ -55,14 +64,37 @@ def map_words(lines: pl.DataFrame, split: Split) -> pl.DataFrame:
     )
 
 
+def map_and_combine_words(lines: pl.DataFrame, split: Split) -> tuple[pl.DataFrame, int]:
+    """What `combine_in_split(map_words(lines, split))` holds, and how many words the map emits, without a row per
+    word beyond the tokens themselves: as the one-query word count does, the tokens are counted as written (one
+    streaming query, on every core), and only the distinct ones are normalized and added up by their normal form
+    ("Straße" and "STRASSE")."""
+    token_counts = (
+        lines.lazy()
+        .select(pl.col("raw").str.extract_all(WORD).alias("token"))
+        .explode("token")
+        .drop_nulls("token")  # a line without words explodes to one null
+        .group_by("token")
+        .agg(pl.len().cast(pl.Int64).alias("count"))
+        .collect(engine="streaming")
+    )
+    combined = (
+        token_counts.select(normalize(token_counts.get_column("token")), "count")
+        .group_by("word")
+        .agg(pl.col("count").sum())
+        .with_columns(source=pl.lit(split.batch.source, dtype=pl.String))
+    )
+    return combined, int(token_counts.get_column("count").sum())
+
+
 def count_per_document(rows: pl.LazyFrame) -> pl.LazyFrame:
     """One row per word and document, with the word's occurrences in it: the inverted index."""
     return rows.group_by("word", "source").agg(pl.col("count").sum())
 
 
 def combine_in_split(rows: pl.DataFrame) -> pl.DataFrame:
-    """Per word, its occurrences in a chunk of one split, whose rows all have the same source: grouping by the word
-    alone gives what `count_per_document` would, at a fraction of the cost."""
+    """Per word, its occurrences in rows of one split, which all have the same source: grouping by the word alone
+    gives what `count_per_document` would, at a fraction of the cost. Its output combines again alike."""
     return rows.group_by("word").agg(pl.col("count").sum(), pl.col("source").first())
 
 
@@ -81,6 +113,7 @@ WORD_COUNT_JOB = MapReduceJob(
     map_schema={"word": pl.String, "source": pl.String, "count": pl.Int64},
     map_lines=map_words,
     combine=combine_in_split,
+    map_and_combine=map_and_combine_words,
     reducers={"word_counts": count_per_word, "postings": count_per_document},
     cut_long_lines_after=SEPARATORS,
     version=code_version("tasks.pipelines.word_count.source", "tasks.core.mapreduce", "tasks.core.reading"),

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from flow_process import generate_corpus
 from independent_word_count import corpus_files, count_words, document_frequency, lines_of, words_of_line
+from polars.testing import assert_frame_equal
 
 from tasks.core import settings
 from tasks.core.batches import make_batch
@@ -22,7 +23,14 @@ from tasks.core.mapreduce import (
     run_reducers,
     shuffle,
 )
-from tasks.pipelines.word_count.source import PIPELINE, WORD_COUNT_JOB, words
+from tasks.pipelines.word_count.source import (
+    PIPELINE,
+    WORD_COUNT_JOB,
+    combine_in_split,
+    map_and_combine_words,
+    map_words,
+    words,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_CORPUS = PROJECT_ROOT / "data" / "sample_corpus"
@@ -65,6 +73,26 @@ def test_words_agree_with_the_independent_rule_on_random_tricky_text():
     rng = random.Random(4)
     lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
     assert words(pl.Series(lines)).to_list() == [word for line in lines for word in words_of_line(line)]
+
+
+def test_the_map_and_combiner_in_one_pass_give_the_rows_and_counts_of_the_two_steps(tmp_path):
+    alphabet = list("aAzZé_'’- .\t") + ["\u0301", "ß", "SS", "Σ", "ς", "東", "İ", "ﬁ", "’t"]
+    rng = random.Random(7)
+    lines = pl.DataFrame(
+        {"raw": ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(5000)]}
+    )
+    path = tmp_path / "doc.txt"
+    path.write_text("")
+    [split] = plan_splits([make_batch(PIPELINE, path)], 1 << 20)
+
+    mapped = map_words(lines, split)
+    combined, emitted = map_and_combine_words(lines, split)
+
+    expected = Counter(word for line in lines.get_column("raw").to_list() for word in words_of_line(line))
+    assert emitted == mapped.height == sum(expected.values())
+    two_steps = combine_in_split(mapped).select("word", "source", "count").sort("word")
+    assert_frame_equal(combined.select("word", "source", "count").sort("word"), two_steps)
+    assert dict(combined.select("word", "count").iter_rows()) == expected
 
 
 def test_the_sample_corpus_covers_the_rule_s_edge_cases():
@@ -193,6 +221,20 @@ def test_counters_of_a_hand_counted_input(tmp_path):
     assert counters["spilled_bytes"] > 0
 
 
+def test_a_map_combines_its_chunks_again_before_spilling_while_they_fit_in_one_chunk_s_memory(tmp_path):
+    path = tmp_path / "repeated.txt"
+    path.write_text("alpha beta\n" * 10_000)  # 110,000 bytes: 27 chunks of 4 KiB, each combining to 2 rows
+
+    word_counts, _, counters, shuffled = mapreduce([path], tmp_path / "work", partitions=2, chunk_bytes=4096)
+
+    assert word_counts == Counter({"alpha": 10_000, "beta": 10_000})
+    assert counters["combine_input_records"] == 20_000
+    assert counters["spilled_records"] == counters["combine_output_records"] == 2  # not 2 per chunk
+    [folder] = shuffled.map_directories
+    spills = [spill.name for spill in Path(folder).glob("part-*.parquet")]
+    assert spills and all(name.endswith("-00000.parquet") for name in spills)  # one spill, not one per chunk
+
+
 def test_a_reducer_reads_only_its_own_partition_s_spills(tmp_path):
     files = corpus_files(SAMPLE_CORPUS)
     _, _, _, shuffled = mapreduce(files, tmp_path, partitions=4)
@@ -237,13 +279,17 @@ def test_finished_maps_are_reused_and_run_files_are_removed_after_loading(tmp_pa
     assert not Path(first.directory).exists() and not shuffled.reduce_directory.exists()
 
 
-def test_compressed_files_are_one_split_and_large_plain_files_many():
+def test_compressed_files_are_one_split_and_large_plain_files_many_the_longest_first():
     batches = [make_batch(PIPELINE, path) for path in corpus_files(SAMPLE_CORPUS)]
     splits = plan_splits(batches, 100_000)
     by_file = Counter(split.batch.path.name for split in splits)
     for batch in batches:
         expected = 1 if batch.path.name.endswith(".gz") else -(-batch.size_bytes // 100_000)
         assert by_file[batch.path.name] == expected
+    compressed = [split.batch.path.name.endswith(".gz") for split in splits]
+    assert compressed == sorted(compressed, reverse=True)  # a compressed file cannot be cut: it is the longest map
+    plain_bytes = [split.end - split.start for split in splits if split.end is not None]
+    assert plain_bytes == sorted(plain_bytes, reverse=True) and plain_bytes[-1] < 100_000
     assert MapCounters(1, 2) + MapCounters(3, 4) == MapCounters(4, 6)
 
 
@@ -273,7 +319,7 @@ def test_a_document_appended_to_after_it_was_found_fails_alone_and_counts_in_a_l
         for split in plan_splits([found], split_bytes)
     ]
 
-    last = outputs[-1]
+    last = max(outputs, key=lambda output: output.split.index)  # the split that reads up to the file's end
     assert last.error.startswith("doc.txt changed while it was read (18 bytes when found, 28 after)")
     later = [
         run_map(split, WORD_COUNT_JOB, tmp_path / "work", 2, True, 1 << 20)
