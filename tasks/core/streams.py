@@ -98,9 +98,11 @@ class FileScan:
 
 
 def file_signature(path: Path) -> tuple[int, ...]:
-    """Size, modification time, inode and device: what tells, without reading a file, that it may have changed."""
+    """Size, modification time, inode, device and change time: what tells, without reading a file, that it may have
+    changed. The change time catches a rewrite that kept the size and set the modification time back (touch -r,
+    cp -p): no program can set it back."""
     stat = path.stat()
-    return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev, stat.st_ctime_ns)
 
 
 def scan_file(path: Path, offsets_for: Callable[[str], Iterable[int]]) -> FileScan:

@@ -19,6 +19,10 @@ from tasks.pipelines.access_logs.source import ACCESS_LOG_FILES, ACCESS_LOG_FORM
 from tasks.pipelines.billing.source import BILLING_EXPORTS
 from tasks.pipelines.sales.source import SALES_EXPORTS
 from tasks.pipelines.word_count.source import CORPUS_FILES
+from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.loads import FactTable, load_staged_batch
+
+REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
 
 PATTERNS = ("*.log", "*.log.gz")
 
@@ -253,3 +257,21 @@ def test_a_damaged_fingerprint_cache_only_costs_a_re_hash(tmp_path, counted_hash
             source / "a.txt"
         )
     assert len(counted_hashing) == 4
+
+
+def test_a_log_rewritten_to_the_same_size_and_time_is_read_again(tmp_path):
+    source, warehouse = tmp_path / "logs", tmp_path / "warehouse.duckdb"
+    log = write_log(source / "access.log", [log_line(request="GET /first HTTP/1.1")])
+    first = discover(source, ACCESS_LOG_FILES, "access_logs", warehouse, append_only=True)
+    for batch in first.to_load:
+        staged = stage_batch(batch, ACCESS_LOG_FORMAT, staging_root_for(warehouse), 1 << 20)
+        with open_warehouse(warehouse) as connection:
+            load_staged_batch(connection, staged, REQUESTS, None)
+
+    stat = log.stat()
+    log.write_text(log.read_text().replace("/first", "/other"))  # same length
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = discover(source, ACCESS_LOG_FILES, "access_logs", warehouse, append_only=True)
+
+    assert (log.stat().st_size, log.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert [batch.path.name for batch in again.to_load] == ["access.log"]
