@@ -3,13 +3,16 @@ marts → report → announce. A flow calls it from its own body, so its tasks a
 there; the flow declares only what differs (its export family, its mart settings, its own steps after the rebuild),
 and cannot leave out the write turn, a failed staging's way to the ledger, the summary or the announcement."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 from prefect import allow_failure, unmapped
+from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 from prefect.states import State
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from tasks.core.batches import Batch
 from tasks.core.settings import MAX_REJECT_RATE
@@ -89,9 +92,10 @@ def load_staged_batches(
     pipeline's own steps on the loaded warehouse. After the turn: record and publish the run's summary (with the
     number of mart days rebuilt, unless `report_mart_days` is off because the marts are rebuilt whole) and announce
     it. Returns the run's final state, its summary as data."""
-    with server_write_turn():
+    with server_write_turn(), load_runner() as loads:
         # allow_failure: a batch whose staging failed after its retries still reaches the ledger, with its error
-        loaded = load_batch.map(allow_failure(staged), batches, tables, unmapped(warehouse))
+        parameters = {"staged": allow_failure(staged), "batch": batches, "target": tables}
+        loaded = loads.map(load_batch, parameters | {"warehouse": unmapped(warehouse)})
         followed = follow_progress(loaded, batches, what=what)
         marts_refreshed_days = rebuild_marts(pipeline, warehouse, mart_settings)
         if after_rebuild is not None:
@@ -100,3 +104,23 @@ def load_staged_batches(
     summary = report_run(pipeline, discovery, warehouse, followed, marts_reported, max_reject_rate)
     announce_completion(summary)
     return final_state(summary)
+
+
+@contextmanager
+def load_runner() -> Iterator[TaskRunner]:
+    """Where the run's loads run: on a thread pool, one thread of their own, taking them in file order.
+
+    Loads take turns on the warehouse anyway. On the flow's own pool they queued behind every staging task submitted
+    before them (the pool is first in, first out, and a staging task holds its thread while it waits for its turn to
+    parse), so the first load started only once the last file's staging had a thread. On their own thread, each
+    batch loads as soon as it is staged and the load before it is done. File order rather than staging order: the
+    files are staged in about that order (submitted so, and parsed one at a time), and a run killed midway then
+    leaves the first files loaded, the same ones each time. One thread whatever the number of files: the thread
+    waits for each batch's staging in turn. Other runners (Dask) keep the loads: their workers may be other machines,
+    where the flow's process could not read the staged files."""
+    flow_runner = FlowRunContext.get().task_runner
+    if not isinstance(flow_runner, ThreadPoolTaskRunner):
+        yield flow_runner
+        return
+    with ThreadPoolTaskRunner(max_workers=1) as runner:
+        yield runner

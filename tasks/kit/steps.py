@@ -98,7 +98,8 @@ def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTa
         # prefect-dask 0.3.7 hands an allow_failure()-wrapped argument to a Dask worker as a 1-tuple: Dask rebuilds
         # the annotation, a namedtuple, as a plain tuple around the value
         (staged,) = staged
-    with open_warehouse(warehouse) as connection:
+    # no checkpoint per load: the mart rebuild after the run's loads checkpoints once (see open_warehouse)
+    with open_warehouse(warehouse, checkpoint=False) as connection:
         if isinstance(staged, BaseException):
             error = f"{type(staged).__name__}: {staged}"
             return record_failed_batch(connection, batch, error, time.time(), flow_run.get_id())

@@ -1,7 +1,10 @@
 """The flow body the file pipelines share, run inside a flow of the test's own under the Prefect test server."""
 
+import threading
+
 import pytest
 from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
 from sales_exports import money_exports
 from warehouse_snapshot import query
 
@@ -62,3 +65,36 @@ def test_a_file_whose_staging_fails_reaches_the_ledger_and_the_run_still_rebuild
         ("orders_2026-10-02.csv", "loaded", None),
     ]
     assert query(warehouse, "select batches_failed from meta.runs") == [(1,)]
+
+
+def test_a_staged_file_loads_while_later_files_still_wait_to_be_staged(tmp_path, monkeypatch):
+    """Two task threads for three files: the later files' staging waits for the first file's load. When loads queued
+    behind all staging on the flow's threads, the first load could not start, and the later files waited in vain."""
+    source, warehouse = tmp_path / "exports", tmp_path / "warehouse.duckdb"
+    money_exports(source)
+    first_file = min(path.name for path in source.iterdir())
+    real_stage_batch, real_load = tasks.kit.steps.stage_batch, tasks.kit.steps.load_staged_batch
+    a_file_loaded, held_back_in_vain = threading.Event(), []
+
+    def stage_after_a_load(batch, *arguments, **options):
+        if batch.path.name != first_file and not a_file_loaded.wait(timeout=10):
+            held_back_in_vain.append(batch.path.name)
+        return real_stage_batch(batch, *arguments, **options)
+
+    def load_and_tell(*arguments, **options):
+        outcome = real_load(*arguments, **options)
+        a_file_loaded.set()
+        return outcome
+
+    monkeypatch.setattr(tasks.kit.steps, "stage_batch", stage_after_a_load)
+    monkeypatch.setattr(tasks.kit.steps, "load_staged_batch", load_and_tell)
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def exports_flow():
+        return load_export_family(SALES_EXPORTS, source, warehouse, 1 << 20, None, False, what="exports")
+
+    state = exports_flow(return_state=True)
+
+    assert state.is_completed(), state.message
+    assert held_back_in_vain == []
+    assert query(warehouse, "select count(*) from meta.batches where status = 'loaded'") == [(3,)]

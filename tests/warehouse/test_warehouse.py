@@ -359,3 +359,22 @@ def test_a_script_statement_naming_bucket_runs_once_per_bucket(tmp_path):
     assert rows == [(0, [0, 3, 6, 9]), (1, [1, 4, 7]), (2, [2, 5, 8])]
     again = duckdb.connect()
     assert execute_script(again, script, {}).fetchall() == [(0, list(range(10)))]  # one bucket when not given
+
+
+def test_a_load_closed_without_a_checkpoint_is_kept_in_the_log_until_the_next_connection_checkpoints(
+    tmp_path, warehouse
+):
+    path = tmp_path / "access.log"
+    write_log(path, FIRST_VERSION)
+    staged = stage(path, warehouse)
+    wal = warehouse.with_name(warehouse.name + ".wal")
+
+    with open_warehouse(warehouse, checkpoint=False) as connection:
+        load_staged_batch(connection, staged, REQUESTS, flow_run_id=None)
+
+    assert wal.is_file() and wal.stat().st_size  # committed, not yet written into the database file
+    assert query(warehouse, "select count(*) from logs.requests") == [(3,)]  # a reader replays the log
+    with open_warehouse(warehouse):
+        pass
+    assert not wal.exists()
+    assert query(warehouse, "select count(*) from logs.requests") == [(3,)]
