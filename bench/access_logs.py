@@ -212,6 +212,9 @@ def _base_env(prefect_home: Path) -> dict[str, str]:
     env["PREFECT_HOME"] = str(prefect_home)
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     env["PYTHONUNBUFFERED"] = "1"
+    # a run without PREFECT_API_URL uses Prefect's own temporary server: the local server it would start otherwise
+    # outlives the benchmark (every bench/ script builds its environments here)
+    env["BATCHYARD_LOCAL_SERVER"] = "off"
     return env
 
 
@@ -448,9 +451,6 @@ def main(argv: list[str] | None = None) -> int:
             # server's PREFECT_HOME, whose database is already migrated, as a user's home would be: in a
             # fresh home the migrations alone can outlast Prefect's startup timeout for temporary servers.
             env = _base_env(work / "prefect_home")
-            # Prefect's own temporary server, as BATCHYARD_LOCAL_SERVER=off asks: the local server a run starts
-            # otherwise would outlive this script
-            env["BATCHYARD_LOCAL_SERVER"] = "off"
             cmd = flow_command(tiny_dir, work / "tiny_temp.duckdb", *TINY_OPTIONS)
             tiny_without_server = run_measured(cmd, env, work / "tiny_temporary.log", args.timeout)
 
