@@ -44,13 +44,32 @@ from tasks.warehouse.runs import describe_warehouse
 PREFECT_API_PROBE_SECONDS = 3
 
 
-def exit_process(code: int) -> None:
-    """Run the exit hooks (Prefect drains its workers and stops its temporary server), then leave without teardown.
+def quiet_teardown() -> None:
+    """After the exit hooks of the run, the interpreter's teardown writes nothing more to stderr.
 
-    DuckDB 2.0's nanobind bindings print a page of benign "leaked instance" warnings when the interpreter tears
-    down after a Prefect run; skipping the teardown keeps the terminal readable. Nothing is lost: files are closed
-    and the warehouse connection is closed after every unit of work.
+    DuckDB 2.0's nanobind bindings print a page of benign "leaked instance/type/function" warnings when the
+    interpreter tears down after a Prefect run (about 40 lines per run in a worker's log, where an operator reads them
+    as a memory bug); DuckDB's Python package offers no switch for them. Nothing is lost: files and the warehouse
+    connection are closed after every unit of work, a flow's errors are logged and printed before the exit hooks run,
+    and the hooks registered during the run (Prefect's log and event workers, its temporary server) run before this
+    one. Only the hooks registered before this module was imported run after it, silenced: `logging.shutdown`,
+    multiprocessing's and Polars' clean-ups, which print nothing when all is well.
+
+    Registered when this module is imported, which every flow does: it covers runs started by a worker, `serve` or the
+    landing watcher (Prefect's engine imports the flow's file) as well as `python flows/x.py`.
     """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), sys.stderr.fileno())
+
+
+atexit.register(quiet_teardown)
+
+
+def exit_process(code: int) -> None:
+    """Run the exit hooks (Prefect drains its workers and stops its temporary server), then leave without the
+    interpreter's teardown, which only costs time once a command has answered."""
     threading._shutdown()  # as interpreter exit does first: Prefect drains its log and event workers here
     atexit._run_exitfuncs()
     sys.stdout.flush()

@@ -164,6 +164,12 @@ def test_a_run_started_through_the_api_loads_the_warehouse_and_its_completion_st
     bar_blue = sum(pixel == (0, 0x72, 0xB2) for pixel in pixels)
     assert bar_blue > 5_000, f"the chart's bars are not drawn in the UI: {bar_blue} blue pixels (see {screenshot})"
 
+    # the worker's log carries what its runs printed, and nothing of their processes' teardown (the first runs'
+    # processes have long ended by now)
+    worker_log = (stack.logs / "worker.log").read_text()
+    assert f"Flow run '{api.flow_run(run_id)['name']}' - Finished in state Completed" in worker_log
+    assert "nanobind" not in worker_log and "leaked" not in worker_log, stack.log_tail("worker")
+
 
 def test_a_failed_run_does_not_start_the_audit_while_a_completed_one_does(stack, api, tmp_path):
     sample_logs = stack.project / "data" / "sample_logs"

@@ -197,3 +197,40 @@ def test_help_and_a_mistyped_argument_answer_before_the_heavy_imports(command, a
     )
     assert answered.stderr.splitlines()[-1] == f"exit {code} after importing []", answered.stderr
     assert ("usage: " in answered.stdout) if code == 0 else ("error: unrecognized arguments" in answered.stderr)
+
+
+TEARDOWN_WRITES_TO_STDERR = """
+import atexit
+import os
+import sys
+
+import tasks.kit.cli
+
+
+class WritesWhenTornDown:
+    # as DuckDB's nanobind bindings do when the interpreter frees what they still hold
+    def __del__(self):
+        os.write(2, b"nanobind: leaked 3 instances!\\n")
+
+
+held_until_teardown = WritesWhenTornDown()
+atexit.register(lambda: print("a hook registered during the run still speaks", file=sys.stderr, flush=True))
+print("the run's own output", file=sys.stderr, flush=True)
+sys.exit(3)
+"""
+
+
+def test_a_process_that_imported_the_flows_cli_ends_with_its_own_output_and_code_and_no_teardown_noise():
+    ended = subprocess.run(
+        [sys.executable, "-c", TEARDOWN_WRITES_TO_STDERR],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert ended.returncode == 3
+    assert ended.stderr.splitlines() == [
+        "the run's own output",
+        "a hook registered during the run still speaks",
+    ]
