@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tasks.core.deployments import pipeline_names
 from tasks.core.settings import SettingError, check_settings
 from tasks.observability.status import (
     FAILING,
@@ -65,11 +66,16 @@ COLOURS = {OK: "green", LATE: "yellow", FAILING: "bold red"}
 
 
 def read_status(
-    warehouse: Path, limit: int, pipeline: str | None, known: set[str] = frozenset()
+    warehouse: Path,
+    limit: int,
+    pipeline: str | None,
+    known: set[str] = frozenset(),
+    always_listed: set[str] = frozenset(),
 ) -> tuple[list[Run], list[PipelineActivity]]:
-    """The recent runs and each pipeline's activity, read under the warehouse's lock. A pipeline asked for by name
-    that the warehouse does not know is listed as never run if it is one of the `known` (deployed) ones; any other
-    name is a LookupError naming those it could be."""
+    """The recent runs and each pipeline's activity, read under the warehouse's lock. The `always_listed` pipelines
+    (the scheduled ones) are listed as never run until they have run: a schedule that never fired is late. A pipeline
+    asked for by name that the warehouse does not know is listed as never run if it is one of the `known` (deployed)
+    ones; any other name is a LookupError naming those it could be."""
     check_warehouse_readable(warehouse)
     with read_warehouse(warehouse) as connection:
         tables = {
@@ -88,9 +94,10 @@ def read_status(
             raise LookupError(f"no pipeline called {pipeline!r}; the known pipelines are {names}")
         runs = recent_runs(connection, limit, pipeline)
         activity = [row for row in everyone if pipeline is None or row.pipeline == pipeline]
-    if pipeline and not activity:
-        activity = [PipelineActivity(pipeline, None, None, None, None)]
-    return runs, activity
+    wanted = {pipeline} if pipeline else always_listed
+    never_run = wanted - {row.pipeline for row in activity}
+    activity += [PipelineActivity(name, None, None, None, None) for name in never_run]
+    return runs, sorted(activity, key=lambda row: row.pipeline)
 
 
 def runs_table(runs: list[Run]) -> Table:
@@ -172,13 +179,19 @@ def main(argv: list[str] | None = None, now: datetime | None = None, definitions
     except SettingError as error:
         print(f"status: {error}", file=sys.stderr)
         return 2
+    intervals = expected_intervals(definitions)
     try:
-        runs, activity = read_status(args.warehouse, args.limit, args.pipeline, known_pipelines(definitions))
+        runs, activity = read_status(
+            args.warehouse,
+            args.limit,
+            args.pipeline,
+            known_pipelines(definitions),
+            set(intervals) & pipeline_names(),
+        )
     except (WarehouseUnavailable, LookupError, duckdb.Error, OSError) as error:
         print(f"status: {error}", file=sys.stderr)
         return 2
     now = now or datetime.now(UTC)
-    intervals = expected_intervals(definitions)
     judged = [(row, verdict(row, intervals.get(row.pipeline), now)) for row in activity]
     # a terminal's width, or COLUMNS; else (cron, a pipe) wide enough that rows do not fold
     console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200)

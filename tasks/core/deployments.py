@@ -64,5 +64,11 @@ def deployment_definitions(base: Path = BASE, pipelines: Path = PIPELINES) -> di
     return {**document, "deployments": [copy.deepcopy(spec) for spec in deployments]}
 
 
+def pipeline_names(pipelines: Path = PIPELINES) -> set[str]:
+    """The pipelines: the folders with deployments. They load the warehouse and record their runs there, where the
+    base's report and audit only read it."""
+    return {path.parent.name for path in pipelines.glob("*/deployments.yaml")}
+
+
 def prefect_file_text(document: dict) -> str:
     return GENERATED_HEADER + yaml.safe_dump(document, sort_keys=False, width=120, allow_unicode=True)

@@ -171,7 +171,12 @@ def test_the_command_shows_runs_and_verdicts_and_exits_1_when_something_fails(wa
     assert "OK" in lines["access_logs"] and "20 min 00 s" in lines["access_logs"]
     assert "FAILING" in lines["sales"]
     assert "OK" in lines["migrate"] and "not scheduled" in lines["migrate"] and "40 d" in lines["migrate"]
-    assert "1 of 3 pipeline(s) late or failing" in out
+    # a scheduled pipeline that never ran is late; an unscheduled one that never ran (word_count) is not listed
+    assert "LATE" in lines["billing"] and "nothing loaded yet; expected every 31 d" in lines["billing"]
+    verdicts = out.split("Pipelines:")[1]
+    listed = [line.split("│")[1].strip() for line in verdicts.splitlines() if line.count("│") > 6]
+    assert listed == ["access_logs", "billing", "migrate", "sales"]
+    assert "2 of 4 pipeline(s) late or failing" in out
 
 
 def test_the_command_exits_0_when_all_is_well_and_1_when_a_scheduled_pipeline_is_late(warehouse, capsys):
