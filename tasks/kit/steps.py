@@ -183,11 +183,13 @@ def announce_completion(summary: RunSummary) -> bool:
     """Emit `batchyard.pipeline.rejects-over-threshold` if batches rejected more than the threshold allows, for an
     alert; and `batchyard.pipeline.completed` if every batch of the run loaded (even over the threshold: the data
     is loaded and the marts are current), so that downstream deployments start. A run with failed batches announces
-    no completion. Returns whether it announced completion."""
+    no completion, nor does a run that changed nothing (no new batch, no mart rebuilt): an hourly run that finds no
+    new file would otherwise start the audit and a report of the same data every hour. Returns whether it announced
+    completion."""
     flow_run_id = str(flow_run.get_id())
     if summary.over_threshold:
         emit_event(**rejects_event(summary, flow_run_id))
-    if summary.failures:
+    if summary.failures or not (summary.batches or summary.marts_refreshed_days):
         return False
     emit_event(**completion_event(summary, flow_run_id))
     return True

@@ -347,6 +347,12 @@ def test_a_completed_run_announces_itself_for_downstream_deployments_and_a_faile
     assert payload["flow_run_id"] == str(state.state_details.flow_run_id)
     assert (payload["warehouse"], payload["rows_loaded"], payload["batches_loaded"]) == (str(warehouse), 9_662, 3)
 
+    # a run that finds nothing new changes nothing downstream: no completion, so no audit or report of the same data
+    state, summary = run_flow(SAMPLE_LOGS, warehouse)
+
+    assert state.is_completed() and summary.already_loaded == 3
+    assert len(sent) == 1
+
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "binary.log").write_bytes(bytes(range(256)))
     state, summary = run_flow(tmp_path / "bad", warehouse)
