@@ -170,14 +170,20 @@ def watch(
     scans: int | None,
 ) -> int:
     """Scan with every scanner (one per pipeline landing in the folder) every `interval_seconds` (`scans` times, or
-    forever) and announce what landed; return how many."""
+    forever, until Ctrl-C) and announce what landed; return how many. Ctrl-C is how a watcher is stopped, not a
+    failure: it ends the watch as `scans` running out does, and the flow run Completed. (SIGTERM is Prefect's: a flow
+    run it stops is Crashed, unless a worker or runner cancelled it, which makes it Cancelled.) A file landed but not
+    announced when it came is announced by the next watcher, whose scanners start empty."""
     announced = 0
     scan = 0
-    while scans is None or scan < scans:
-        if scan:
-            time.sleep(interval_seconds)
-        for landed in (landed for scanner in scanners for landed in scanner.scan()):
-            announce(landed)
-            announced += 1
-        scan += 1
+    try:
+        while scans is None or scan < scans:
+            if scan:
+                time.sleep(interval_seconds)
+            for landed in (landed for scanner in scanners for landed in scanner.scan()):
+                announce(landed)
+                announced += 1
+            scan += 1
+    except KeyboardInterrupt:
+        logger.info("stopped (Ctrl-C) after %s scan(s), %s file(s) announced", f"{scan:,}", f"{announced:,}")
     return announced

@@ -5,13 +5,19 @@ import gzip
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from log_files import log_line, write_log
+from prefect import get_client
+from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 from prefect.settings import PREFECT_API_URL, temporary_settings
+from project_code import PROJECT_ROOT
 
 import tasks.core.landing
 import tasks.core.streams
@@ -265,3 +271,34 @@ def test_the_watcher_command_refuses_to_run_without_a_server():
 
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         assert flows.landing_watcher.main(["--landing", "."]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_server")
+def test_a_watcher_stopped_by_ctrl_c_ends_completed_without_a_traceback(tmp_path):
+    write_log(tmp_path / "a.log", [log_line()])
+    watcher = subprocess.Popen(
+        [sys.executable, "flows/landing_watcher.py", "--landing", str(tmp_path), "--interval", "0.2"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    said = []
+    for line in watcher.stdout:  # until it announced the file: it is watching
+        said.append(line)
+        if "a.log landed" in line:
+            break
+    watcher.send_signal(signal.SIGINT)
+    said += watcher.stdout.readlines()
+
+    assert watcher.wait(timeout=60) == 0, "".join(said)
+    output = "".join(said)
+    assert "Traceback" not in output and "Crashed" not in output, output
+    assert "stopped (Ctrl-C) after" in output and "1 file(s) announced" in output, output
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["landing-watcher"])))
+    run_name = next(line for line in said if "Beginning flow run" in line).split("'")[1]
+    stopped = next(run for run in runs if run.name == run_name)
+    assert stopped.state.is_completed(), stopped.state
