@@ -6,6 +6,7 @@ import argparse
 import atexit
 import functools
 import inspect
+import logging
 import os
 import sys
 import threading
@@ -21,6 +22,7 @@ from prefect.states import Failed
 from pydantic import Field
 
 from tasks.core.batches import list_source_files
+from tasks.core.errors import PermanentError
 from tasks.core.runners import DaskNeedsAServer, prefect_server_for_workers, task_runner
 from tasks.core.settings import (
     CHUNK_BYTES,
@@ -65,6 +67,22 @@ def quiet_teardown() -> None:
 
 
 atexit.register(quiet_teardown)
+
+
+class PermanentErrorsInOneLine(logging.Filter):
+    """Prefect logs a failed task or flow run's exception with its traceback (60 lines for a file that is not there).
+    A PermanentError's message is the whole answer (tasks/core/errors.py: a bad setting, source or file, named in one
+    line), so its traceback is left out; any other exception keeps it, for whoever debugs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], PermanentError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+for run_logger_name in ("prefect.flow_runs", "prefect.task_runs"):
+    logging.getLogger(run_logger_name).addFilter(PermanentErrorsInOneLine())
 
 
 def exit_process(code: int) -> None:

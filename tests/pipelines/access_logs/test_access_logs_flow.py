@@ -3,6 +3,7 @@ re-runs, changed files, unreadable files, the task cache, and the command line."
 
 import gzip
 import json
+import logging
 import random
 import shutil
 import subprocess
@@ -376,3 +377,32 @@ def test_a_backfill_loads_the_files_dated_in_its_range_again(tmp_path):
         "access-2026-10-03.log.gz",
     ]
     assert snapshot(warehouse) == first
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_named_file_that_is_not_there_fails_the_run_in_one_line_without_a_traceback(tmp_path):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    handler = Records()
+    run_loggers = [logging.getLogger(name) for name in ("prefect.flow_runs", "prefect.task_runs")]
+    for logger in run_loggers:
+        logger.addHandler(handler)
+    try:
+        state, _ = run_flow(landing, tmp_path / "warehouse.duckdb", files=["access-2026-10-03.log.gz"], reload=True)
+    finally:
+        for logger in run_loggers:
+            logger.removeHandler(handler)
+
+    assert state.is_failed()
+    assert f"access-2026-10-03.log.gz is not in {landing}" in state.message
+    errors = [record for record in handler.records if record.levelno >= logging.ERROR]
+    assert errors and all(f"access-2026-10-03.log.gz is not in {landing}" in record.getMessage() for record in errors)
+    assert not [record for record in errors if record.exc_info], "a traceback went with the one line"
