@@ -5,14 +5,16 @@ Runs are started through the REST API as the UI's Run button starts them, and fi
 folder as a user would. The warehouse is checked against the independent computation.
 """
 
+import re
 import shutil
+import subprocess
 import time
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
 from browser import render_page, visible_text
-from deployment_stack import PROJECT_ROOT, PrefectStack, wait_for
+from deployment_stack import BIN, PROJECT_ROOT, PrefectStack, wait_for
 from flow_process import generate_logs
 from independent_access_logs import compute_expected
 from report_pages import png_pixels
@@ -287,3 +289,31 @@ def test_a_run_started_by_a_cron_schedule_starts_the_audit_within_seconds_too(st
     # when the trigger created the audit's run; it may then queue behind earlier audits (one at a time)
     lag = datetime.fromisoformat(audit["created"]) - datetime.fromisoformat(upstream["end_time"])
     assert lag < timedelta(seconds=30), f"the audit was triggered {lag} after its cron-started upstream run ended"
+
+
+def test_the_docs_examples_of_runs_started_by_hand_work_as_written_on_a_fresh_deployment(stack, api):
+    """docs/operations.md's commands under "Running a job by hand", run from the project folder as a reader would
+    (with this test's Prefect in place of the project's .venv); last in this module, since they fill the landing
+    folder that the tests above expect to hold only their own files."""
+    docs = (stack.project / "docs" / "operations.md").read_text()
+    block = docs.split("### Running a job by hand", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("  #")[0].replace(".venv/bin/", f"{BIN}/") for line in block.splitlines()]
+    assert len(commands) == 4 and commands[0].startswith("cp ")
+
+    started = []
+    for command in commands:
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=stack.project, env=stack.environment, capture_output=True, text=True
+        )
+        assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
+        started += re.findall(r"UUID: ([0-9a-f-]{36})", done.stdout)
+    assert len(started) == 3, started
+
+    hourly, by_days, by_name = (api.finished(run_id) for run_id in started)
+    for run in (hourly, by_days, by_name):
+        assert_completed(run)
+    per_file = {row[0]: row[2] for row in compute_expected(stack.project / "data" / "sample_logs")["per_file"].rows()}
+    days_loaded = per_file["access-2026-10-01.log"] + per_file["access-2026-10-02.log"]
+    assert by_days["state"]["message"].startswith(f"{days_loaded:,} rows loaded"), by_days["state"]["message"]
+    assert by_name["state"]["message"].startswith(f"{per_file['access-2026-10-03.log.gz']:,} rows loaded")
+    assert_matches_independent_computation(stack.landing, stack.default_warehouse)
