@@ -7,7 +7,7 @@ pipeline's folder is all it takes to be deployed, served and watched.
 The files are read, never imported: this knows pipelines only as folders."""
 
 import copy
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -52,6 +52,7 @@ def deployment_definitions(base: Path = BASE, pipelines: Path = PIPELINES) -> di
     deployments = [
         spec if "work_pool" in spec or not pools else {**spec, "work_pool": pools[0]} for spec in deployments + shared
     ]
+    deployments = [{**spec, "tags": deployment_tags(spec)} for spec in deployments]
     names = [spec["name"] for spec in deployments]
     if duplicates := sorted({name for name in names if names.count(name) > 1}):
         raise DeploymentsInvalid(f"more than one deployment is called {', '.join(duplicates)}")
@@ -62,6 +63,15 @@ def deployment_definitions(base: Path = BASE, pipelines: Path = PIPELINES) -> di
                 match["batchyard.pipeline"] = reported
     # each deployment its own copy: YAML would otherwise write the shared work pool as an anchor and aliases
     return {**document, "deployments": [copy.deepcopy(spec) for spec in deployments]}
+
+
+def deployment_tags(spec: dict) -> list[str]:
+    """The tags the UI filters deployments and runs by: the project, the flow's file (the pipeline: access_logs,
+    report), and how its runs start (scheduled, on-event, on-demand), with any the definition sets itself."""
+    starts = [kind for kind, key in (("scheduled", "schedules"), ("on-event", "triggers")) if spec.get(key)]
+    pipeline = PurePosixPath(spec.get("entrypoint", "").split(":")[0]).stem
+    tags = ["batchyard", pipeline, *(starts or ["on-demand"]), *spec.get("tags", [])]
+    return list(dict.fromkeys(tag for tag in tags if tag))
 
 
 def pipeline_names(pipelines: Path = PIPELINES) -> set[str]:

@@ -49,6 +49,12 @@ def test_each_pipeline_folder_brings_its_deployments_and_the_base_its_settings(f
     # the report follows every pipeline with a report section, and only those
     assert document["deployments"][2]["triggers"][0]["match"] == {"batchyard.pipeline": ["ledgers"]}
     assert "&" not in yaml.safe_dump(document)  # no anchors: every deployment holds its own values
+    # tags to filter by in the UI: the project, the pipeline, how its runs start
+    assert [spec["tags"] for spec in document["deployments"]] == [
+        ["batchyard", "ledgers", "on-demand"],
+        ["batchyard", "sensors", "on-demand"],
+        ["batchyard", "report", "on-event"],
+    ]
 
 
 def test_two_deployments_with_one_name_are_refused(folders):
