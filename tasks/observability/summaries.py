@@ -236,11 +236,12 @@ COUNTER_NAMES = {
 
 
 def publish_counters(pipeline: str, counters: dict[str, object]) -> None:
-    """A table artifact of the run's MapReduce counters, by Hadoop's names."""
+    """A table artifact of the run's MapReduce counters, by Hadoop's names, their values with thousands separators
+    as the summary writes them."""
     rows = [
         {
             "counter": COUNTER_NAMES.get(name) or f"Reduce output records ({name.removesuffix('_output_records')})",
-            "value": value,
+            "value": f"{value:,}" if isinstance(value, int) else value,
         }
         for name, value in counters.items()
         if name in COUNTER_NAMES or name.endswith("_output_records") and name != "map_output_records"
