@@ -32,7 +32,7 @@ import sys
 from datetime import UTC, datetime
 
 from prefect import flow, get_run_logger
-from prefect.states import Failed
+from prefect.states import Completed, Failed
 
 from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
 from tasks.kit.local_server import LocalServerUnavailable, use_local_server
@@ -63,7 +63,9 @@ def report(
         return Failed(message=str(error))
     figures = read_report_figures(report_period, warehouse, report_sections())
     page = write_report_page(figures, out)
-    return publish_report_artifacts(figures, page)
+    summary = publish_report_artifacts(figures, page)
+    # the run's state says what it made, in the UI's run list as in the terminal
+    return Completed(message=f"{summary.period} report {summary.label}: {Path(summary.path).name}", data=summary)
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

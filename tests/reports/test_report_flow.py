@@ -31,6 +31,7 @@ def test_the_flow_writes_the_page_and_publishes_its_figures_and_main_chart(wareh
     state = report(period="daily", date="2026-10-02", warehouse=warehouse, out=tmp_path, return_state=True)
 
     assert state.is_completed(), state.message
+    assert state.message == "daily report 2026-10-02: daily-2026-10-02.html"
     summary = state.result()
     page = tmp_path / "daily-2026-10-02.html"
     assert summary.path == str(page) and summary.sections == ["traffic", "sessions"]
