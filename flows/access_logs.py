@@ -84,7 +84,12 @@ def access_logs(
     `first_day` to `last_day`) into the warehouse's logs schema and rebuild its marts. A log is known by its
     content, not its name: only lines not loaded before load, however files were renamed, compressed, copied or
     appended to; `reload` loads them again, as for a backfill. A session ends after `session_gap_minutes` without
-    a request; changing it recomputes every session."""
+    a request; changing it recomputes every session.
+
+    Args:
+        session_gap_minutes: Minutes without a request that end a visitor's session; changing it recuts them all.
+        patterns: File-name patterns to load instead of the web servers' and logrotate's ("!pattern" excludes).
+    """
     discovery = discover_batches(
         source,
         tuple(patterns or ACCESS_LOG_FILES),

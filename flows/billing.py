@@ -63,7 +63,12 @@ def billing(
     """Load the usage, plans and subscriptions files in `source` that are not loaded yet, then issue the invoices of
     `period` (YYYY-MM, UTC; by default the previous month, as a run on the 1st wants) that are not issued yet, and
     write their documents under `out/<period>/`. An issued invoice never changes: usage that arrives late for it is
-    an adjustment on the customer's next invoice."""
+    an adjustment on the customer's next invoice.
+
+    Args:
+        period: The month to invoice, YYYY-MM (UTC); empty: the previous month.
+        out: The folder the invoices are written to, one folder per period (a relative path is in the project folder).
+    """
     period = period or previous_period(datetime.now(UTC).date())
     parse_period(period)  # a bad period fails the run before anything loads
     # discover → stage → load → rebuild the marts → issue and write the period's invoices → report and announce

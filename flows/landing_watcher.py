@@ -38,7 +38,13 @@ from tasks.pipelines import landings
 @refuse_bad_settings
 @flow(name="landing-watcher")
 def landing_watcher(landing: Path = LANDING, interval_seconds: float = 5.0, scans: int | None = None) -> int:
-    """Watch `landing` and emit one event per file that landed complete (forever, or for `scans` scans)."""
+    """Watch `landing` and emit one event per file that landed complete (forever, or for `scans` scans).
+
+    Args:
+        landing: The folder to watch (a relative path is in the project folder).
+        interval_seconds: Seconds between two scans of the folder.
+        scans: Scans before the watch ends; empty: watch until stopped.
+    """
     check_source(landing)
     logger = get_run_logger()
 

@@ -60,7 +60,14 @@ from tasks.core.runners import task_runner
 from tasks.core.settings import (
     MAX_REJECT_RATE,
 )
-from tasks.kit.cli import BatchRows, CommandRefused, RejectRate, exit_process, parse_command_line, refuse_bad_settings
+from tasks.kit.cli import (
+    BatchRows,
+    CommandRefused,
+    RejectRate,
+    exit_process,
+    parse_command_line,
+    refuse_bad_settings,
+)
 from tasks.kit.local_server import LocalServerUnavailable, use_local_server
 from tasks.kit.steps import announce_completion
 from tasks.observability.summaries import RunSummary, final_state
@@ -91,7 +98,15 @@ def migrate(
 ) -> RunSummary:
     """Copy `tables` (default: all) of the database at `source` (a SQLite file or a postgresql:// URL; keep the
     password in PGPASSWORD rather than the URL) into the warehouse's `target_schema`, in checkpointed batches ordered by
-    primary key (or `key`: TABLE=COL[,COL]), verify each table against the source, and record it in the ledger."""
+    primary key (or `key`: TABLE=COL[,COL]), verify each table against the source, and record it in the ledger.
+
+    Args:
+        source: A SQLite file, or a postgresql:// URL without its password (set PGPASSWORD on the worker).
+        tables: The tables to copy; empty: all of them.
+        target_schema: The warehouse schema the tables are copied into.
+        batch_rows: Rows copied per checkpointed batch.
+        key: TABLE=COL[,COL] for each table without a primary key: the columns that order and identify its rows.
+    """
     plan = inspect_migration_source(source, tables, target_schema, key, warehouse)
     with server_write_turn():
         copied = copy_table.map(unmapped(source), plan.tables, unmapped(warehouse), unmapped(batch_rows))

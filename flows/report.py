@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from prefect import flow, get_run_logger
 from prefect.states import Completed, Failed
 
-from tasks.kit.cli import CommandRefused, exit_process, parse_command_line, refuse, refuse_bad_settings
+from tasks.kit.cli import CommandRefused, exit_process, one_of, parse_command_line, refuse, refuse_bad_settings
 from tasks.kit.local_server import LocalServerUnavailable, use_local_server
 from tasks.observability.status import check_warehouse_readable
 from tasks.pipelines import report_sections
@@ -43,18 +43,27 @@ from tasks.reports.report import PeriodInvalid, resolve_period
 from tasks.reports.steps import publish_report_artifacts, read_report_figures, write_report_page
 from tasks.warehouse.connection import WarehouseUnavailable
 
+Period = one_of(PERIOD_KINDS)
+
 
 @refuse_bad_settings
 @flow(name="report")
 def report(
-    period: str = "daily",
+    period: Period = "daily",
     date: str | None = None,
     warehouse: Path = DEFAULT_WAREHOUSE,
     out: Path = REPORTS,
 ) -> ReportSummary:
     """Write the report of the `period` (daily, weekly: ISO week Monday to Sunday, or monthly, in UTC) containing
     `date`, by default the last complete one, to `out/<period>-<label>.html`, and publish its key figures and main
-    chart as artifacts. Sections show the marts of the pipelines that have loaded into the warehouse."""
+    chart as artifacts. Sections show the marts of the pipelines that have loaded into the warehouse.
+
+    Args:
+        period: The period the report covers: a UTC day, an ISO week (Monday to Sunday) or a month.
+        date: A day in the period to report (YYYY-MM-DD; a week also YYYY-Www, a month YYYY-MM); empty: the last
+            complete period.
+        out: The folder the report page is written to (a relative path is in the project folder).
+    """
     try:  # a bad period or warehouse from the UI ends the run with its one line, as the command line says it
         report_period = resolve_period(period, date, datetime.now(UTC).date())
         check_warehouse_readable(warehouse)

@@ -36,7 +36,11 @@ from tasks.warehouse.connection import WarehouseUnavailable, prepare_warehouse
 @flow(name="warehouse-audit")
 def warehouse_audit(warehouse: Path = DEFAULT_WAREHOUSE, upstream_flow_run_id: str | None = None) -> list[CheckResult]:
     """Check the warehouse's invariants (after the run `upstream_flow_run_id`, when a pipeline's completion started
-    this audit); Failed, naming the broken checks, if any does not hold."""
+    this audit); Failed, naming the broken checks, if any does not hold.
+
+    Args:
+        upstream_flow_run_id: The pipeline run whose completion started this audit, if one did.
+    """
     results = check_warehouse(warehouse)
     report_audit(results, warehouse, upstream_flow_run_id)
     return audit_state(results)

@@ -89,7 +89,14 @@ def word_count(
 ) -> RunSummary:
     """Count the words of the *.txt and *.txt.gz files in `source` (or the named `files`) by MapReduce with
     `reducers` partitions, and merge them into the warehouse's wordcount schema. Files whose content is loaded
-    already are skipped unless `reload` is set; a changed file replaces its earlier counts."""
+    already are skipped unless `reload` is set; a changed file replaces its earlier counts.
+
+    Args:
+        source: The folder of *.txt and *.txt.gz files to count (a relative path is in the project folder).
+        reducers: Reduce partitions, and so reduce tasks.
+        split_bytes: Bytes of a file per map task (--split-mb in MiB): larger files are cut.
+        combiner: Combine each map's counts before the shuffle, as Hadoop's combiner does.
+    """
     discovery = discover_batches(source, CORPUS_FILES, PIPELINE, warehouse, files, reload)
     splits = plan_input_splits(discovery, split_bytes)
     mapped = map_split.map(

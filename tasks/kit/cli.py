@@ -12,6 +12,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -19,6 +20,7 @@ from prefect import Flow
 from prefect.logging import get_run_logger
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Failed
+from prefect.utilities.callables import parameter_docstrings, parameter_schema
 from pydantic import Field
 
 from tasks.core.batches import list_source_files
@@ -28,6 +30,7 @@ from tasks.core.settings import (
     CHUNK_BYTES,
     CHUNK_BYTES_ALLOWED,
     MIGRATION_BATCH_ROWS_ALLOWED,
+    PROJECT_ROOT,
     REDUCERS_ALLOWED,
     REJECT_RATE_ALLOWED,
     SESSION_GAP_ALLOWED,
@@ -101,6 +104,12 @@ def bounded(kind: type, allowed: Allowed):
     return Annotated[kind, Field(json_schema_extra={"minimum": allowed.lowest, "maximum": allowed.highest})]
 
 
+def one_of(choices: Iterable[str]):
+    """A str parameter the UI's form offers as a choice of `choices`. Not a Literal: Prefect would refuse another
+    value (from the API) with a multi-line validation error, where the flow says why in one line."""
+    return Annotated[str, Field(json_schema_extra={"enum": list(choices)})]
+
+
 ChunkBytes = bounded(int, CHUNK_BYTES_ALLOWED)
 SplitBytes = bounded(int, SPLIT_BYTES_ALLOWED)
 RejectRate = bounded(float, REJECT_RATE_ALLOWED)
@@ -109,11 +118,54 @@ Reducers = bounded(int, REDUCERS_ALLOWED)
 BatchRows = bounded(int, MIGRATION_BATCH_ROWS_ALLOWED)
 
 
+# What the UI's run form says under the parameters many flows share; a flow's docstring describes its own in an
+# "Args:" section (Prefect reads the descriptions there), and may say more about a shared one.
+SHARED_PARAMETERS = {
+    "source": "The folder to load files from (a relative path is in the project folder).",
+    "warehouse": "The DuckDB warehouse file, created on first use (a relative path is in the project folder).",
+    "out": "The folder to write the documents to (a relative path is in the project folder).",
+    "chunk_bytes": "Bytes of a file parsed at a time, which bounds each parsing thread's memory (--chunk-mb in MiB).",
+    "files": "Only these files of the source folder, by name; empty: every file not loaded yet.",
+    "reload": "Load the selected files again even where their content is loaded already, as for a backfill.",
+    "first_day": "Only the files whose name carries a day from this one (YYYY-MM-DD).",
+    "last_day": "Only the files whose name carries a day up to this one (YYYY-MM-DD).",
+    "max_reject_rate": "A batch rejecting more than this share of its rows (0.05 is 5%) fails the run, once loaded.",
+}
+
+
+def describe_parameters(described: Flow) -> Flow:
+    """Make the UI's run form of `described` say what each parameter is: its docstring's "Args:" section, rewritten
+    with the shared descriptions of the parameters it does not describe itself; and show a default path inside the
+    project folder relative to it (`data/warehouse.duckdb`, not a path on the machine that ran `prefect deploy`),
+    which each run takes in the project folder of the machine that runs it (`refuse_bad_settings`). Prefect reads
+    both from the flow's docstring and signature when it deploys or serves it."""
+    docstring = inspect.getdoc(described.fn) or ""
+    own = parameter_docstrings(docstring)
+    parameters = inspect.signature(described.fn).parameters
+    descriptions = SHARED_PARAMETERS | own
+    args = [f"    {name}: {' '.join(descriptions[name].split())}" for name in parameters if name in descriptions]
+    described.__doc__ = docstring.split("\nArgs:\n")[0].rstrip() + "\n\nArgs:\n" + "\n".join(args)
+    described.__signature__ = inspect.signature(described.fn).replace(
+        parameters=[
+            parameter.replace(default=parameter.default.relative_to(PROJECT_ROOT))
+            if isinstance(parameter.default, Path) and parameter.default.is_relative_to(PROJECT_ROOT)
+            else parameter
+            for parameter in parameters.values()
+        ]
+    )
+    described.parameters = parameter_schema(described)
+    return described
+
+
 def refuse_bad_settings(checked_flow: Flow) -> Flow:
     """Put above `@flow`: a run with a bad BATCHYARD_* setting, or a parameter outside its setting's bounds
     (tasks/core/settings.py's PARAMETERS_ALLOWED: the bounds of the flags), ends Failed at once, before anything is
-    written, with the one line that says why and no traceback. It wraps the flow's function once the flow exists, so
-    that the flow's version stays the hash of its own file."""
+    written, with the one line that says why and no traceback. A relative path parameter (a default, or typed in the
+    UI) is taken in the project folder of the machine that runs the flow: a worker in its own clone loads into its
+    own `data/`. The command lines pass absolute paths, relative ones taken in the working directory as usual.
+
+    It wraps the flow's function once the flow exists, so that the flow's version stays the hash of its own file,
+    and it fills the flow's parameter descriptions for the UI (`describe_parameters`)."""
     flow_function = checked_flow.fn
     signature = inspect.signature(flow_function)
 
@@ -127,10 +179,13 @@ def refuse_bad_settings(checked_flow: Flow) -> Flow:
         except SettingError as error:
             get_run_logger().error("%s", error)
             return Failed(message=str(error))
-        return flow_function(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            if isinstance(value, Path) and not value.is_absolute():
+                bound.arguments[name] = PROJECT_ROOT / value
+        return flow_function(*bound.args, **bound.kwargs)
 
     checked_flow.fn = checked
-    return checked_flow
+    return describe_parameters(checked_flow)
 
 
 def prefect_api_problem(api_url: str | None = None) -> str | None:
@@ -188,6 +243,10 @@ def parse_command_line(
         check_before_running(prefect)
     except SettingError as error:
         refuse(name, error)
+    # the flow takes a relative path in the project folder; on the command line it means the working directory's
+    for option, value in vars(args).items():
+        if isinstance(value, Path) and not value.is_absolute():
+            setattr(args, option, value.absolute())
     return args
 
 

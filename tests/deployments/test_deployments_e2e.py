@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -317,3 +318,19 @@ def test_the_docs_examples_of_runs_started_by_hand_work_as_written_on_a_fresh_de
     assert by_days["state"]["message"].startswith(f"{days_loaded:,} rows loaded"), by_days["state"]["message"]
     assert by_name["state"]["message"].startswith(f"{per_file['access-2026-10-03.log.gz']:,} rows loaded")
     assert_matches_independent_computation(stack.landing, stack.default_warehouse)
+
+
+def test_every_deployed_parameter_has_a_description_and_no_default_path_of_the_deploying_machine(stack, api):
+    """The UI's run form is built from these schemas, and a Custom run submits the defaults it shows: a path of the
+    machine that ran `prefect deploy` would send a worker in another clone to write there."""
+    deployments = api.request("POST", "/deployments/filter", json={"limit": 200}).json()
+    assert sorted(deployment["name"] for deployment in deployments) == sorted(spec["name"] for spec in DEPLOYMENTS)
+    for deployment in deployments:
+        for name, field in deployment["parameter_openapi_schema"]["properties"].items():
+            assert field.get("description"), f"{deployment['name']}: {name} has no description"
+            if field.get("format") == "path" and field.get("default") is not None:
+                assert not Path(field["default"]).is_absolute(), f"{deployment['name']}: {name}: {field['default']}"
+    schemas = {deployment["name"]: deployment["parameter_openapi_schema"]["properties"] for deployment in deployments}
+    assert schemas["report-daily"]["period"]["enum"] == ["daily", "weekly", "monthly"]
+    assert schemas["warehouse-audit"]["warehouse"]["default"] == "data/warehouse.duckdb"
+    assert schemas["access-logs-hourly"]["source"]["default"] == "data/sample_logs"

@@ -62,7 +62,7 @@ def test_the_command_writes_the_report_and_prints_where(warehouse, tmp_path, cap
         (["--period", "yearly"], "report: period 'yearly' is not one of daily, weekly, monthly"),
         (["--period", "daily", "--date", "2026-10-32"], "report: date '2026-10-32' is not a daily report's date"),
         (["--period", "weekly", "--date", "2026-W54"], "report: date '2026-W54' is not a weekly report's date"),
-        (["--warehouse", "missing.duckdb"], "report: no warehouse at missing.duckdb"),
+        (["--warehouse", "missing.duckdb"], "report: no warehouse at {cwd}/missing.duckdb"),
     ],
     ids=["unknown period", "bad date", "no such week", "missing warehouse"],
 )
@@ -73,7 +73,7 @@ def test_bad_input_stops_the_command_with_one_line_and_exit_code_2(arguments, me
 
     error = capsys.readouterr().err
     assert code == 2
-    assert error.startswith(message) and error.count("\n") == 1, error
+    assert error.startswith(message.format(cwd=tmp_path)) and error.count("\n") == 1, error
     assert not list(tmp_path.iterdir()), "nothing is created, not even the warehouse"
 
 

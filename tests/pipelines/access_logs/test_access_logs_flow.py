@@ -4,6 +4,7 @@ re-runs, changed files, unreadable files, the task cache, and the command line."
 import gzip
 import json
 import logging
+import os
 import random
 import shutil
 import subprocess
@@ -406,3 +407,19 @@ def test_a_named_file_that_is_not_there_fails_the_run_in_one_line_without_a_trac
     errors = [record for record in handler.records if record.levelno >= logging.ERROR]
     assert errors and all(f"access-2026-10-03.log.gz is not in {landing}" in record.getMessage() for record in errors)
     assert not [record for record in errors if record.exc_info], "a traceback went with the one line"
+
+
+def test_relative_paths_are_taken_in_the_project_folder_wherever_the_run_starts(tmp_path, monkeypatch):
+    """As a worker in its own clone takes the run form's `data/...` defaults: in its project folder."""
+    source = tmp_path / "logs"
+    shutil.copytree(SAMPLE_LOGS, source)
+    warehouse = tmp_path / "warehouse.duckdb"
+    monkeypatch.chdir(tmp_path / "logs")  # anywhere but the project folder
+
+    state, summary = run_flow(
+        Path(os.path.relpath(source, PROJECT_ROOT)), Path(os.path.relpath(warehouse, PROJECT_ROOT))
+    )
+
+    assert state.is_completed(), state.message
+    assert Path(summary.source).resolve() == source and Path(summary.warehouse).resolve() == warehouse
+    assert_matches_independent_computation(source, warehouse)
