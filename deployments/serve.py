@@ -21,7 +21,7 @@ file mean the same here and there. The work pool and pull steps are the worker's
 import argparse
 from pathlib import Path
 
-from tasks.core.settings import LANDING
+from tasks.core.settings import LANDING, SCAN_SECONDS
 from tasks.kit.arguments import answer_early, seconds_between_scans
 
 
@@ -38,7 +38,10 @@ def command_line() -> argparse.ArgumentParser:
         help="folder the landing watcher watches (the deployments' parameters come from their definitions)",
     )
     parser.add_argument(
-        "--interval", type=seconds_between_scans, default=5.0, help="seconds between scans of the landing folder"
+        "--interval",
+        type=seconds_between_scans,
+        default=SCAN_SECONDS,
+        help="seconds between scans of the landing folder",
     )
     return parser
 

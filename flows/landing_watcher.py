@@ -9,7 +9,7 @@ Needs a Prefect server: events sent to Prefect's temporary server would reach no
 import argparse
 from pathlib import Path
 
-from tasks.core.settings import LANDING
+from tasks.core.settings import LANDING, SCAN_SECONDS
 from tasks.kit.arguments import answer_early, description, seconds_between_scans
 
 
@@ -17,7 +17,7 @@ def command_line() -> argparse.ArgumentParser:
     """The command's arguments, built before the imports below: --help and a mistyped argument answer at once."""
     parser = argparse.ArgumentParser(description=description(__doc__))
     parser.add_argument("--landing", type=Path, default=LANDING, help="folder to watch")
-    parser.add_argument("--interval", type=seconds_between_scans, default=5.0, help="seconds between scans")
+    parser.add_argument("--interval", type=seconds_between_scans, default=SCAN_SECONDS, help="seconds between scans")
     return parser
 
 
@@ -37,7 +37,7 @@ from tasks.pipelines import landings
 
 @refuse_bad_settings
 @flow(name="landing-watcher")
-def landing_watcher(landing: Path = LANDING, interval_seconds: float = 5.0, scans: int | None = None) -> int:
+def landing_watcher(landing: Path = LANDING, interval_seconds: float = SCAN_SECONDS, scans: int | None = None) -> int:
     """Watch `landing` and emit one event per file that landed complete (forever, or for `scans` scans).
 
     Args:

@@ -131,6 +131,9 @@ DEFAULT_WAREHOUSE = _environment("WAREHOUSE", DATA_DIR / "warehouse.duckdb", _pa
 INVOICES = _environment("INVOICES", DATA_DIR / "invoices", _path)
 REPORTS = _environment("REPORTS", DATA_DIR / "reports", _path)
 LANDING = _environment("LANDING", DATA_DIR / "landing", _path)
+# Seconds between two scans of a landing folder. A file is announced once it held still from one scan to the next, so
+# it waits one to two of these; each scan lists the folder and reads only the files that changed.
+SCAN_SECONDS = 2.0
 
 # The Prefect global concurrency limit (of one slot) that runs queue on for their load phase when a Prefect server
 # is configured; created on first use; empty: none. The file lock beside the database applies underneath it.
