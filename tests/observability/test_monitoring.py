@@ -245,6 +245,7 @@ def test_a_batch_over_the_threshold_loads_fails_the_run_and_raises_the_alert(tmp
     assert "## Over the 5.0% reject-rate threshold" in markdown
     assert f"| {source / 'bad.log'} | 20 | 3 | 15.0% |" in markdown
     assert " MiB |" in markdown
+    assert max(line.count("|") for line in markdown.splitlines()) <= 8, "a table of more than 7 columns overflows"
     table = by_key["access-logs-batches"]
     table = json.loads(table) if isinstance(table, str) else table
     assert [(row["source"], row["reject rate"], row["error"]) for row in table] == [
