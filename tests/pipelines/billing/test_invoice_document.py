@@ -263,7 +263,7 @@ def test_the_invoice_in_chromium_shows_what_a_customer_needs(invoiced):
     ):
         assert shown in eur, f"{shown!r} not on the EUR invoice:\n{eur}"
     for shown in (
-        "c3\n(no address on file)",
+        "c3\n(no address on file) (no customer name on file)",
         "API calls, plan jp\n3\n0.5\n2\n",
         "Tax (12.5%)\n275",
         "Total due\n2,477 JPY",
