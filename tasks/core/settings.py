@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from tasks.core.errors import PermanentError
@@ -208,6 +209,42 @@ def staging_root_for(warehouse: Path) -> Path:
 # Migration (flows/migrate.py): the rows read from the source, converted and committed with their checkpoint at
 # once. Memory is a small multiple of one batch; a killed run redoes at most one batch per table.
 MIGRATION_BATCH_ROWS = _environment("MIGRATION_BATCH_ROWS", 50_000, MIGRATION_BATCH_ROWS_ALLOWED.parse)
+
+
+def _tax_rate(text: str) -> Decimal:
+    """A percentage as an exact decimal (20 or 7.5), from 0 to 100, at most 4 decimals."""
+    try:
+        rate = Decimal(text.strip())
+    except InvalidOperation:
+        rate = None
+    if rate is None or not rate.is_finite() or not 0 <= rate <= 100 or rate.as_tuple().exponent < -4:
+        raise ValueError("must be a percentage from 0 to 100 with at most 4 decimals, such as 20 or 7.5")
+    return rate
+
+
+def _text(text: str) -> str:
+    if not text.strip() or "\0" in text:
+        raise ValueError("must be text (not empty, no NUL character)")
+    return text.strip().replace("\\n", "\n")  # a literal \n in the environment starts a new line
+
+
+# The issuer on every invoice (tasks/pipelines/billing/templates/invoice.html): sample values, to be set per deployment.
+# Addresses and payment details take several lines: separate them with a literal \n in the environment.
+SELLER_NAME = _environment("SELLER_NAME", "Batchyard Sample Ltd", _text)
+SELLER_ADDRESS = _environment("SELLER_ADDRESS", "1 Example Street\nLondon EC1A 1AA\nUnited Kingdom", _text)
+SELLER_TAX_ID = _environment("SELLER_TAX_ID", "GB 123 4567 89", _text)
+SELLER_PAYMENT_DETAILS = _environment(
+    "SELLER_PAYMENT_DETAILS", "Bank transfer to IBAN GB33 BUKB 2020 1555 5555 55, BIC BUKBGB22", _text
+)
+# An invoice is due this many days after it is issued ("net 30"); stored on each invoice when it is issued.
+PAYMENT_TERMS_ALLOWED = Allowed(0, 365, meaning="days after the issue date; 0: due on receipt")
+PAYMENT_TERMS_DAYS = _environment("PAYMENT_TERMS_DAYS", 30, PAYMENT_TERMS_ALLOWED.parse)
+# Tax (VAT, sales tax) charged on each invoice's subtotal, in percent; stored on each invoice when it is issued. 0 by
+# default: what rate applies depends on the seller's and each customer's jurisdictions (a B2B sale abroad is often
+# reverse-charged), which batchyard does not know; the invoice then states that no tax is charged.
+TAX_RATE_PERCENT = _environment("TAX_RATE_PERCENT", Decimal(0), _tax_rate)
+# The statement printed under the tax line when TAX_RATE_PERCENT is 0 (e.g. a reverse-charge mention).
+TAX_STATEMENT_AT_ZERO = _environment("TAX_STATEMENT_AT_ZERO", "No tax is charged on this invoice.", _text)
 
 
 class FilePatterns:

@@ -156,6 +156,8 @@ class ExportKind:
     # the day whose marts a row feeds, as SQL over its staging table's columns: the file's export day by default, or
     # e.g. `cast(reading_ts as date)` for marts by the day of a timestamp (written in code, never from input)
     partition_day: str = "export_date"
+    # columns a file may leave out (older files, or a source without them): their values are then all empty
+    optional: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -177,6 +179,9 @@ def parse_export_records(records: pl.DataFrame, kind: ExportKind) -> ParsedChunk
         problem = pl.coalesce(pl.col(RECORD_PROBLEM) + "; " + pl.lit(header_problems), pl.lit(header_problems))
         rejects = records.with_columns(problem.alias("reason")).select(*REJECT_SCHEMA)
         return ParsedChunk(rows=_empty_rows(kind), rejects=rejects.cast(REJECT_SCHEMA))
+    records = records.with_columns(
+        pl.lit(None, pl.String).alias(column) for column in kind.optional if column not in records.columns
+    )
     malformed = records.filter(pl.col(RECORD_PROBLEM).is_not_null())
     as_written = records.filter(pl.col(RECORD_PROBLEM).is_null()).select(
         "line_number",
@@ -222,7 +227,11 @@ def _header_problems(records: pl.DataFrame, kind: ExportKind) -> str:
     present = [
         column for column in records.columns if column not in ("line_number", "raw", RECORD_PROBLEM, "export_date")
     ]
-    missing = [f"the file has no column '{column}'" for column in kind.columns if column not in present]
+    missing = [
+        f"the file has no column '{column}'"
+        for column in kind.columns
+        if column not in present and column not in kind.optional
+    ]
     extra = [f"unexpected column '{column}'" for column in present if column not in kind.columns]
     return "; ".join(missing + extra)
 

@@ -132,7 +132,8 @@ def bar_chart(
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> str:
-    """Vertical bars, one group per label: the series stacked on each other (or side by side)."""
+    """Vertical bars, one group per label: the series stacked on each other (or side by side); a label whose values
+    are all unknown gets a dashed column with a "?" instead of no bar."""
     colours = _colours(series)
     left, right, top, bottom = MARGIN_LEFT, width - MARGIN_RIGHT, MARGIN_TOP, height - MARGIN_BOTTOM
     totals = [sum(item.values[index] or 0 for item in series) for index in range(len(labels))]
@@ -158,6 +159,15 @@ def bar_chart(
             )
             if stacked:
                 base = y
+        if all(item.values[index] is None for item in series):
+            # unknown is not zero: a pale dashed column with a "?" marks the label, so no one reads an empty slot as 0
+            x = left + step * index + step * 0.15
+            parts.append(
+                f'<g class="unknown" data-label="{escape(label)}"><title>{escape(label)}: unknown</title>'
+                f'<rect x="{x:.1f}" y="{top}" width="{step * 0.7:.1f}" height="{bottom - top}" fill="#f4f6f9" '
+                f'stroke="{AXIS_COLOUR}" stroke-dasharray="4 3"/>'
+                f'<text x="{x + step * 0.35:.1f}" y="{bottom - 8}" text-anchor="middle" fill="{AXIS_COLOUR}">?</text></g>'
+            )
     parts += _category_labels(labels, left, step, bottom, axis_title)
     parts.append("</svg>")
     return "\n".join(parts)

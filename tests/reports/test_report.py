@@ -11,12 +11,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from browser import render_page
+from browser import render_page, visible_text
 from report_pages import load_sample_billing, load_sample_logs, load_sample_sales, png_pixels, read_page
 
 from tasks.core.settings import PROJECT_ROOT
 from tasks.pipelines import report_sections
 from tasks.pipelines.access_logs.report_section import TRAFFIC, Traffic, TrafficBucket
+from tasks.pipelines.sales.report_section import Sales
 from tasks.reports.report import (
     PeriodInvalid,
     Report,
@@ -268,7 +269,8 @@ def test_sessions_agree_with_the_sessions_table_and_the_period_rates_are_weighte
 @pytest.mark.parametrize(("kind", "on"), PERIODS, ids=[kind for kind, _ in PERIODS])
 def test_revenue_and_customers_agree_with_the_orders(warehouse, kind, on):
     period = resolve_period(kind, on, date(2026, 11, 24))
-    page = read_page(make_page(warehouse, kind, on))
+    html = make_page(warehouse, kind, on)
+    page = read_page(html)
     revenue_orders = (
         "from sales.fact_orders where status in ('shipped', 'completed') and order_day >= ? and order_day < ?"
     )
@@ -288,14 +290,22 @@ def test_revenue_and_customers_agree_with_the_orders(warehouse, kind, on):
     assert [(row[0], int(row[1]), None if row[2] == "" else Decimal(row[2])) for row in shown] == [
         (day.isoformat(), orders, usd) for day, orders, usd in expected_days
     ]
-    usd_values = [usd for _, _, usd in expected_days]
+    known = [usd for _, _, usd in expected_days if usd is not None]
+    unknown_days = [day for day, _, usd in expected_days if usd is None]
     assert page.figures["orders"] == str(sum(orders for _, orders, _ in expected_days))
-    assert page.figures["revenue_usd"] == ("" if None in usd_values else str(sum(usd_values)))
+    # a day without a rate leaves the period's USD revenue at that of the other days, with a caveat naming the day
+    assert page.figures["revenue_usd"] == (str(sum(known)) if known else "")
+    if unknown_days:
+        caveat = html.split('data-caveat="revenue_usd">', 1)[1].split("</p>", 1)[0]
+        assert all(day.isoformat() in caveat for day in unknown_days), caveat
+        for day in unknown_days:
+            assert f'<g class="unknown" data-label="{day.strftime("%m-%d")}">' in html
+    else:
+        assert "data-caveat" not in html and '<g class="unknown"' not in html
     per_currency = facts(
         warehouse,
-        "select currency, count(*), sum(items), sum(amount), "
-        f"case when count(amount_usd) = count(*) then sum(amount_usd) end {revenue_orders} "
-        "group by currency order by currency",
+        "select currency, count(*), sum(items), sum(amount), sum(amount_usd) "  # sum: of the orders with a rate
+        f"{revenue_orders} group by currency order by currency",
         bounds,
     )
     assert [
@@ -478,3 +488,65 @@ def read_page_attribute(dom: str, name: str) -> str:
     Finder().feed(dom)
     assert found, f"no {name} attribute in the rendered page"
     return found[0]
+
+
+def sales_of(days: list[tuple[date, int, Decimal | None]]) -> Sales:
+    return Sales(days=days, currencies=[], new_customers=0, active_customers=0)
+
+
+@pytest.mark.parametrize(
+    ("revenues", "known", "caveat"),
+    [
+        (["1.00", "2.50"], Decimal("3.50"), ""),
+        (["1.00", None, "2.50"], Decimal("3.50"), "without 2026-10-02: no exchange rate for that day"),
+        ([None, "4.00", None], Decimal("4.00"), "without 2026-10-01, 2026-10-03: no exchange rate for those days"),
+        ([None, None], None, "without 2026-10-01, 2026-10-02: no exchange rate for those days"),
+    ],
+    ids=["all known", "one day without a rate", "two days without", "none known"],
+)
+def test_a_day_without_a_rate_leaves_the_revenue_of_the_other_days_with_a_caveat(revenues, known, caveat):
+    days = [(date(2026, 10, 1 + index), 1, None if usd is None else Decimal(usd)) for index, usd in enumerate(revenues)]
+    sales = sales_of(days)
+    assert (sales.revenue_usd, sales.revenue_caveat) == (known, caveat)
+
+
+@pytest.mark.slow
+def test_chromium_shows_the_weeks_known_revenue_and_marks_the_day_without_a_rate(warehouse, tmp_path):
+    # in the sample, 2026-10-04 has CHF and GBP orders but no rate for either: the rest of week 40 is known
+    [(missing,)] = facts(
+        warehouse,
+        "select distinct day from sales.missing_fx_rates where day between ? and ?",
+        [
+            date(2026, 9, 28),
+            date(2026, 10, 4),
+        ],
+    )
+    assert missing == date(2026, 10, 4)
+    (known,) = facts(
+        warehouse,
+        "select sum(amount_usd) from sales.fact_orders where status in ('shipped', 'completed') "
+        "and order_day between ? and ? and order_day <> ?",
+        [date(2026, 9, 28), date(2026, 10, 4), missing],
+    )[0]
+    period = resolve_period("weekly", "2026-10-02", date(2026, 11, 24))
+    with open_warehouse(warehouse) as connection:
+        page = write_report(report_figures(connection, period, str(warehouse), report_sections()), tmp_path)
+    screenshot = SCREENSHOTS / "report-weekly-revenue.png"
+    revenue_only = tmp_path / "revenue.html"  # the revenue section at the top of the window, for the screenshot
+    html = page.read_text()
+    revenue_only.write_text(
+        html.replace("</head>", "<style>section:not(#revenue) { display: none; }</style></head>", 1)
+    )
+
+    text = visible_text(render_page(revenue_only.as_uri(), screenshot, window_size=(1000, 1400)))
+
+    shown = f"{known:,.2f}"
+    for expected in (
+        f"Revenue USD (known days)\n{shown}",
+        f"USD revenue without {missing}: no exchange rate for that day; {shown} is the revenue of the other days.",
+        f"{missing}\n9\n? unknown: no exchange rate",
+        f"? without {missing}",
+    ):
+        assert expected in text, f"{expected!r} not on the page (see {screenshot}):\n{text}"
+    assert "Revenue USD\nunknown" not in text, screenshot
+    shutil.copy(page, SCREENSHOTS / "report-weekly-revenue.html")

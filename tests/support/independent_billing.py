@@ -252,18 +252,26 @@ def check_subscription(values: dict) -> tuple[dict, list[str]]:
         "start_date": start,
         "end_date": end,
     }
+    for column, longest in (("customer_name", 200), ("customer_address", 500)):
+        if values.get(column) is not None and len(values[column]) > longest:
+            reasons.append(f"{column}: longer than {longest} characters")
     return row, reasons
 
 
 ROW_CHECKS = {"usage": check_usage, "plans": check_plan, "subscriptions": check_subscription}
 
 
+# Columns a file may leave out (issue 18: the customer's name and address for the invoice).
+OPTIONAL_COLUMNS = {"subscriptions": ("customer_name", "customer_address")}
+
+
 def header_problems(kind: str, names: list[str]) -> list[str]:
     expected = COLUMNS[kind]
+    optional = OPTIONAL_COLUMNS.get(kind, ())
     problems = [f"the file has no column '{column}'" for column in expected if column not in names]
     seen: list[str] = []
     for name in names:
-        if name not in expected or name in seen:
+        if (name not in expected and name not in optional) or name in seen:
             problems.append(f"unexpected column '{name}'")
         seen.append(name)
     return problems

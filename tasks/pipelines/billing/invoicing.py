@@ -16,6 +16,8 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, FileSystemLoader
 
+from tasks.core import settings
+from tasks.pipelines.billing import wording
 from tasks.warehouse.connection import execute_script, transaction
 
 BILLING_SQL = Path(__file__).parent / "sql"
@@ -56,6 +58,14 @@ def parse_period(text: str) -> Period:
 
 
 @dataclass(frozen=True)
+class InvoiceTerms:
+    """What an invoice is issued with besides its lines: the tax rate in percent and the days until it is due."""
+
+    tax_rate_percent: Decimal = settings.TAX_RATE_PERCENT
+    payment_terms_days: int = settings.PAYMENT_TERMS_DAYS
+
+
+@dataclass(frozen=True)
 class IssuedInvoice:
     invoice_id: str
     customer_id: str
@@ -75,7 +85,11 @@ class Invoicing:
 
 
 def issue_invoices(
-    connection: duckdb.DuckDBPyConnection, period: Period, issued_at: datetime, flow_run_id: str | None
+    connection: duckdb.DuckDBPyConnection,
+    period: Period,
+    issued_at: datetime,
+    flow_run_id: str | None,
+    terms: InvoiceTerms | None = None,
 ) -> Invoicing:
     """Issue the period's invoices not issued yet, each in its own transaction; record the period's exceptions.
     Issued invoices are never touched, so a second run issues nothing, and a run after a crash between two invoices
@@ -99,7 +113,7 @@ def issue_invoices(
         [period.name],
     ).fetchall()
     issued = [
-        _issue_one(connection, period, customer_id, currency, issued_at, flow_run_id)
+        _issue_one(connection, period, customer_id, currency, issued_at, flow_run_id, terms or InvoiceTerms())
         for customer_id, currency in pending
     ]
     already_issued = connection.execute(
@@ -169,8 +183,12 @@ def _issue_one(
     currency: str,
     issued_at: datetime,
     flow_run_id: str | None,
+    terms: InvoiceTerms,
 ) -> IssuedInvoice:
     """One invoice, its number the next of its period, and its lines, in one transaction."""
+    [(exponent,)] = connection.execute(
+        "select coalesce(max(exponent), 2) from billing.currency_exponents where currency = ?", [currency]
+    ).fetchall()
     with transaction(connection):
         (issued_before,) = connection.execute(
             "select count(*) from billing.invoices where period = ?", [period.name]
@@ -186,6 +204,10 @@ def _issue_one(
                 "period": period.name,
                 "issued_at": issued_at,
                 "flow_run_id": flow_run_id,
+                "exponent": exponent,
+                "tax_rate": str(terms.tax_rate_percent),
+                "tax_fraction": str(terms.tax_rate_percent / 100),  # exact: a shift of the decimal point
+                "payment_terms_days": terms.payment_terms_days,
             },
         )
         (total,) = connection.execute(
@@ -226,28 +248,54 @@ def write_invoice_documents(connection: duckdb.DuckDBPyConnection, period: Perio
             template.render(
                 invoice=_displayed(invoice, exponent),
                 lines=[_displayed(line, exponent) for line in lines.iter_rows(named=True)],
+                seller=SELLER,
+                tax_statement=_tax_statement(invoice["tax_rate"]),
             )
         )
         os.replace(scratch, path)
     return documents
 
 
-MONEY_COLUMNS = {"amount", "subtotal", "total"}
+MONEY_COLUMNS = {"amount", "subtotal", "tax", "total"}
+
+# The issuer, as every invoice shows it (settings; sample values by default).
+SELLER = {
+    "name": settings.SELLER_NAME,
+    "address": settings.SELLER_ADDRESS,
+    "tax_id": settings.SELLER_TAX_ID,
+    "payment_details": settings.SELLER_PAYMENT_DETAILS,
+}
+
+
+def _tax_statement(rate: Decimal | None) -> str:
+    if not rate:
+        return settings.TAX_STATEMENT_AT_ZERO
+    return f"Tax at {wording.quantity(rate)}% of the subtotal."
 
 
 def _displayed(row: dict, exponent: int) -> dict:
-    """Values as a person reads them on an invoice: money with the currency's decimals, quantities and prices
-    without trailing zeros, instants in UTC, nothing for a missing value."""
+    """Values as a person reads them on an invoice: money with exactly the currency's decimals, unit prices with at
+    least those, quantities without trailing zeros, metrics by name, a line's description in words, days as dates,
+    instants in UTC, nothing for a missing value."""
     shown = {}
     for name, value in row.items():
         if value is None:
             shown[name] = ""
         elif isinstance(value, Decimal) and name in MONEY_COLUMNS:
-            shown[name] = f"{value:,.{exponent}f}"
+            shown[name] = wording.money(value, exponent)
+        elif isinstance(value, Decimal) and name == "unit_price":
+            shown[name] = wording.unit_price(value, exponent)
         elif isinstance(value, Decimal):
-            shown[name] = f"{value.normalize():,f}"
+            shown[name] = wording.quantity(value)
         elif isinstance(value, datetime):
             shown[name] = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        elif isinstance(value, date):
+            shown[name] = value.isoformat()
         else:
             shown[name] = value
+    if "line_no" in row:
+        shown["description"] = wording.line_description(row)
+    else:
+        shown["issue_date"] = row["issued_at"].astimezone(UTC).date().isoformat()
+        shown["customer_name"] = row.get("customer_name") or row["customer_id"]
     return shown

@@ -87,12 +87,19 @@ class PlanRow(pa.DataFrameModel):
 
 
 class Subscription(pa.DataFrameModel):
-    """A row of subscriptions_<date>: a customer on a plan from start_date to end_date (inclusive; empty: open)."""
+    """A row of subscriptions_<date>: a customer on a plan from start_date to end_date (inclusive; empty: open),
+    with the customer's name and postal address for the invoice when the file has them (optional columns)."""
 
     customer_id: pl.String = pa.Field(nullable=False)
     plan_id: pl.String = pa.Field(nullable=False)
     start_date: pl.Date = pa.Field(nullable=False)
     end_date: pl.Date = pa.Field(nullable=True)
+    customer_name: pl.String = pa.Field(
+        nullable=True, str_length={"max_value": 200}, description="as the invoice addresses the customer"
+    )
+    customer_address: pl.String = pa.Field(
+        nullable=True, str_length={"max_value": 500}, description="postal address; lines separated by newlines"
+    )
     end_date_parsed: pl.Boolean = pa.Field(eq=True)
 
     class Config:
@@ -237,8 +244,11 @@ SUBSCRIPTIONS = ExportKind(
         "plan_id": text_field("plan_id"),
         "start_date": day_field("start_date"),
         "end_date": day_field("end_date"),
+        "customer_name": text_field("customer_name", max_length=200),
+        "customer_address": text_field("customer_address", max_length=500),
     },
     table="billing.stg_subscriptions",
+    optional=("customer_name", "customer_address"),
     derived={"end_date_parsed": given_and_parsed("end_date")},
     check_reasons={
         "end_date_parsed": day_field("end_date")[1],

@@ -1,6 +1,7 @@
 -- Issue one invoice ($invoice_id for $customer_id in $currency, period $period): its lines from period_lines and
 -- period_adjustments, in order (base fees, then usage by segment, metric and tier, then adjustments by period and
--- metric), and its header with the total of the rounded lines.
+-- metric), and its header: the subtotal of the rounded lines, the tax on it ($tax_rate percent, rounded to the
+-- currency's minor unit), the total, the customer's name and address, and the due date ($payment_terms_days after issue).
 insert into billing.invoice_lines by name
 with charges as (
     select
@@ -13,7 +14,12 @@ with charges as (
         for_period,
         case kind when 'base_fee' then 0 else 1 end as line_group,
         segment_start,
-        tier_no
+        tier_no,
+        plan_id,
+        included,
+        tier_from,
+        tier_to,
+        tiers
     from period_lines
     where customer_id = $customer_id and currency = $currency
 ),
@@ -46,7 +52,12 @@ final as (
         quantity,
         unit_price,
         amount,
-        for_period
+        for_period,
+        plan_id,
+        included,
+        tier_from,
+        tier_to,
+        tiers
     from (
         select * from charges
         union all by name
@@ -57,15 +68,43 @@ final as (
 select * from final;
 
 insert into billing.invoices by name
+with lines as (
+    select coalesce(sum(amount), 0)::decimal(20, 3) as subtotal
+    from billing.invoice_lines
+    where invoice_id = $invoice_id
+),
+
+customer as (
+    -- the name and address the latest subscriptions file gives, from the customer's latest subscription that has one
+    select
+        max_by(customer_name, start_date) filter (where customer_name is not null) as customer_name,
+        max_by(customer_address, start_date) filter (where customer_address is not null) as customer_address
+    from billing.subscriptions
+    where customer_id = $customer_id
+),
+
+taxed as (
+    select
+        lines.subtotal,
+        -- percent / 100 is exact in Python; the product of two DECIMALs stays exact (a quotient would be a DOUBLE)
+        billing.to_minor_unit(lines.subtotal * cast($tax_fraction as decimal(9, 6)), $exponent) as tax
+    from lines
+)
+
 select
     $invoice_id as invoice_id,
     $customer_id as customer_id,
     $period as period,
     $currency as currency,
-    coalesce(sum(amount), 0) as subtotal,
-    coalesce(sum(amount), 0) as total,
+    taxed.subtotal,
+    cast($tax_rate as decimal(7, 4)) as tax_rate,
+    taxed.tax,
+    taxed.subtotal + taxed.tax as total,
     'issued' as status,
     $issued_at as issued_at,
-    $flow_run_id as flow_run_id
-from billing.invoice_lines
-where invoice_id = $invoice_id;
+    $flow_run_id as flow_run_id,
+    customer.customer_name,
+    customer.customer_address,
+    $payment_terms_days as payment_terms_days,
+    cast(timezone('UTC', $issued_at) as date) + $payment_terms_days as due_date
+from taxed, customer;

@@ -13,6 +13,7 @@ base_fees as (
         currency,
         exponent,
         segment_start,
+        plan_id,
         'base_fee' as kind,
         null as metric,
         0 as tier_no,
@@ -56,6 +57,7 @@ tiers as (
         up_to,
         unit_price,
         cast(row_number() over (partition by plan_id, metric order by up_to asc nulls last) as integer) as tier_no,
+        cast(count(*) over (partition by plan_id, metric) as integer) as tiers,
         coalesce(lag(up_to) over (partition by plan_id, metric order by up_to asc nulls last), 0) as lower_bound
     from period_catalogue
     where metric is not null
@@ -66,6 +68,7 @@ tiered as (
         segment_usage.*,
         tiers.included,
         tiers.tier_no,
+        tiers.tiers,
         tiers.lower_bound,
         tiers.up_to,
         tiers.unit_price,
@@ -80,9 +83,14 @@ usage_lines as (
         currency,
         exponent,
         segment_start,
+        plan_id,
         'usage' as kind,
         metric,
         tier_no,
+        included,
+        lower_bound as tier_from,
+        up_to as tier_to,
+        tiers,
         metric || ', plan ' || plan_id || ', tier ' || tier_no || ' ('
         || case
             when up_to is null then 'over ' || billing.plain(lower_bound)
@@ -106,9 +114,12 @@ included_lines as (
         currency,
         exponent,
         segment_start,
+        plan_id,
         'usage' as kind,
         metric,
         0 as tier_no,
+        included,
+        tiers,
         metric || ' included in plan ' || plan_id as description,
         used as quantity,
         null::decimal(18, 6) as unit_price,
@@ -136,5 +147,10 @@ select
     amount,
     $period as for_period,
     segment_start,
-    tier_no
+    tier_no,
+    plan_id,
+    included::decimal(18, 6) as included,
+    tier_from::decimal(18, 6) as tier_from,
+    tier_to::decimal(18, 6) as tier_to,
+    tiers
 from final

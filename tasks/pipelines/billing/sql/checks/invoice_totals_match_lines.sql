@@ -1,5 +1,5 @@
--- Every invoice has at least one line, its subtotal and total are both the sum of its lines' (rounded) amounts, and
--- no line belongs to an invoice that does not exist.
+-- Every invoice has at least one line, its subtotal is the sum of its lines' (rounded) amounts and its total the
+-- subtotal plus its tax, and no line belongs to an invoice that does not exist.
 with line_totals as (
     select
         invoice_id,
@@ -14,6 +14,7 @@ final as (
         coalesce(invoices.invoice_id, line_totals.invoice_id) as invoice_id,
         invoices.subtotal,
         invoices.total,
+        invoices.tax,
         coalesce(line_totals.lines, 0) as lines,
         line_totals.amount as lines_amount
     from billing.invoices as invoices
@@ -24,4 +25,4 @@ select * from final
 where
     lines = 0
     or subtotal is distinct from lines_amount
-    or total is distinct from lines_amount
+    or total is distinct from lines_amount + coalesce(tax, 0)
