@@ -3,7 +3,7 @@
 import gzip
 import io
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +60,7 @@ def read_line_chunks(
     exact_range: bool = False,
     max_line_bytes: int | None = MAX_LINE_BYTES,
     cut_after: bytes | None = None,
+    split_block: Callable[[bytes, int], pl.DataFrame | None] | None = None,
 ) -> Iterator[LineChunk]:
     """Yield the lines of `path` in chunks of about `chunk_bytes`, cut at line ends.
 
@@ -75,6 +76,10 @@ def read_line_chunks(
     computes, as word count's separators), a long line is not rejected but handed out in pieces, each ending just
     after one of those bytes; only a run of more than `max_line_bytes` without one is taken out, as one reject with
     its line, its offset in the line and its start. Memory stays bounded by the chunk size just the same.
+    With `split_block`, a reader that knows the lines' format gets each block of whole lines first (its text, every
+    line ended by a newline, and its first line number) and may return its own frame for them: one row per line, or
+    fewer where its format says so (a header), with `line_number` and `raw`, the line without its newline. A frame
+    with a line longer than `max_line_bytes` is not taken; None leaves the block to the splitting here.
     Raises BatchDataError for content that cannot be read (corrupt or truncated gzip, not UTF-8, no permission).
     """
     if chunk_bytes < 1:
@@ -111,20 +116,31 @@ def read_line_chunks(
                     overlong.length, carry = len(carry), b""
                 if cut < 0:
                     continue
-                chunk = _line_chunk(data[: cut + 1], next_line_number, cut + 1, stored.tell(), max_line_bytes)
-                next_line_number += chunk.lines.height + chunk.overlong.height
+                text = data[: cut + 1]
+                chunk = _line_chunk(text, next_line_number, cut + 1, stored.tell(), max_line_bytes, split_block)
+                next_line_number += text.count(b"\n")
                 yield chunk
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise BatchDataError(f"the gzip stream is corrupt or truncated ({error})") from error
     if overlong is not None:  # the file ends inside an overlong line
         yield _overlong_chunk(overlong, max_line_bytes, path.stat().st_size, ended=False)
     elif carry:  # a last line without its newline
-        yield _line_chunk(carry + b"\n", next_line_number, len(carry), path.stat().st_size, max_line_bytes)
+        last = carry + b"\n"
+        yield _line_chunk(last, next_line_number, len(carry), path.stat().st_size, max_line_bytes, split_block)
 
 
 def _line_chunk(
-    text: bytes, first_line_number: int, bytes_read: int, stored_position: int, max_line_bytes: int | None
+    text: bytes,
+    first_line_number: int,
+    bytes_read: int,
+    stored_position: int,
+    max_line_bytes: int | None,
+    split_block: Callable[[bytes, int], pl.DataFrame | None] | None = None,
 ) -> LineChunk:
+    if split_block is not None:
+        lines = split_block(text, first_line_number)
+        if lines is not None and (max_line_bytes is None or not _longer_than(lines, max_line_bytes)):
+            return LineChunk(lines=lines, bytes_read=bytes_read, stored_position=stored_position)
     lines = _split_lines(text, first_line_number)
     if max_line_bytes is None:
         return LineChunk(lines=lines, bytes_read=bytes_read, stored_position=stored_position)
@@ -140,6 +156,10 @@ def _line_chunk(
         stored_position=stored_position,
         overlong=overlong.cast(REJECT_SCHEMA),
     )
+
+
+def _longer_than(lines: pl.DataFrame, max_line_bytes: int) -> bool:
+    return bool(lines.height) and lines.get_column("raw").str.len_bytes().max() > max_line_bytes
 
 
 def _overlong_chunk(line: _OverlongLine, max_line_bytes: int | None, stored_position: int, ended: bool) -> LineChunk:

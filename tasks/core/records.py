@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 
 from tasks.core.batches import day_in_name
 from tasks.core.reading import BatchDataError, LineChunk, read_line_chunks
+from tasks.core.settings import MAX_LINE_BYTES
 
 RECORD_PROBLEM = "record_problem"
 # A quoted field may hold newlines, so a record can span lines; one whose quote stays open this long is taken to be
@@ -52,7 +53,31 @@ def read_csv_records(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
     newlines; CRLF line ends and a leading BOM are accepted."""
     header: list[str] | None = None
     pending = _empty_lines()
-    for chunk in read_line_chunks(path, chunk_bytes):
+
+    def split_plain_block(text: bytes, first_line_number: int) -> pl.DataFrame | None:
+        """The block's records, split by Polars' CSV reader in one pass, when nothing in it needs the line-by-line
+        path (see _plain_records); else None. The header, when the block starts the file, is taken from it."""
+        nonlocal header
+        if pending.height:  # a record opened by the block before goes on in this one
+            return None
+        names = header
+        if first_line_number == 1:
+            end = text.find(b"\n")
+            # as _without_line_ends reads it: without a BOM or the CR of a CRLF; a header too long is rejected as before
+            line = text[:end].removeprefix(_BOM.encode()).removesuffix(b"\r")
+            names = _plain_header(line) if end <= MAX_LINE_BYTES else None
+            text, first_line_number = text[end + 1 :], 2
+        if names is None:
+            return None
+        records = _plain_records(text, first_line_number, _unique_names(names))
+        if records is not None:
+            header = names
+        return records
+
+    for chunk in read_line_chunks(path, chunk_bytes, split_block=split_plain_block):
+        if RECORD_PROBLEM in chunk.lines.columns:  # split by split_plain_block
+            yield chunk
+            continue
         if header is None and 1 in chunk.overlong.get_column("line_number"):
             raise BatchDataError(f"{path.name}: the header line is too long ({chunk.overlong.item(0, 'reason')})")
         lines = pl.concat([pending, _without_line_ends(chunk.lines)])
@@ -69,6 +94,57 @@ def read_csv_records(path: Path, chunk_bytes: int) -> Iterator[LineChunk]:
         yield LineChunk(_split_fields(records, header), 0, path.stat().st_size)
     if header is None:
         raise BatchDataError(f"{path.name} is empty: it has no header line")
+
+
+def _plain_header(line: bytes) -> list[str] | None:
+    """The names of a header line (its BOM and line end taken off) that _header_of would read alike without its CSV
+    rules (no quote, CR or BOM, not blank, UTF-8); else None."""
+    if b'"' in line or b"\r" in line or line.startswith(_BOM.encode()) or not line.strip():
+        return None
+    try:
+        return [name.strip().lower() for name in line.decode("utf-8").split(",")]
+    except UnicodeDecodeError:
+        return None
+
+
+def _plain_records(text: bytes, first_line_number: int, columns: list[str]) -> pl.DataFrame | None:
+    """The records of newline-ended `text` as _split_fields gives them, when every line is a well-formed record
+    without a quote: Polars' CSV reader splits them in one pass, and `raw` is rebuilt from the fields, which without
+    quotes is exactly the line (the reader takes off a CRLF's CR, as _without_line_ends does). None when any line
+    needs the line-by-line path: a quote (a record may span lines, or be misquoted), a CR other than a line end's, a
+    NUL, a line with another number of fields than the header (a blank line has one), text that is not UTF-8. A
+    block that starts with a BOM is left alone too (only a file's start may carry one)."""
+    if len(columns) < 2 or b'"' in text or b"\x00" in text or text.startswith(_BOM.encode()):
+        return None  # with one column a blank line would be a record: the line-by-line path tells them apart
+    if b"\r" in text and text.count(b"\r") != text.count(b"\r\n"):
+        return None
+    line_count = text.count(b"\n")
+    # The reader fails on a line with more fields than the header and fills a shorter one with nulls: with the
+    # commas adding up, every line has exactly the header's number of fields.
+    if text.count(b",") != line_count * (len(columns) - 1):
+        return None
+    try:
+        values = pl.read_csv(
+            text,
+            has_header=False,
+            new_columns=columns,
+            schema=dict.fromkeys(columns, pl.String),
+            quote_char=None,
+            comment_prefix=None,
+            raise_if_empty=False,
+            truncate_ragged_lines=False,
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    if values.height != line_count:
+        return None
+    raw = pl.concat_str([pl.col(column).fill_null("") for column in columns], separator=",")
+    return values.select(
+        pl.int_range(first_line_number, first_line_number + line_count, dtype=pl.Int64).alias("line_number"),
+        raw.alias("raw"),
+        pl.lit(None, pl.String).alias(RECORD_PROBLEM),
+        *columns,
+    )
 
 
 def _empty_lines() -> pl.DataFrame:

@@ -31,9 +31,11 @@ from tasks.core.settings import PARSE_WORKERS, WAREHOUSE_MEMORY_LIMIT
 from tasks.core.validation import REJECT_SCHEMA
 
 MANIFEST = "manifest.json"
-# One batch is parsed at a time in a process, with every core on its chunks: memory stays bounded by the chunk
-# size times the parse workers, and each batch is ready to load as early as possible, so loads overlap parsing.
-_one_batch_at_a_time = threading.Lock()
+# At most PARSE_WORKERS chunks are held in a process, whichever batches they come from: a chunk takes a slot before
+# it is read and gives it back once it is staged, so memory stays bounded by the chunk size times the parse workers.
+# Batches share the slots rather than taking turns: most export files are one chunk, and with one batch at a time
+# such a file was parsed by one worker while the other waited for the next file.
+_chunk_slots = threading.BoundedSemaphore(PARSE_WORKERS)
 _COUNTS = ("rows_in", "rows_parsed", "rows_rejected", "bytes_read")
 # Staging is read once, by the load: write speed matters more than size.
 STAGING_COMPRESSION = "lz4"
@@ -140,8 +142,8 @@ def _parse_into(
     cannot be read."""
     counts = Counter(dict.fromkeys(_COUNTS, 0))
     try:
-        # The next chunk is read while earlier ones are parsed; at most PARSE_WORKERS chunks are held.
-        with _one_batch_at_a_time, ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
+        # The next chunk is read while earlier ones are parsed, once a slot is free (see _chunk_slots).
+        with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
             in_flight: deque[tuple[Future[Counter], int]] = deque()
 
             def collect_oldest() -> None:
@@ -149,10 +151,10 @@ def _parse_into(
                 counts.update(parsed_chunk.result())
                 on_progress(min(1.0, stored_position / max(batch.size_bytes, 1)))
 
-            for part, chunk in enumerate(_read_chunks(batch, source_format, chunk_bytes)):
-                in_flight.append(
-                    (pool.submit(_stage_chunk, chunk, part, scratch, source_format), chunk.stored_position)
-                )
+            for part, chunk in enumerate(_slotted(_read_chunks(batch, source_format, chunk_bytes))):
+                staged_chunk = pool.submit(_stage_chunk, chunk, part, scratch, source_format)
+                staged_chunk.add_done_callback(lambda _: _chunk_slots.release())
+                in_flight.append((staged_chunk, chunk.stored_position))
                 if len(in_flight) >= PARSE_WORKERS:
                     collect_oldest()
             while in_flight:
@@ -168,6 +170,21 @@ def _parse_into(
             part_file.unlink()
         return Counter(dict.fromkeys(_COUNTS, 0)), str(bad_content)
     return counts, None
+
+
+def _slotted(chunks: Iterator[LineChunk]) -> Iterator[LineChunk]:
+    """The chunks, each read once a slot is free; the caller gives the slot back when the chunk is staged."""
+    while True:
+        _chunk_slots.acquire()
+        try:
+            chunk = next(chunks, None)
+        except BaseException:
+            _chunk_slots.release()
+            raise
+        if chunk is None:
+            _chunk_slots.release()
+            return
+        yield chunk
 
 
 def _read_chunks(batch: Batch, source_format: SourceFormat, chunk_bytes: int) -> Iterator[LineChunk]:

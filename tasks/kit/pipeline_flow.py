@@ -114,7 +114,7 @@ def load_runner() -> Iterator[TaskRunner]:
     before them (the pool is first in, first out, and a staging task holds its thread while it waits for its turn to
     parse), so the first load started only once the last file's staging had a thread. On their own thread, each
     batch loads as soon as it is staged and the load before it is done. File order rather than staging order: the
-    files are staged in about that order (submitted so, and parsed one at a time), and a run killed midway then
+    files are staged in about that order (submitted so, and sharing the parse slots in turn), and a run killed midway then
     leaves the first files loaded, the same ones each time. One thread whatever the number of files: the thread
     waits for each batch's staging in turn. Other runners (Dask) keep the loads: their workers may be other machines,
     where the flow's process could not read the staged files."""

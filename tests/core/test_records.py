@@ -92,6 +92,82 @@ def test_gzip_is_read_like_the_plain_file(tmp_path):
     assert records(packed, 16) == records(plain)
 
 
+def one_pass_outcomes(monkeypatch) -> list[bool]:
+    """Whether each block offered to the one-pass reader was taken by it (True) or left to the line-by-line path."""
+    outcomes: list[bool] = []
+    one_pass = tasks.core.records._plain_records
+
+    def spied(*arguments):
+        split = one_pass(*arguments)
+        outcomes.append(split is not None)
+        return split
+
+    monkeypatch.setattr(tasks.core.records, "_plain_records", spied)
+    return outcomes
+
+
+def test_blocks_without_quotes_are_split_in_one_pass_and_read_as_written(tmp_path, monkeypatch):
+    outcomes = one_pass_outcomes(monkeypatch)
+    path = tmp_path / "orders_2026-10-01.csv"
+    path.write_bytes(b"\xef\xbb\xbfID, Name ,note\r\n1,Smith J., x \r\n2,,\r\n3,a,b")  # no final newline
+
+    assert records(path) == [
+        {
+            "line_number": 2,
+            "raw": "1,Smith J., x ",
+            "record_problem": None,
+            "id": "1",
+            "name": "Smith J.",
+            "note": " x ",
+        },
+        {"line_number": 3, "raw": "2,,", "record_problem": None, "id": "2", "name": None, "note": None},
+        {"line_number": 4, "raw": "3,a,b", "record_problem": None, "id": "3", "name": "a", "note": "b"},
+    ]
+    assert outcomes == [True, True]  # the lines up to the last newline, then the last line
+
+
+@pytest.mark.parametrize("chunk_bytes", [8, 1 << 20], ids=["8-bytes", "1-MiB"])
+def test_a_block_with_bad_lines_among_good_ones_is_read_line_by_line_and_keeps_every_position(
+    tmp_path, monkeypatch, chunk_bytes
+):
+    outcomes = one_pass_outcomes(monkeypatch)
+    path = tmp_path / "orders_2026-10-01.csv"
+    path.write_text("a,b\n1,2\n3,4\n\n5\n6,7,8\n9,10\n")
+
+    assert [
+        (row["line_number"], row["raw"], row["record_problem"], row["a"]) for row in records(path, chunk_bytes)
+    ] == [
+        (2, "1,2", None, "1"),
+        (3, "3,4", None, "3"),
+        (4, "", "blank line", None),
+        (5, "5", "has 1 fields, the header has 2", None),
+        (6, "6,7,8", "has 3 fields, the header has 2", None),
+        (7, "9,10", None, "9"),
+    ]
+    # in 8-byte reads the first block (the header and line 2) and the last (line 7) are plain, the others not
+    assert outcomes == ([True, False, False, True] if chunk_bytes == 8 else [False])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'a,b\n1,"2"\n', [(2, '1,"2"', None)]),
+        (b"a,b\n1,2\r\r\n", [(2, "1,2\r", None)]),  # only a line end's CR goes
+        (b"a\n1\n\n", [(2, "1", None), (3, "", "blank line")]),  # with one column, a blank line has its fields
+    ],
+    ids=["quote", "lone-cr", "one-column"],
+)
+def test_what_the_one_pass_reader_cannot_tell_apart_is_left_to_the_line_by_line_path(
+    tmp_path, monkeypatch, content, expected
+):
+    outcomes = one_pass_outcomes(monkeypatch)
+    path = tmp_path / "orders_2026-10-01.csv"
+    path.write_bytes(content)
+
+    assert [(row["line_number"], row["raw"], row["record_problem"]) for row in records(path)] == expected
+    assert outcomes == [False]
+
+
 def test_a_quote_left_open_at_the_end_of_the_file_is_one_record_with_its_problem(tmp_path):
     path = tmp_path / "orders_2026-10-01.csv"
     path.write_text('a,b\n1,2\n3,"never closed\n4,5\n')

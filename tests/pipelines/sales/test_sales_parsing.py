@@ -278,3 +278,30 @@ def test_a_file_appended_to_while_it_is_read_fails_alone_and_loads_in_a_later_ru
     assert (staged.rows_in, staged.rows_parsed, staged.rows_rejected) == (0, 0, 0)
     later = stage_batch(make_batch(PIPELINE, path), source_format, tmp_path / "staging", chunk_bytes=1 << 20)
     assert (later.error, later.rows_in, later.rows_parsed) == (None, 2, 2)
+
+
+def test_bad_values_in_a_block_read_in_one_pass_are_rejected_with_their_lines_and_text(tmp_path, monkeypatch):
+    # no quote anywhere: every block goes to Polars' CSV reader whole (tests/core/test_records.py checks which do)
+    rows = [[f"O{number}", "C1", "2026-10-01T10:00:00Z", "paid", "EUR", "2026-10-01T11:00Z"] for number in range(40)]
+    rows[3][2] = "2026-10-01 10:00"  # line 5
+    rows[30][4] = "xyz"  # line 32
+    path = write_export(tmp_path / "exports", "orders_2026-10-01.csv", rows)
+
+    staged = stage_batch(make_batch(PIPELINE, path), SALES_EXPORTS.formats["orders"], tmp_path / "staging", 256)
+
+    rejects = pl.read_parquet(staged.reject_files).sort("line_number")
+    assert rejects.rows() == [
+        (
+            5,
+            "O3,C1,2026-10-01 10:00,paid,EUR,2026-10-01T11:00Z",
+            "order_ts: '2026-10-01 10:00' has no UTC offset (add Z or ±hh:mm)",
+        ),
+        (
+            32,
+            "O30,C1,2026-10-01T10:00:00Z,paid,xyz,2026-10-01T11:00Z",
+            "currency: 'xyz' is not an ISO 4217 currency code",
+        ),
+    ]
+    assert (staged.rows_in, staged.rows_parsed, staged.rows_rejected) == (40, 38, 2)
+    loaded = pl.read_parquet(staged.row_files).sort("line_number")
+    assert loaded.get_column("line_number").to_list() == [n for n in range(2, 42) if n not in (5, 32)]
