@@ -184,15 +184,14 @@ def _read_cut_chunks(
                         continue
                     cut.end_overlong_run()
                     block = block[first:]
-                marked = block.translate(boundaries)
-                first = marked.find(b"\n")
+                first, last = _first_and_last_boundary(block, boundaries)
                 if first < 0:  # the run goes on through the whole block
                     cut.extend_run(block)
                     continue
                 cut.extend_run(block[:first])
                 cut.keep_run()
-                cut.keep(block[first : marked.rfind(b"\n") + 1])
-                cut.run = block[marked.rfind(b"\n") + 1 :]
+                cut.keep(block[first : last + 1])
+                cut.run = block[last + 1 :]
                 if cut.kept_bytes >= chunk_bytes:
                     yield cut.chunk(stored.tell(), final=False)
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
@@ -202,6 +201,20 @@ def _read_cut_chunks(
     cut.keep_run()
     if cut.kept or cut.rejects or cut.line_position > 0:
         yield cut.chunk(path.stat().st_size, final=True)
+
+
+def _first_and_last_boundary(block: bytes, boundaries: bytes) -> tuple[int, int]:
+    """Where the first and the last boundary (a newline or a cut byte) of `block` are; (-1, -1) without one. Only the
+    text before its first newline and after its last is looked at byte by byte: in lines of ordinary length, a few
+    dozen bytes of the block, not all of it."""
+    first_newline = block.find(b"\n")
+    if first_newline < 0:
+        marked = block.translate(boundaries)
+        return marked.find(b"\n"), marked.rfind(b"\n")
+    last_newline = block.rfind(b"\n")
+    first = block[:first_newline].translate(boundaries).find(b"\n")
+    last = block[last_newline + 1 :].translate(boundaries).rfind(b"\n")
+    return (first_newline if first < 0 else first), (last_newline if last < 0 else last_newline + 1 + last)
 
 
 @dataclass
@@ -221,7 +234,6 @@ class _CutLines:
         self.first_kept_line = first_line_number  # the line the first kept byte belongs to
         self.kept: list[bytes] = []
         self.kept_bytes = 0
-        self.kept_newlines = 0
         self.line_position = 0  # bytes of the current line before `run` (taken-out runs included)
         self.run = b""  # bytes after the kept text, without a boundary: a word still being read
         self.overlong: _OverlongRun | None = None
@@ -230,16 +242,16 @@ class _CutLines:
 
     @property
     def line_number(self) -> int:
-        return self.first_kept_line + self.kept_newlines
+        # counted only when asked (a run taken out): the chunk's line split counts the newlines anyway
+        return self.first_kept_line + sum(text.count(b"\n") for text in self.kept)
 
     def keep(self, text: bytes) -> None:
         if not text:
             return
         self.kept.append(text)
         self.kept_bytes += len(text)
-        newlines = text.count(b"\n")
-        self.kept_newlines += newlines
-        self.line_position = len(text) - text.rfind(b"\n") - 1 if newlines else self.line_position + len(text)
+        last_newline = text.rfind(b"\n")
+        self.line_position = len(text) - last_newline - 1 if last_newline >= 0 else self.line_position + len(text)
 
     def extend_run(self, text: bytes) -> None:
         """More of the run; once it is longer than the limit, it is skipped from then on."""
@@ -277,18 +289,19 @@ class _CutLines:
     def chunk(self, stored_position: int, final: bool) -> LineChunk:
         """The kept text as numbered rows (a line cut short by the chunk's end, or by a run taken out, is a row that
         does not end its line, unless the file ends there) and the rejects since the last chunk."""
-        text = b"".join(self.kept)
-        open_line = self.line_position > 0 or bool(self.run)
+        ends_in_newline = bool(self.kept) and self.kept[-1].endswith(b"\n")
         if final:
-            terminated, ends_inside_line = (text + b"\n" if open_line else text), False
+            newline_added, ends_inside_line = self.line_position > 0 or bool(self.run), False
         else:
-            ends_inside_line = not text.endswith(b"\n") and bool(text)
-            terminated = text + b"\n" if ends_inside_line else text
+            ends_inside_line = bool(self.kept) and not ends_in_newline
+            newline_added = ends_inside_line
+        # one copy of the text, its added newline included (a 16 MiB text is copied in fresh pages: page faults)
+        terminated = b"".join([*self.kept, b"\n"] if newline_added else self.kept)
         lines = _split_lines(terminated, self.first_kept_line) if terminated else _no_lines()
         overlong = pl.DataFrame(self.rejects, schema=REJECT_SCHEMA, orient="row")
         chunk = LineChunk(lines, self.bytes_read, stored_position, overlong, ends_inside_line)
-        self.first_kept_line += self.kept_newlines
-        self.kept, self.kept_bytes, self.kept_newlines, self.rejects, self.bytes_read = [], 0, 0, [], 0
+        self.first_kept_line += lines.height - newline_added  # the newlines of the kept text
+        self.kept, self.kept_bytes, self.rejects, self.bytes_read = [], 0, [], 0
         return chunk
 
 
@@ -361,8 +374,16 @@ class _LineRange(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def read(self, size: int = -1) -> bytes:
+        """The next bytes, without the two copies RawIOBase.read would make of them (through `readinto`)."""
+        return self.readall() if size is None or size < 0 else self._next(size)
+
     def readinto(self, buffer) -> int:
-        size = len(buffer)
+        block = self._next(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
+
+    def _next(self, size: int) -> bytes:
         if self.remaining is None:
             block = self.stream.read(size)
         elif self.remaining > 0:
@@ -376,8 +397,7 @@ class _LineRange(io.RawIOBase):
             self.finishing_line = bool(block) and not block.endswith(b"\n")
         else:
             block = b""
-        buffer[: len(block)] = block
-        return len(block)
+        return block
 
 
 def _split_lines(text: bytes, first_line_number: int) -> pl.DataFrame:
