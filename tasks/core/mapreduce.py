@@ -17,7 +17,8 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import polars as pl
 
 from tasks.core.batches import Batch, check_unchanged_since_found
 from tasks.core.disk_space import writing
-from tasks.core.reading import BatchDataError, read_line_chunks
+from tasks.core.reading import BatchDataError, LineChunk, read_line_chunks
 from tasks.core.settings import MAX_LINE_BYTES, PARSE_WORKERS
 
 MANIFEST = "manifest.json"
@@ -237,7 +238,7 @@ def _map_chunks(
         max_line_bytes=MAX_LINE_BYTES,
         cut_after=job.cut_long_lines_after,
     )
-    for chunk in chunks:
+    for chunk in _read_ahead(chunks):
         if chunk.overlong.height:
             rejects.append(chunk.overlong)
         if combine and job.map_and_combine is not None:
@@ -262,6 +263,22 @@ def _map_chunks(
         with writing("the map's rejects", scratch):
             pl.concat(rejects).write_parquet(scratch / REJECTS)
     return counters, sum(frame.height for frame in rejects)
+
+
+def _read_ahead(chunks: Iterator[LineChunk]) -> Iterator[LineChunk]:
+    """The chunks of `chunks`, in order, each read in a thread of its own while the one before it is mapped: cutting
+    lines (Python, under the GIL, and gunzip) overlaps the map (Polars, which releases the GIL), so two maps keep
+    both cores busy where they took turns. One chunk is read ahead: a map holds at most two chunks of lines."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader:
+        pending = reader.submit(next, chunks, None)
+        try:
+            while (chunk := pending.result()) is not None:
+                pending = reader.submit(next, chunks, None)
+                yield chunk
+        finally:
+            pending.cancel()
+            wait([pending])
+            chunks.close()  # the file, closed now rather than when collected, even when the map stopped early
 
 
 class _SpillBuffer:

@@ -5,6 +5,7 @@ import io
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 import polars as pl
@@ -203,15 +204,14 @@ def _read_cut_chunks(
                         continue
                     cut.end_overlong_run()
                     block = block[first:]
-                marked = block.translate(boundaries)
-                first = marked.find(b"\n")
+                first, last = _first_and_last_boundary(block, boundaries)
                 if first < 0:  # the run goes on through the whole block
                     cut.extend_run(block)
                     continue
                 cut.extend_run(block[:first])
                 cut.keep_run()
-                cut.keep(block[first : marked.rfind(b"\n") + 1])
-                cut.run = block[marked.rfind(b"\n") + 1 :]
+                cut.keep(block[first : last + 1])
+                cut.run = block[last + 1 :]
                 if cut.kept_bytes >= chunk_bytes:
                     yield cut.chunk(stored.tell(), final=False)
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
@@ -221,6 +221,20 @@ def _read_cut_chunks(
     cut.keep_run()
     if cut.kept or cut.rejects or cut.line_position > 0:
         yield cut.chunk(path.stat().st_size, final=True)
+
+
+def _first_and_last_boundary(block: bytes, boundaries: bytes) -> tuple[int, int]:
+    """Where the first and the last boundary (a newline or a cut byte) of `block` are; (-1, -1) without one. Only the
+    text before its first newline and after its last is looked at byte by byte: in lines of ordinary length, a few
+    dozen bytes of the block, not all of it."""
+    first_newline = block.find(b"\n")
+    if first_newline < 0:
+        marked = block.translate(boundaries)
+        return marked.find(b"\n"), marked.rfind(b"\n")
+    last_newline = block.rfind(b"\n")
+    first = block[:first_newline].translate(boundaries).find(b"\n")
+    last = block[last_newline + 1 :].translate(boundaries).rfind(b"\n")
+    return (first_newline if first < 0 else first), (last_newline if last < 0 else last_newline + 1 + last)
 
 
 @dataclass
@@ -240,7 +254,6 @@ class _CutLines:
         self.first_kept_line = first_line_number  # the line the first kept byte belongs to
         self.kept: list[bytes] = []
         self.kept_bytes = 0
-        self.kept_newlines = 0
         self.line_position = 0  # bytes of the current line before `run` (taken-out runs included)
         self.run = b""  # bytes after the kept text, without a boundary: a word still being read
         self.overlong: _OverlongRun | None = None
@@ -249,16 +262,16 @@ class _CutLines:
 
     @property
     def line_number(self) -> int:
-        return self.first_kept_line + self.kept_newlines
+        # counted only when asked (a run taken out): the chunk's line split counts the newlines anyway
+        return self.first_kept_line + sum(text.count(b"\n") for text in self.kept)
 
     def keep(self, text: bytes) -> None:
         if not text:
             return
         self.kept.append(text)
         self.kept_bytes += len(text)
-        newlines = text.count(b"\n")
-        self.kept_newlines += newlines
-        self.line_position = len(text) - text.rfind(b"\n") - 1 if newlines else self.line_position + len(text)
+        last_newline = text.rfind(b"\n")
+        self.line_position = len(text) - last_newline - 1 if last_newline >= 0 else self.line_position + len(text)
 
     def extend_run(self, text: bytes) -> None:
         """More of the run; once it is longer than the limit, it is skipped from then on."""
@@ -296,18 +309,19 @@ class _CutLines:
     def chunk(self, stored_position: int, final: bool) -> LineChunk:
         """The kept text as numbered rows (a line cut short by the chunk's end, or by a run taken out, is a row that
         does not end its line, unless the file ends there) and the rejects since the last chunk."""
-        text = b"".join(self.kept)
-        open_line = self.line_position > 0 or bool(self.run)
+        ends_in_newline = bool(self.kept) and self.kept[-1].endswith(b"\n")
         if final:
-            terminated, ends_inside_line = (text + b"\n" if open_line else text), False
+            newline_added, ends_inside_line = self.line_position > 0 or bool(self.run), False
         else:
-            ends_inside_line = not text.endswith(b"\n") and bool(text)
-            terminated = text + b"\n" if ends_inside_line else text
+            ends_inside_line = bool(self.kept) and not ends_in_newline
+            newline_added = ends_inside_line
+        # one copy of the text, its added newline included (a 16 MiB text is copied in fresh pages: page faults)
+        terminated = b"".join([*self.kept, b"\n"] if newline_added else self.kept)
         lines = _split_lines(terminated, self.first_kept_line) if terminated else _no_lines()
         overlong = pl.DataFrame(self.rejects, schema=REJECT_SCHEMA, orient="row")
         chunk = LineChunk(lines, self.bytes_read, stored_position, overlong, ends_inside_line)
-        self.first_kept_line += self.kept_newlines
-        self.kept, self.kept_bytes, self.kept_newlines, self.rejects, self.bytes_read = [], 0, 0, [], 0
+        self.first_kept_line += lines.height - newline_added  # the newlines of the kept text
+        self.kept, self.kept_bytes, self.rejects, self.bytes_read = [], 0, [], 0
         return chunk
 
 
@@ -380,8 +394,16 @@ class _LineRange(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def read(self, size: int = -1) -> bytes:
+        """The next bytes, without the two copies RawIOBase.read would make of them (through `readinto`)."""
+        return self.readall() if size is None or size < 0 else self._next(size)
+
     def readinto(self, buffer) -> int:
-        size = len(buffer)
+        block = self._next(len(buffer))
+        buffer[: len(block)] = block
+        return len(block)
+
+    def _next(self, size: int) -> bytes:
         if self.remaining is None:
             block = self.stream.read(size)
         elif self.remaining > 0:
@@ -395,8 +417,7 @@ class _LineRange(io.RawIOBase):
             self.finishing_line = bool(block) and not block.endswith(b"\n")
         else:
             block = b""
-        buffer[: len(block)] = block
-        return len(block)
+        return block
 
 
 def _split_lines(text: bytes, first_line_number: int) -> pl.DataFrame:
@@ -430,14 +451,23 @@ def _raise_if_not_utf8(text: bytes, first_line_number: int) -> None:
         raise BatchDataError(f"line {line} is not UTF-8 text (byte {text[error.start]:#04x})") from error
 
 
-# The CSV reader splits lines ~5x faster than a string split, but it eats CRs, a leading BOM and splits on its
-# separator; it is used only where none of those occur, and its line count is checked against the newlines.
+# The CSV reader splits lines ~5x faster than a string split, and on every core, but it eats the CR before a LF, a
+# leading BOM and splits on its separator. A few CRLF line ends (a corpus pasted together from several editors) are
+# put back: the CR it ate is the one at the end of each line that ended in CRLF. Text with a BOM or 0x1F, or where
+# more than one line in `_MOST_CRLF_LINES` ends in CRLF, takes the exact string split; the CSV reader's line count is
+# checked against the newlines.
 _UNUSED_SEPARATOR = b"\x1f"
+_MOST_CRLF_LINES = 8
 
 
 def _split_with_csv_reader(text: bytes, line_count: int) -> pl.Series | None:
-    if b"\r" in text or _UNUSED_SEPARATOR in text or text.startswith(b"\xef\xbb\xbf"):
+    if _UNUSED_SEPARATOR in text or text.startswith(b"\xef\xbb\xbf"):
         return None
+    crlf_lines = None
+    if b"\r" in text:
+        crlf_lines = _lines_ending_in_crlf(text, line_count // _MOST_CRLF_LINES)
+        if crlf_lines is None:
+            return None
     frame = pl.read_csv(
         text,
         has_header=False,
@@ -449,4 +479,17 @@ def _split_with_csv_reader(text: bytes, line_count: int) -> pl.Series | None:
     )
     if frame.height != line_count:
         return None
-    return frame.get_column("raw").fill_null("")
+    lines = frame.get_column("raw").fill_null("")
+    if crlf_lines:
+        crlf_lines = pl.Series(crlf_lines, dtype=pl.UInt32)
+        lines = lines.scatter(crlf_lines, lines.gather(crlf_lines) + "\r")
+    return lines
+
+
+def _lines_ending_in_crlf(text: bytes, most: int) -> list[int] | None:
+    """The 0-based numbers of the lines of `text` that end in CRLF, or None when there are more than `most`."""
+    before_each = text.split(b"\r\n", most + 1)
+    if len(before_each) > most + 1:
+        return None
+    # the k-th CRLF ends the line after every newline before it: those of the text between CRLFs, and k CRLFs
+    return [newlines + k for k, newlines in enumerate(accumulate(part.count(b"\n") for part in before_each[:-1]))]

@@ -222,6 +222,29 @@ def test_characters_are_kept_as_they_are(tmp_path, data, lines, chunk_bytes):
     assert_frame_equal(read, expected_lines(lines))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.text(alphabet="ab é\t", max_size=12),
+            st.sampled_from(["\r", "x\r", "\r\r", "a\rb", "\rq\r", "é\r", ""]),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    chunk_bytes=st.sampled_from([7, 64, BIG]),
+)
+def test_a_few_crlf_lines_among_many_keep_their_cr(tmp_path_factory, lines, chunk_bytes):
+    """Few CRs among many lines: the CSV reader splits them and the CR it ate before each LF is put back."""
+    lines = [f"plain line {number}" for number in range(len(lines) * 9)] + lines
+    random.Random(len(lines)).shuffle(lines)
+    path = write(tmp_path_factory.mktemp("crlf") / "few-crs.log", "".join(line + "\n" for line in lines).encode())
+
+    read, _ = read_all(path, chunk_bytes)
+
+    assert_frame_equal(read, expected_lines(lines))
+
+
 def test_concatenated_gzip_members_are_one_file(tmp_path):
     path = tmp_path / "members.log.gz"
     path.write_bytes(gzip.compress(b"one\ntwo\n", mtime=0) + gzip.compress(b"three\n", mtime=0))

@@ -14,6 +14,7 @@ from tasks.core import settings
 from tasks.core.batches import make_batch
 from tasks.core.mapreduce import (
     MapCounters,
+    _read_ahead,
     counters_of_run,
     job_directory,
     plan_splits,
@@ -23,6 +24,7 @@ from tasks.core.mapreduce import (
     run_reducers,
     shuffle,
 )
+from tasks.core.reading import BatchDataError
 from tasks.pipelines.word_count.source import (
     PIPELINE,
     WORD_COUNT_JOB,
@@ -233,6 +235,26 @@ def test_a_map_combines_its_chunks_again_before_spilling_while_they_fit_in_one_c
     [folder] = shuffled.map_directories
     spills = [spill.name for spill in Path(folder).glob("part-*.parquet")]
     assert spills and all(name.endswith("-00000.parquet") for name in spills)  # one spill, not one per chunk
+
+
+def test_chunks_read_ahead_come_in_order_with_the_reader_s_error_and_the_reader_is_closed_when_the_map_stops():
+    closed = []
+
+    def reader(count: int, error: Exception | None = None):
+        try:
+            yield from range(count)
+            if error:
+                raise error
+        finally:
+            closed.append(count)
+
+    assert list(_read_ahead(reader(5))) == [0, 1, 2, 3, 4]
+    with pytest.raises(BatchDataError, match="not UTF-8"):
+        list(_read_ahead(reader(3, BatchDataError("line 4 is not UTF-8"))))
+    ahead = _read_ahead(reader(100))
+    assert next(ahead) == 0
+    ahead.close()  # a map that failed on its first chunk
+    assert closed == [5, 3, 100]
 
 
 def test_a_reducer_reads_only_its_own_partition_s_spills(tmp_path):
