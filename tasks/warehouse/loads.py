@@ -2,23 +2,16 @@
 row accounting checked (rows in = rows loaded + rows rejected), its rejects kept, its partitions marked dirty and
 its ledger row written; and the marts rebuilt for the dirty partitions."""
 
-import os
-import shutil
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 
 from tasks.core.batches import Batch, StreamRange
 from tasks.core.errors import PermanentError
 from tasks.core.mapreduce import ReduceOutput, Shuffle
-from tasks.core.settings import MART_SETTINGS, staging_root_for
+from tasks.core.settings import MART_SETTINGS
 from tasks.core.staging import StagedBatch
 from tasks.core.streams import LoadedRange
 from tasks.warehouse.connection import execute_script, pipeline_sql, transaction
@@ -291,9 +284,8 @@ def refresh_marts(
     """Rebuild the pipeline's marts for its dirty partitions in one transaction, with the `$parameters` its SQL
     names, and clear its dirty list (here, so that no pipeline's SQL can forget it and rebuild every run); return
     how many partitions were rebuilt. A pipeline's optional `stale_marts.sql` says whether its marts need a rebuild
-    with no partition dirty, as when a setting they were built with changed. The rebuild may write files into
-    `$scratch`, a folder of its own that it creates (see `mart_scratch`). Statements naming `$bucket` run once per
-    bucket (see `execute_script`)."""
+    with no partition dirty, as when a setting they were built with changed. Statements naming `$bucket` run once
+    per bucket (see `execute_script`)."""
     settings = MART_SETTINGS | (parameters or {})
     refresh = pipeline_sql(pipeline) / "refresh_marts.sql"
     if not refresh.is_file():
@@ -307,32 +299,9 @@ def refresh_marts(
             "select count(distinct partition_day) from meta.dirty_partitions where pipeline = ?", [pipeline]
         ).fetchone()
         if dirty or stale_marts.exists() and execute_script(connection, stale_marts, settings).fetchall()[0][0]:
-            with mart_scratch(connection, pipeline) as scratch:
-                execute_script(connection, refresh, settings | {"scratch": str(scratch)})
+            execute_script(connection, refresh, settings)
         connection.execute("delete from meta.dirty_partitions where pipeline = ?", [pipeline])
     return dirty
-
-
-@contextmanager
-def mart_scratch(connection: duckdb.DuckDBPyConnection, pipeline: str) -> Iterator[Path]:
-    """A folder path, not created yet, for files a mart rebuild writes and reads again (DuckDB's partitioned COPY
-    creates it), in the warehouse's staging area; removed afterwards. What a killed rebuild left there is removed
-    first, and each rebuild gets a new name besides, so that no rebuild reads another's files. The warehouse's write
-    lock, held around every rebuild, keeps two of them from meeting there."""
-    (database,) = connection.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchone()
-    parent = (
-        staging_root_for(Path(database)) / pipeline / "marts.scratch"
-        if database
-        else Path(tempfile.gettempdir()) / f"batchyard-marts-{os.getpid()}"
-    )
-    shutil.rmtree(parent, ignore_errors=True)
-    parent.mkdir(parents=True, exist_ok=True)
-    try:
-        yield parent / uuid.uuid4().hex
-    finally:
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _mark_dirty_partitions(connection: duckdb.DuckDBPyConnection, target: FactTable, where: str, value: str) -> None:

@@ -6,7 +6,6 @@ import random
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from flow_process import generate_logs
 from independent_sessions import read_requests
@@ -264,22 +263,3 @@ def test_a_new_gap_with_a_new_day_recuts_every_session_with_the_new_gap(tmp_path
 
     assert_sessions_match_independent_computation(logs, warehouse, gap_minutes=7)
     assert query(warehouse, "select distinct gap_minutes from logs.sessions") == [(7,)]
-
-
-def test_files_a_killed_rebuild_left_in_the_scratch_folder_are_never_read_and_none_stay(tmp_path):
-    warehouse = tmp_path / "warehouse.duckdb"
-    logs = tmp_path / "logs"
-    load([write_log(logs / "10.log", [at(10, "10:00:00", "/"), at(10, "10:10:00", "/a")])], warehouse)
-    scratch = tmp_path / "staging" / "access_logs" / "marts.scratch"
-    for bucket in range(3):  # what a rebuild killed after writing its requests leaves: a stranger's requests
-        leftover = scratch / "0123abcd" / f"bucket={bucket}"
-        leftover.mkdir(parents=True)
-        duckdb.sql(
-            "select 'x' as client, 'y' as user_agent, timestamp '2026-10-10 10:05:00' as ts_utc, 1 as stream_rank, "
-            "1 as line_number, '/z' as path, true as is_page"
-        ).write_parquet(str(leftover / "data_0.parquet"))
-
-    load([write_log(logs / "11.log", [at(11, "12:00:00", "/b")])], warehouse)
-
-    assert_sessions_match_independent_computation(logs, warehouse)
-    assert not scratch.exists()

@@ -143,75 +143,50 @@ where
     end_utc >= getvariable('sessions_from')
     and hash(client, user_agent) in (select visitor_hash from affected_visitors);
 
--- The requests to recut are written once, partitioned into buckets of visitors, into the rebuild's scratch folder
--- ($scratch, new for each rebuild and removed after it), and the sessions are then cut one bucket at a time from its
--- own files: a sort of about half a million requests ($requests_per_bucket) fits in the warehouse's default memory
--- limit (384MB), where one sort of a million spills and takes twice as long. The number of buckets comes from the
--- requests since `requests_from`, an upper bound of those recut that costs one scan of a column.
+-- One bucket of visitors at a time, each about half a million requests ($requests_per_bucket), a sort that fits in
+-- the warehouse's default memory limit (384MB): one sort of a million spills to disk and takes twice as long. Each
+-- bucket reads the requests since `requests_from` again, so there are at most ten: beyond that the reads cost more
+-- than the spilling they save. The count of requests since `requests_from` (an upper bound of those recut) costs
+-- one scan of a column.
 set variable buckets = (
-    select cast(ceil(count(*) / $requests_per_bucket) as bigint)
+    select least(10, cast(ceil(count(*) / $requests_per_bucket) as bigint))
     from logs.requests
     where ts_utc >= getvariable('requests_from')
 );
 
-copy (
-    with streams as (
-        -- equal timestamps are ordered by stream, then line: the order they were written in, however they were
-        -- loaded
-        select
-            batch_id,
-            dense_rank() over (order by coalesce(stream_id, source)) as stream_rank
-        from meta.batches
-        where pipeline = 'access_logs' and status = 'loaded'
-    ),
-
-    requests as (
-        select
-            hash(requests.client, requests.user_agent) % getvariable('buckets') as bucket,
-            requests.client,
-            requests.user_agent,
-            requests.ts_utc,
-            streams.stream_rank,
-            requests.line_number,
-            requests.path,
-            requests.method = 'GET'
-            and requests.status between 200 and 399
-            and not regexp_matches(
-                lower(requests.path), '\.(css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|otf|eot)$'
-            ) as is_page
-        from logs.requests as requests
-        inner join streams on requests.batch_id = streams.batch_id
-        left join recut_visitors
-            on requests.client = recut_visitors.client and requests.user_agent = recut_visitors.user_agent
-        where
-            requests.ts_utc >= getvariable('requests_from')
-            and hash(requests.client, requests.user_agent) in (select visitor_hash from affected_visitors)
-            -- least() skips a null: a visitor with no session to recut has requests on refreshed days only
-            and requests.ts_utc >= least(recut_visitors.recut_from, getvariable('first_refreshed'))
-    )
-
-    select * from requests
-) to $scratch (format parquet, partition_by (bucket));
-
--- no file when there is nothing to recut: then no bucket to cut either
-set variable buckets = case
-    when exists (select 1 from glob($scratch || '/*/*.parquet')) then getvariable('buckets')
-    else 0
-end;
-
--- one bucket of visitors at a time, from its own files (the bucket's number picks its folder)
 insert into logs.sessions by name
-with requests as (
+with streams as (
+    -- equal timestamps are ordered by stream, then line: the order they were written in, however they were loaded
     select
-        client,
-        user_agent,
-        ts_utc,
-        stream_rank,
-        line_number,
-        path,
-        is_page
-    from read_parquet($scratch || '/*/*.parquet', hive_partitioning = true)
-    where bucket = $bucket
+        batch_id,
+        dense_rank() over (order by coalesce(stream_id, source)) as stream_rank
+    from meta.batches
+    where pipeline = 'access_logs' and status = 'loaded'
+),
+
+requests as (
+    select
+        requests.client,
+        requests.user_agent,
+        requests.ts_utc,
+        streams.stream_rank,
+        requests.line_number,
+        requests.path,
+        requests.method = 'GET'
+        and requests.status between 200 and 399
+        and not regexp_matches(
+            lower(requests.path), '\.(css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|otf|eot)$'
+        ) as is_page
+    from logs.requests as requests
+    inner join streams on requests.batch_id = streams.batch_id
+    left join recut_visitors
+        on requests.client = recut_visitors.client and requests.user_agent = recut_visitors.user_agent
+    where
+        requests.ts_utc >= getvariable('requests_from')
+        and hash(requests.client, requests.user_agent) in (select visitor_hash from affected_visitors)
+        and hash(requests.client, requests.user_agent) % $buckets = $bucket
+        -- least() skips a null: a visitor with no session to recut has requests on refreshed days only
+        and requests.ts_utc >= least(recut_visitors.recut_from, getvariable('first_refreshed'))
 ),
 
 gaps as (
