@@ -267,9 +267,10 @@ def execute_script(
 ) -> duckdb.DuckDBPyConnection:
     """Run a .sql file of several statements with named `$parameters`, which DuckDB binds only for a single
     statement: each statement gets the parameters it names. `prefix` goes before the first statement (e.g.
-    "insert into t by name"). A statement that names `$bucket` runs once for each bucket from 0 to `$buckets` - 1
-    (one when `buckets` is not given), so that a sort too big for the memory limit can run as several that fit.
-    Returns the connection, holding the last statement's result."""
+    "insert into t by name"). A statement that names `$bucket` runs once for each bucket from 0 to `$buckets` - 1,
+    so that a sort too big for the memory limit can run as several that fit: `buckets` is the parameter when given,
+    else the SQL variable the script set before that statement (`set variable buckets = ...`, from what it is about
+    to sort), else one. Returns the connection, holding the last statement's result."""
     statements = [statement for statement in script.read_text().split(";\n") if statement.strip()]
     statements[0] = f"{prefix} {statements[0]}" if prefix else statements[0]
     for statement in statements:
@@ -278,7 +279,7 @@ def execute_script(
         if re.search(r"\$bucket\b", code):
             # written in as numbers, not bound: DuckDB plans a bound bucket filter late, after the joins, which made
             # the bucketed sessions 1.7 times slower than with the same numbers in the text
-            buckets = int(parameters.get("buckets", 1))
+            buckets = _buckets(connection, parameters)
             for bucket in range(buckets):
                 numbered = re.sub(r"\$buckets\b", str(buckets), statement)
                 bound = {name: value for name, value in used.items() if name not in ("bucket", "buckets")}
@@ -286,3 +287,10 @@ def execute_script(
         else:
             connection.execute(statement, used)
     return connection
+
+
+def _buckets(connection: duckdb.DuckDBPyConnection, parameters: dict[str, object]) -> int:
+    if "buckets" in parameters:
+        return int(parameters["buckets"])
+    (chosen,) = connection.execute("select getvariable('buckets')").fetchone()
+    return 1 if chosen is None else int(chosen)

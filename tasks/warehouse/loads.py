@@ -284,8 +284,8 @@ def refresh_marts(
     """Rebuild the pipeline's marts for its dirty partitions in one transaction, with the `$parameters` its SQL
     names, and clear its dirty list (here, so that no pipeline's SQL can forget it and rebuild every run); return
     how many partitions were rebuilt. A pipeline's optional `stale_marts.sql` says whether its marts need a rebuild
-    with no partition dirty, as when a setting they were built with changed; its optional `mart_buckets.sql` says in
-    how many buckets the statements of the rebuild that name `$bucket` run (see `execute_script`)."""
+    with no partition dirty, as when a setting they were built with changed. Statements naming `$bucket` run once
+    per bucket (see `execute_script`)."""
     settings = MART_SETTINGS | (parameters or {})
     refresh = pipeline_sql(pipeline) / "refresh_marts.sql"
     if not refresh.is_file():
@@ -294,14 +294,11 @@ def refresh_marts(
             "the pipeline, and holds the SQL that rebuilds its marts"
         )
     stale_marts = pipeline_sql(pipeline) / "stale_marts.sql"
-    mart_buckets = pipeline_sql(pipeline) / "mart_buckets.sql"
     with transaction(connection):
         (dirty,) = connection.execute(
             "select count(distinct partition_day) from meta.dirty_partitions where pipeline = ?", [pipeline]
         ).fetchone()
         if dirty or stale_marts.exists() and execute_script(connection, stale_marts, settings).fetchall()[0][0]:
-            if mart_buckets.exists() and "buckets" not in settings:
-                settings |= {"buckets": max(1, int(execute_script(connection, mart_buckets, settings).fetchone()[0]))}
             execute_script(connection, refresh, settings)
         connection.execute("delete from meta.dirty_partitions where pipeline = ?", [pipeline])
     return dirty

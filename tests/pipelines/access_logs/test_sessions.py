@@ -3,7 +3,7 @@ session spread over files in any order, a replaced file, and the daily mart, eac
 generated logs against an independent computation (tests/support/independent_sessions.py), however the files are loaded."""
 
 import random
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -164,9 +164,9 @@ def test_sessions_cut_in_buckets_of_visitors_are_the_sessions_cut_at_once(tmp_pa
     files = sorted(source.iterdir())
 
     at_once, in_buckets = tmp_path / "at-once.duckdb", tmp_path / "in-buckets.duckdb"
-    load(files, at_once, buckets=1)
+    load(files, at_once, requests_per_bucket=10_000_000)
     for path in files:  # one file at a time, so that later buckets recut visitors an earlier refresh cut
-        load([path], in_buckets, buckets=7)
+        load([path], in_buckets, requests_per_bucket=1_000)
 
     assert_sessions_match_independent_computation(source, in_buckets)
     everything = "select * from logs.sessions order by session_id"
@@ -182,3 +182,84 @@ def test_a_later_file_joins_a_session_that_ended_exactly_the_gap_before_its_firs
     load([write_log(tmp_path / "logs" / "11.log", [at(11, "00:00:00", "/b"), at(11, "00:30:01", "/c")])], warehouse)
 
     assert [(row[3], row[6], row[7]) for row in sessions(warehouse)] == [(3, "/", "/b"), (1, "/c", "/c")]
+
+
+def test_a_new_day_recuts_a_session_that_began_long_before_it_and_keeps_the_ones_that_ended_before(tmp_path):
+    # Alice browses every 20 minutes from the 9th at 22:00 to the 10th at 23:40, so her session began more than a day
+    # before the 11th; her request on the 11th at 00:05 joins it. Bob's session on the 10th ended hours before the
+    # cut-off and stays as it is; so does Dave's early on the 10th, though he comes back on the 11th, after the start of
+    # Alice's session; Carol arrives on the 11th only.
+    carol = {"client": "203.0.113.9", "user_agent": "Safari"}
+    dave = {"client": "203.0.113.10", "user_agent": "Edge"}
+    start = datetime(2026, 10, 9, 22)
+    times = [start + timedelta(minutes=minutes) for minutes in range(0, 25 * 60 + 41, 20)]
+    browsing = [at(time.day, time.strftime("%H:%M:%S"), f"/p{number}") for number, time in enumerate(times)]
+    logs, warehouse = tmp_path / "logs", tmp_path / "warehouse.duckdb"
+    load([write_log(logs / "09.log", browsing[:6])], warehouse)
+    load(
+        [write_log(logs / "10.log", [*browsing[6:], at(10, "08:00:00", "/", **BOB), at(10, "05:00:00", **dave)])],
+        warehouse,
+    )
+    before = query(warehouse, "select session_id from logs.sessions where user_agent = 'Curl'")
+
+    load(
+        [
+            write_log(
+                logs / "11.log", [at(11, "00:05:00", "/late"), at(11, "09:00:00", **carol), at(11, "10:00:00", **dave)]
+            )
+        ],
+        warehouse,
+    )
+
+    assert_sessions_match_independent_computation(logs, warehouse)
+    alice = query(warehouse, "select start_utc, requests from logs.sessions where user_agent = 'Firefox'")
+    assert alice == [(datetime(2026, 10, 9, 22), len(browsing) + 1)]
+    assert query(warehouse, "select session_id from logs.sessions where user_agent = 'Curl'") == before
+
+
+def test_generated_days_arriving_one_at_a_time_in_order_give_the_independent_computation_s_sessions(tmp_path):
+    generated = generate_logs(tmp_path / "generated", 2, 17, "--days", "5", "--gzip-share", "0")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    warehouse = tmp_path / "warehouse.duckdb"
+    for path in sorted(generated.iterdir()):  # the common case: each run brings the next day
+        (logs / path.name).write_bytes(path.read_bytes())
+        load([logs / path.name], warehouse, requests_per_bucket=2_000)
+        assert_sessions_match_independent_computation(logs, warehouse)
+
+
+def test_a_past_day_delivered_again_changed_recuts_the_sessions_it_touched(tmp_path):
+    generated = generate_logs(tmp_path / "generated", 2, 19, "--days", "4", "--gzip-share", "0")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    warehouse = tmp_path / "warehouse.duckdb"
+    files = sorted(generated.iterdir())
+    for path in files:
+        (logs / path.name).write_bytes(path.read_bytes())
+        load([logs / path.name], warehouse)
+    # the second day again, with a third of its lines gone and the rest in another order (later days stay loaded)
+    second = logs / files[1].name
+    lines = second.read_text().splitlines()
+    kept = [line for number, line in enumerate(lines) if number % 3]
+    write_log(second, random.Random(5).sample(kept, len(kept)))
+
+    load([second], warehouse, requests_per_bucket=2_000)
+
+    assert_sessions_match_independent_computation(logs, warehouse)
+
+
+def test_a_new_gap_with_a_new_day_recuts_every_session_with_the_new_gap(tmp_path):
+    generated = generate_logs(tmp_path / "generated", 2, 23, "--days", "3", "--gzip-share", "0")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    warehouse = tmp_path / "warehouse.duckdb"
+    files = sorted(generated.iterdir())
+    for path in files[:-1]:
+        (logs / path.name).write_bytes(path.read_bytes())
+    load(sorted(logs.iterdir()), warehouse)
+    (logs / files[-1].name).write_bytes(files[-1].read_bytes())
+
+    load([logs / files[-1].name], warehouse, session_gap_minutes=7)
+
+    assert_sessions_match_independent_computation(logs, warehouse, gap_minutes=7)
+    assert query(warehouse, "select distinct gap_minutes from logs.sessions") == [(7,)]

@@ -85,49 +85,75 @@ select * from final;
 -- recut from their requests, so that a session crossing a file or a day boundary comes out whole. A visitor's
 -- sessions that ended more than the gap before the first refreshed day stay: no change can reach them. With another
 -- gap than the sessions were cut with, every session is recut.
+-- The bounds are SQL variables, which DuckDB plans as constants: a scan filtered by one skips the row groups whose
+-- zonemaps lie outside it, so one new day reads that day's requests and the sessions near it, not every row.
+set variable first_refreshed = (select cast(min(day) as timestamp) from refresh_days);
+
+set variable sessions_from = case
+    when exists (select 1 from logs.sessions where gap_minutes <> $session_gap_minutes)
+        then cast('-infinity' as timestamp)
+    else getvariable('first_refreshed') - to_minutes($session_gap_minutes)
+end;
+
 -- Visitors are picked by a hash of their client and user agent: a set of numbers is cheap to build and look up where
 -- a set of string pairs costs seconds per million requests. Two visitors sharing a hash are both recut, which gives
 -- the same sessions again; everything that cuts sessions goes by the client and user agent themselves.
 create or replace temporary table affected_visitors as
 select distinct hash(client, user_agent) as visitor_hash
 from logs.requests
-where day in (select day from refresh_days)
+where
+    day >= cast(getvariable('first_refreshed') as date)
+    and day in (select day from refresh_days)
 union
 select distinct hash(client, user_agent) as visitor_hash
 from logs.sessions
 where
-    gap_minutes <> $session_gap_minutes
-    or exists (
-        select 1
-        from refresh_days
-        where refresh_days.day between cast(sessions.start_utc as date) and cast(sessions.end_utc as date)
+    -- a session on a refreshed day ends on or after the first one
+    end_utc >= getvariable('sessions_from')
+    and (
+        getvariable('sessions_from') = cast('-infinity' as timestamp)
+        or exists (
+            select 1
+            from refresh_days
+            where refresh_days.day between cast(sessions.start_utc as date) and cast(sessions.end_utc as date)
+        )
     );
 
-create or replace temporary table kept_sessions as
+-- The affected visitors' sessions that end after `sessions_from` are deleted and recut; each visitor's requests are
+-- recut from the start of the first of them (or from the first refreshed day: a new visitor's requests all lie on
+-- refreshed days), the earlier ones belong to sessions that stay.
+create or replace temporary table recut_visitors as
 select
     client,
     user_agent,
-    max(end_utc) as kept_until
+    min(start_utc) as recut_from
 from logs.sessions
 where
-    gap_minutes = $session_gap_minutes
-    and end_utc < (select cast(min(day) as timestamp) from refresh_days) - to_minutes($session_gap_minutes)
+    end_utc >= getvariable('sessions_from')
     and hash(client, user_agent) in (select visitor_hash from affected_visitors)
 group by client, user_agent;
 
+set variable requests_from = least(
+    getvariable('first_refreshed'),
+    (select min(recut_from) from recut_visitors)
+);
+
 delete from logs.sessions
 where
-    hash(client, user_agent) in (select visitor_hash from affected_visitors)
-    and not exists (
-        select 1
-        from kept_sessions
-        where
-            kept_sessions.client = sessions.client
-            and kept_sessions.user_agent = sessions.user_agent
-            and sessions.start_utc <= kept_sessions.kept_until
-    );
+    end_utc >= getvariable('sessions_from')
+    and hash(client, user_agent) in (select visitor_hash from affected_visitors);
 
--- one bucket of visitors at a time (mart_buckets.sql)
+-- One bucket of visitors at a time, each about half a million requests ($requests_per_bucket), a sort that fits in
+-- the warehouse's default memory limit (384MB): one sort of a million spills to disk and takes twice as long. Each
+-- bucket reads the requests since `requests_from` again, so there are at most ten: beyond that the reads cost more
+-- than the spilling they save. The count of requests since `requests_from` (an upper bound of those recut) costs
+-- one scan of a column.
+set variable buckets = (
+    select least(10, cast(ceil(count(*) / $requests_per_bucket) as bigint))
+    from logs.requests
+    where ts_utc >= getvariable('requests_from')
+);
+
 insert into logs.sessions by name
 with streams as (
     -- equal timestamps are ordered by stream, then line: the order they were written in, however they were loaded
@@ -153,12 +179,14 @@ requests as (
         ) as is_page
     from logs.requests as requests
     inner join streams on requests.batch_id = streams.batch_id
-    left join kept_sessions
-        on requests.client = kept_sessions.client and requests.user_agent = kept_sessions.user_agent
+    left join recut_visitors
+        on requests.client = recut_visitors.client and requests.user_agent = recut_visitors.user_agent
     where
-        hash(requests.client, requests.user_agent) in (select visitor_hash from affected_visitors)
+        requests.ts_utc >= getvariable('requests_from')
+        and hash(requests.client, requests.user_agent) in (select visitor_hash from affected_visitors)
         and hash(requests.client, requests.user_agent) % $buckets = $bucket
-        and (kept_sessions.kept_until is null or requests.ts_utc > kept_sessions.kept_until)
+        -- least() skips a null: a visitor with no session to recut has requests on refreshed days only
+        and requests.ts_utc >= least(recut_visitors.recut_from, getvariable('first_refreshed'))
 ),
 
 gaps as (
@@ -214,18 +242,41 @@ final as (
 
 select * from final;
 
-delete from logs.sessions_daily;
+-- Only the days whose sessions changed: every deleted or new session starts after `requests_from`.
+delete from logs.sessions_daily
+where day >= cast(getvariable('requests_from') as date);
+
 insert into logs.sessions_daily by name
-select
-    cast(start_utc as date) as day,
-    count(*) as sessions,
-    count(distinct (client, user_agent)) as visitors,
-    avg(epoch(end_utc) - epoch(start_utc)) as avg_duration_s,
-    avg(case when bounced then 1.0 else 0.0 end) as bounce_rate,
-    avg(pages) as pages_per_session
-from logs.sessions
-group by cast(start_utc as date);
+with sessions as (
+    select
+        client,
+        user_agent,
+        start_utc,
+        end_utc,
+        bounced,
+        pages
+    from logs.sessions
+    where start_utc >= cast(cast(getvariable('requests_from') as date) as timestamp)
+),
+
+final as (
+    select
+        cast(start_utc as date) as day,
+        count(*) as sessions,
+        count(distinct (client, user_agent)) as visitors,
+        avg(epoch(end_utc) - epoch(start_utc)) as avg_duration_s,
+        avg(case when bounced then 1.0 else 0.0 end) as bounce_rate,
+        avg(pages) as pages_per_session
+    from sessions
+    group by cast(start_utc as date)
+)
+
+select * from final;
 
 drop table affected_visitors;
-drop table kept_sessions;
+drop table recut_visitors;
 drop table refresh_days;
+reset variable first_refreshed;
+reset variable sessions_from;
+reset variable requests_from;
+reset variable buckets;
