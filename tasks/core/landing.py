@@ -8,8 +8,10 @@ written is not content yet: its completion is. A file is read again only when it
 or device changed since it was last read.
 """
 
-import time
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -176,14 +178,39 @@ def watch(
     announced when it came is announced by the next watcher, whose scanners start empty."""
     announced = 0
     scan = 0
-    try:
-        while scans is None or scan < scans:
-            if scan:
-                time.sleep(interval_seconds)
+    with _stop_requested_by_ctrl_c() as stop:
+        while not stop.is_set() and (scans is None or scan < scans):
+            if scan and stop.wait(interval_seconds):
+                break
             for landed in (landed for scanner in scanners for landed in scanner.scan()):
+                if stop.is_set():
+                    break
                 announce(landed)
                 announced += 1
             scan += 1
-    except KeyboardInterrupt:
+    if stop.is_set():
         logger.info("stopped (Ctrl-C) after %s scan(s), %s file(s) announced", f"{scan:,}", f"{announced:,}")
     return announced
+
+
+@contextmanager
+def _stop_requested_by_ctrl_c() -> Iterator[threading.Event]:
+    """An event Ctrl-C sets instead of interrupting, so that a stop falls between two announcements and the count
+    says what was sent (an interrupt could land between an event sent and its count). A second Ctrl-C interrupts at
+    once, for a watcher stuck on an unreachable server. Off the main thread, where no signal handler can be set,
+    Ctrl-C reaches the main thread as usual."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def request_stop(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

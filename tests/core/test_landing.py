@@ -21,7 +21,7 @@ from project_code import PROJECT_ROOT
 
 import tasks.core.landing
 import tasks.core.streams
-from tasks.core.landing import FILE_LANDED, LandingScanner, landed_event
+from tasks.core.landing import FILE_LANDED, LandingScanner, landed_event, watch
 from tasks.core.streams import ROTATED_QUIET_SECONDS
 
 LOG_FILES = ("*.log", "*.log.gz", "*.log.[0-9]*")
@@ -248,6 +248,36 @@ def test_a_file_that_cannot_be_opened_is_tried_again_and_does_not_stop_the_other
     locked.clear()  # e.g. its permissions were set: the file's signature need not change
 
     assert names(scanner.scan()) == ["b.log"]
+
+
+def test_ctrl_c_during_an_announcement_stops_after_it_and_counts_what_was_sent(tmp_path, caplog):
+    write_log(tmp_path / "a.log", [log_line()])
+    write_log(tmp_path / "b.log", [log_line(client="192.0.2.2")])
+    sent = []
+
+    def announce_then_ctrl_c(landed):
+        sent.append(landed.name)
+        os.kill(os.getpid(), signal.SIGINT)  # between the event sent and its count
+
+    scanner = LandingScanner(tmp_path, LOG_FILES, "access_logs")
+    with caplog.at_level("INFO", logger="prefect.batchyard.landing"):
+        announced = watch([scanner], announce_then_ctrl_c, interval_seconds=0, scans=None)
+
+    assert announced == len(sent) == 1
+    assert "stopped (Ctrl-C) after 2 scan(s), 1 file(s) announced" in caplog.text  # a file settles in two
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the usual Ctrl-C again
+
+
+def test_a_second_ctrl_c_interrupts_a_stuck_watcher(tmp_path):
+    write_log(tmp_path / "a.log", [log_line()])
+
+    def stuck_announce(landed):
+        os.kill(os.getpid(), signal.SIGINT)  # asks to stop after this announcement
+        os.kill(os.getpid(), signal.SIGINT)  # insists
+
+    with pytest.raises(KeyboardInterrupt):
+        watch([LandingScanner(tmp_path, LOG_FILES, "access_logs")], stuck_announce, interval_seconds=0, scans=None)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 @pytest.mark.usefixtures("prefect_server")
