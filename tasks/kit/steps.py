@@ -5,11 +5,13 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 from prefect import task
 from prefect.context import TaskRunContext
 from prefect.events import emit_event
@@ -107,6 +109,17 @@ class LoadsInTurn:
 LOADS_IN_TURN: ContextVar[LoadsInTurn | None] = ContextVar("loads_in_turn", default=None)
 
 
+def warehouse_for_load(batch: Batch, warehouse: Path) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The warehouse for `batch`'s load: the run's loads' held connection where there is one, else one of its own;
+    neither checkpoints as it closes (the mart rebuild after the run's loads checkpoints once, see open_warehouse).
+    A function of the module, not code in the task, so that a task sent to a Dask worker does not carry the
+    context variable along (it cannot be pickled)."""
+    in_turn = LOADS_IN_TURN.get()
+    if in_turn is not None and in_turn.held.warehouse == warehouse:
+        return in_turn.held.connection(lambda: in_turn.next_is_staged(batch))
+    return open_warehouse(warehouse, checkpoint=False)
+
+
 @task(name="load-batch", task_run_name="load {batch.path.name}", **RETRIES)
 def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTable, warehouse: Path) -> BatchOutcome:
     """Load one staged batch into the warehouse in one transaction; or record in the ledger why it could not be
@@ -115,14 +128,7 @@ def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTa
         # prefect-dask 0.3.7 hands an allow_failure()-wrapped argument to a Dask worker as a 1-tuple: Dask rebuilds
         # the annotation, a namedtuple, as a plain tuple around the value
         (staged,) = staged
-    # no checkpoint per load: the mart rebuild after the run's loads checkpoints once (see open_warehouse)
-    in_turn = LOADS_IN_TURN.get()
-    opened = (
-        in_turn.held.connection(lambda: in_turn.next_is_staged(batch))
-        if in_turn is not None and in_turn.held.warehouse == warehouse
-        else open_warehouse(warehouse, checkpoint=False)
-    )
-    with opened as connection:
+    with warehouse_for_load(batch, warehouse) as connection:
         if isinstance(staged, BaseException):
             error = f"{type(staged).__name__}: {staged}"
             return record_failed_batch(connection, batch, error, time.time(), flow_run.get_id())
