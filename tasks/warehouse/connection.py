@@ -174,9 +174,9 @@ class HeldForLoads:
     """The warehouse kept open from one of a run's loads to the next while the next can start at once, for at most
     `hold_seconds` at a time, then closed so that readers get their turn.
 
-    Opening costs each load ~50 ms of CPU (connecting, replaying the write-ahead log that loads leave without a checkpoint,
-    checking the schema, closing), a third of loading a 10 MB log. Loads that follow one another share one
-    connection; each still commits its own transaction, so a crash between two leaves the first loaded and the
+    Opening costs each load ~50 ms of CPU (connecting, replaying the write-ahead log that loads leave without a
+    checkpoint, checking the schema, closing), a third of loading a 10 MB log. Loads that follow one another share
+    one connection; each still commits its own transaction, so a crash between two leaves the first loaded and the
     second not, as with a connection each. Used from one thread at a time (a run's loads take turns)."""
 
     def __init__(self, warehouse: Path, hold_seconds: float = LOADS_HOLD_SECONDS):
