@@ -10,7 +10,7 @@ from pathlib import Path
 
 from prefect import allow_failure, unmapped
 from prefect.context import FlowRunContext
-from prefect.futures import PrefectFuture
+from prefect.futures import PrefectFuture, PrefectWrappedFuture
 from prefect.states import State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -20,6 +20,8 @@ from tasks.core.staging import StagedBatch
 from tasks.kit.discovery import Discovery
 from tasks.kit.exports import ExportFamily
 from tasks.kit.steps import (
+    LOADS_IN_TURN,
+    LoadsInTurn,
     announce_completion,
     discover_batches,
     load_batch,
@@ -30,7 +32,7 @@ from tasks.kit.steps import (
 )
 from tasks.observability.progress import follow_progress
 from tasks.observability.summaries import final_state
-from tasks.warehouse.connection import server_write_turn
+from tasks.warehouse.connection import HeldForLoads, server_write_turn
 from tasks.warehouse.loads import FactTable
 
 
@@ -92,11 +94,12 @@ def load_staged_batches(
     pipeline's own steps on the loaded warehouse. After the turn: record and publish the run's summary (with the
     number of mart days rebuilt, unless `report_mart_days` is off because the marts are rebuilt whole) and announce
     it. Returns the run's final state, its summary as data."""
-    with server_write_turn(), load_runner() as loads:
-        # allow_failure: a batch whose staging failed after its retries still reaches the ledger, with its error
-        parameters = {"staged": allow_failure(staged), "batch": batches, "target": tables}
-        loaded = loads.map(load_batch, parameters | {"warehouse": unmapped(warehouse)})
-        followed = follow_progress(loaded, batches, what=what)
+    with server_write_turn():
+        with load_runner(warehouse, batches, staged) as loads:
+            # allow_failure: a batch whose staging failed after its retries still reaches the ledger, with its error
+            parameters = {"staged": allow_failure(staged), "batch": batches, "target": tables}
+            loaded = loads.map(load_batch, parameters | {"warehouse": unmapped(warehouse)})
+            followed = follow_progress(loaded, batches, what=what)
         marts_refreshed_days = rebuild_marts(pipeline, warehouse, mart_settings)
         if after_rebuild is not None:
             after_rebuild()
@@ -107,8 +110,12 @@ def load_staged_batches(
 
 
 @contextmanager
-def load_runner() -> Iterator[TaskRunner]:
-    """Where the run's loads run: on a thread pool, one thread of their own, taking them in file order.
+def load_runner(
+    warehouse: Path, batches: Sequence[Batch], staged: Sequence[PrefectFuture[StagedBatch]]
+) -> Iterator[TaskRunner]:
+    """Where the run's loads run: on a thread pool, one thread of their own, taking them in file order, with the
+    warehouse held open from one load to the next while the next batch is staged already (see HeldForLoads), and
+    closed when the block ends.
 
     Loads take turns on the warehouse anyway. On the flow's own pool they queued behind every staging task submitted
     before them (the pool is first in, first out, and a staging task holds its thread while it waits for its turn to
@@ -122,5 +129,18 @@ def load_runner() -> Iterator[TaskRunner]:
     if not isinstance(flow_runner, ThreadPoolTaskRunner):
         yield flow_runner
         return
-    with ThreadPoolTaskRunner(max_workers=1) as runner:
-        yield runner
+    # the last batch has none after it
+    following = {batch.batch_id: upcoming for batch, upcoming in zip(batches, staged[1:], strict=False)}
+
+    def next_is_staged(batch: Batch) -> bool:
+        upcoming = following.get(batch.batch_id)
+        return isinstance(upcoming, PrefectWrappedFuture) and upcoming.wrapped_future.done()
+
+    held = HeldForLoads(warehouse)
+    in_turn = LOADS_IN_TURN.set(LoadsInTurn(held, next_is_staged))
+    try:
+        with ThreadPoolTaskRunner(max_workers=1) as runner:
+            yield runner
+    finally:
+        LOADS_IN_TURN.reset(in_turn)
+        held.close()

@@ -4,9 +4,14 @@ they call, and the retry policy that follows the error's type."""
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 from prefect import task
 from prefect.context import TaskRunContext
 from prefect.events import emit_event
@@ -25,7 +30,7 @@ from tasks.observability.events import completion_event, rejects_event
 from tasks.observability.monitoring import peak_memory_bytes
 from tasks.observability.progress import BatchProgress, FollowedBatches
 from tasks.observability.summaries import RunSummary, publish_summary, run_record
-from tasks.warehouse.connection import open_warehouse
+from tasks.warehouse.connection import HeldForLoads, open_warehouse
 from tasks.warehouse.loads import (
     BatchOutcome,
     FactTable,
@@ -90,6 +95,31 @@ def stage_file_batch(batch: Batch, source_format: SourceFormat, warehouse: Path,
     )
 
 
+@dataclass(frozen=True)
+class LoadsInTurn:
+    """A run's loads taking turns on a thread of their own: the warehouse held open from one to the next, and whether
+    the batch after a given one is staged already (its load then starts at once)."""
+
+    held: HeldForLoads
+    next_is_staged: Callable[[Batch], bool]
+
+
+# Set by the flow body around its loads (tasks.kit.pipeline_flow.load_runner); a load without it (on Dask, or run on
+# its own) opens and closes the warehouse itself.
+LOADS_IN_TURN: ContextVar[LoadsInTurn | None] = ContextVar("loads_in_turn", default=None)
+
+
+def warehouse_for_load(batch: Batch, warehouse: Path) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """The warehouse for `batch`'s load: the run's loads' held connection where there is one, else one of its own;
+    neither checkpoints as it closes (the mart rebuild after the run's loads checkpoints once, see open_warehouse).
+    A function of the module, not code in the task, so that a task sent to a Dask worker does not carry the
+    context variable along (it cannot be pickled)."""
+    in_turn = LOADS_IN_TURN.get()
+    if in_turn is not None and in_turn.held.warehouse == warehouse:
+        return in_turn.held.connection(lambda: in_turn.next_is_staged(batch))
+    return open_warehouse(warehouse, checkpoint=False)
+
+
 @task(name="load-batch", task_run_name="load {batch.path.name}", **RETRIES)
 def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTable, warehouse: Path) -> BatchOutcome:
     """Load one staged batch into the warehouse in one transaction; or record in the ledger why it could not be
@@ -98,8 +128,7 @@ def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTa
         # prefect-dask 0.3.7 hands an allow_failure()-wrapped argument to a Dask worker as a 1-tuple: Dask rebuilds
         # the annotation, a namedtuple, as a plain tuple around the value
         (staged,) = staged
-    # no checkpoint per load: the mart rebuild after the run's loads checkpoints once (see open_warehouse)
-    with open_warehouse(warehouse, checkpoint=False) as connection:
+    with warehouse_for_load(batch, warehouse) as connection:
         if isinstance(staged, BaseException):
             error = f"{type(staged).__name__}: {staged}"
             return record_failed_batch(connection, batch, error, time.time(), flow_run.get_id())

@@ -1,8 +1,12 @@
 """The warehouse module: loads, replacement, the accounting check, mart refresh, migrations and the write lock."""
 
 import dataclasses
+import fcntl
 import logging
+import pickle
 import re
+import subprocess
+import sys
 import threading
 import time
 from datetime import date, datetime
@@ -19,10 +23,12 @@ from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
 from tasks.warehouse.connection import (
     COMPONENTS,
     ForeignDatabase,
+    HeldForLoads,
     WarehouseNameTaken,
     WarehouseUnavailable,
     check_warehouse_name,
     execute_script,
+    lock_path,
     migrate,
     open_warehouse,
     prepare_warehouse,
@@ -41,6 +47,7 @@ from tasks.warehouse.loads import (
 from tasks.warehouse.runs import describe_warehouse
 
 REQUESTS = FactTable(pipeline="access_logs", table="logs.requests", partition_day="day")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Hand-computed below: two requests on 2026-10-10 (23:30 UTC and 01:15+0200 = 23:15 UTC), one on 2026-10-11.
 FIRST_VERSION = [
@@ -378,3 +385,85 @@ def test_a_load_closed_without_a_checkpoint_is_kept_in_the_log_until_the_next_co
         pass
     assert not wal.exists()
     assert query(warehouse, "select count(*) from logs.requests") == [(3,)]
+
+
+def lock_is_free(warehouse: Path) -> bool:
+    with lock_path(warehouse).open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def two_staged_logs(tmp_path: Path, warehouse: Path) -> list:
+    write_log(tmp_path / "first.log", FIRST_VERSION)
+    write_log(tmp_path / "second.log", [log_line(client="203.0.113.9", request="GET /second HTTP/1.1")])
+    return [stage(tmp_path / name, warehouse) for name in ("first.log", "second.log")]
+
+
+def test_loads_held_in_turn_share_one_connection_while_the_next_is_ready_and_release_the_lock_after(
+    tmp_path, warehouse
+):
+    first, second = two_staged_logs(tmp_path, warehouse)
+    held = HeldForLoads(warehouse)
+
+    with held.connection(lambda: True) as connection:
+        load_staged_batch(connection, first, REQUESTS, flow_run_id=None)
+    assert not lock_is_free(warehouse)  # kept for the next load
+    with held.connection(lambda: False) as again:
+        assert again is connection
+        load_staged_batch(again, second, REQUESTS, flow_run_id=None)
+    assert lock_is_free(warehouse)  # the next load was not ready: closed
+
+    held.close()  # closing twice does nothing
+    assert query(warehouse, "select count(*) from meta.batches where status = 'loaded'") == [(2,)]
+
+
+def test_loads_held_in_turn_close_when_the_hold_is_up_or_a_load_fails(tmp_path, warehouse):
+    first, second = two_staged_logs(tmp_path, warehouse)
+    no_time_to_hold = HeldForLoads(warehouse, hold_seconds=0)
+    with no_time_to_hold.connection(lambda: True) as connection:
+        load_staged_batch(connection, first, REQUESTS, flow_run_id=None)
+    assert lock_is_free(warehouse)  # readers get their turn, however many loads are ready
+
+    held = HeldForLoads(warehouse)
+    miscounted = dataclasses.replace(second, rows_in=second.rows_in + 1)
+    with pytest.raises(AccountingError), held.connection(lambda: True) as connection:
+        load_staged_batch(connection, miscounted, REQUESTS, flow_run_id=None)
+    assert lock_is_free(warehouse)
+    assert query(warehouse, "select regexp_extract(source, '[^/]+$') from meta.batches") == [("first.log",)]
+
+
+CRASH_WHILE_HELD = """
+import os, pickle, sys
+from pathlib import Path
+from tasks.warehouse.connection import HeldForLoads
+from tasks.warehouse.loads import FactTable, load_staged_batch
+staged = pickle.loads(Path(sys.argv[1]).read_bytes())
+held = HeldForLoads(Path(sys.argv[2]))
+with held.connection(lambda: True) as connection:
+    load_staged_batch(connection, staged, FactTable("access_logs", "logs.requests", "day"), None)
+os._exit(9)  # killed between two loads, the warehouse still open for the next
+"""
+
+
+def test_a_process_killed_between_two_loads_sharing_a_connection_reruns_to_the_same_warehouse(tmp_path, warehouse):
+    clean = tmp_path / "clean" / "warehouse.duckdb"
+    prepare_warehouse(clean)
+    for staged in two_staged_logs(tmp_path, clean):
+        load(staged, clean)
+    first, second = two_staged_logs(tmp_path, warehouse)
+    pickled = tmp_path / "first.pickle"
+    pickled.write_bytes(pickle.dumps(first))
+
+    killed = subprocess.run(
+        [sys.executable, "-c", CRASH_WHILE_HELD, str(pickled), str(warehouse)], cwd=PROJECT_ROOT, check=False
+    )
+
+    assert killed.returncode == 9
+    assert query(warehouse, "select regexp_extract(source, '[^/]+$') from meta.batches") == [("first.log",)]
+    for staged in (first, second):  # the re-run: its discovery would find the first loaded; loading it again is a no-op
+        load(staged, warehouse)
+    assert snapshot(warehouse) == snapshot(clean)
