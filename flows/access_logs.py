@@ -44,11 +44,13 @@ from tasks.core.settings import (
     CHUNK_BYTES,
     DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
+    REJECT_RATE_MIN_ROWS,
 )
 from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     RejectRate,
+    RejectRateMinRows,
     SessionGapMinutes,
     check_file_flow_arguments,
     exit_process,
@@ -77,6 +79,7 @@ def access_logs(
     last_day: date | None = None,
     session_gap_minutes: SessionGapMinutes = SESSION_GAP_MINUTES,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
     patterns: list[str] | None = None,
 ) -> RunSummary:
     """Load the access logs in `source` (files named as web servers and logrotate name them, or matching
@@ -113,6 +116,7 @@ def access_logs(
         unmapped(REQUESTS),
         warehouse,
         max_reject_rate,
+        reject_rate_min_rows,
         what="access logs",
         mart_settings={"session_gap_minutes": session_gap_minutes},
     )

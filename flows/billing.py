@@ -30,11 +30,12 @@ from functools import partial
 from prefect import flow
 
 from tasks.core.runners import task_runner
-from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE
+from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
 from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     RejectRate,
+    RejectRateMinRows,
     check_file_flow_arguments,
     exit_process,
     parse_command_line,
@@ -59,6 +60,7 @@ def billing(
     files: list[str] | None = None,
     reload: bool = False,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Load the usage, plans and subscriptions files in `source` that are not loaded yet, then issue the invoices of
     `period` (YYYY-MM, UTC; by default the previous month, as a run on the 1st wants) that are not issued yet, and
@@ -80,6 +82,7 @@ def billing(
         files,
         reload,
         max_reject_rate=max_reject_rate,
+        reject_rate_min_rows=reject_rate_min_rows,
         what="billing files",
         after_rebuild=partial(invoice_period, period, warehouse, out),
         report_mart_days=False,  # usage_daily is rebuilt whole: the run reports no count of days

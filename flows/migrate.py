@@ -59,11 +59,13 @@ from prefect import allow_failure, flow, unmapped
 from tasks.core.runners import task_runner
 from tasks.core.settings import (
     MAX_REJECT_RATE,
+    REJECT_RATE_MIN_ROWS,
 )
 from tasks.kit.cli import (
     BatchRows,
     CommandRefused,
     RejectRate,
+    RejectRateMinRows,
     exit_process,
     parse_command_line,
     refuse_bad_settings,
@@ -95,6 +97,7 @@ def migrate(
     batch_rows: BatchRows = MIGRATION_BATCH_ROWS,
     key: list[str] | None = None,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Copy `tables` (default: all) of the database at `source` (a SQLite file or a postgresql:// URL; keep the
     password in PGPASSWORD rather than the URL) into the warehouse's `target_schema`, in checkpointed batches ordered by
@@ -115,7 +118,7 @@ def migrate(
             allow_failure(copied), unmapped(source), plan.tables, unmapped(warehouse), unmapped(batch_rows)
         )
         outcomes = follow_tables(verified, plan.tables)
-    summary = report_migration(plan, warehouse, outcomes, max_reject_rate)
+    summary = report_migration(plan, warehouse, outcomes, max_reject_rate, reject_rate_min_rows)
     announce_completion(summary)
     return final_state(summary)
 
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_rows=args.batch_rows,
             key=args.key,
             max_reject_rate=args.max_reject_rate,
+            reject_rate_min_rows=args.reject_rate_min_rows,
             return_state=True,
         )
     except (MigrationRefused, SourceError, WarehouseUnavailable, LocalServerUnavailable) as error:

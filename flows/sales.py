@@ -27,11 +27,12 @@ from pathlib import Path
 from prefect import flow
 
 from tasks.core.runners import task_runner
-from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE
+from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
 from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     RejectRate,
+    RejectRateMinRows,
     check_file_flow_arguments,
     exit_process,
     parse_command_line,
@@ -55,6 +56,7 @@ def sales(
     first_day: date | None = None,
     last_day: date | None = None,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Load the export files in `source` (customers_, orders_, order_lines_ and fx_rates_<date>, as .csv, .csv.gz
     or .parquet; all, or the named `files`, or those exported from `first_day` to `last_day`) into the warehouse's
@@ -71,6 +73,7 @@ def sales(
         first_day,
         last_day,
         max_reject_rate,
+        reject_rate_min_rows,
         what="sales exports",
         after_rebuild=partial(report_sales_model, warehouse),
     )

@@ -47,12 +47,14 @@ from tasks.core.settings import (
     CHUNK_BYTES,
     DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
+    REJECT_RATE_MIN_ROWS,
 )
 from tasks.kit.cli import (
     ChunkBytes,
     CommandRefused,
     Reducers,
     RejectRate,
+    RejectRateMinRows,
     SplitBytes,
     check_file_flow_arguments,
     exit_process,
@@ -86,6 +88,7 @@ def word_count(
     files: list[str] | None = None,
     reload: bool = False,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Count the words of the *.txt and *.txt.gz files in `source` (or the named `files`) by MapReduce with
     `reducers` partitions, and merge them into the warehouse's wordcount schema. Files whose content is loaded
@@ -115,7 +118,14 @@ def word_count(
     with server_write_turn():
         # called, not submitted: the one write runs in the flow's own process, wherever the other tasks ran
         followed = merge_reduced_run(WORD_COUNT_JOB, discovery, shuffled, [reduced], combiner, warehouse)
-    summary = report_run(PIPELINE, discovery, warehouse, followed, max_reject_rate=max_reject_rate)
+    summary = report_run(
+        PIPELINE,
+        discovery,
+        warehouse,
+        followed,
+        max_reject_rate=max_reject_rate,
+        reject_rate_min_rows=reject_rate_min_rows,
+    )
     announce_completion(summary)
     return final_state(summary)
 

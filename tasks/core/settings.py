@@ -58,6 +58,7 @@ GIB = 1 << 30
 CHUNK_BYTES_ALLOWED = Allowed(KIB, GIB, meaning="1 KiB to 1 GiB")
 SPLIT_BYTES_ALLOWED = Allowed(KIB, 16 * GIB, meaning="1 KiB to 16 GiB")
 REJECT_RATE_ALLOWED = Allowed(0, 1, whole=False, meaning="a share: 0.05 is 5%, 1 accepts any")
+REJECT_RATE_MIN_ROWS_ALLOWED = Allowed(0, 1_000_000_000, meaning="rows; 0: every batch")
 SESSION_GAP_ALLOWED = Allowed(1, 525_600, meaning="a minute to a year")
 WORKERS_ALLOWED = Allowed(1, 256)
 DASK_WORKERS_ALLOWED = Allowed(0, 256, meaning="0: no local Dask cluster")
@@ -160,6 +161,11 @@ MART_SETTINGS = {"session_gap_minutes": SESSION_GAP_MINUTES, "requests_per_bucke
 # A batch rejecting more than this share of its rows (rejected / in) still loads, with its rejects quarantined, but
 # fails its run and raises an alert event; each flow takes it as its `max_reject_rate` parameter.
 MAX_REJECT_RATE = _environment("MAX_REJECT_RATE", 0.05, REJECT_RATE_ALLOWED.parse)
+# The guard's rate applies to batches of at least this many rows: 2 rejects in a 19-row file are 10.5%, noise rather
+# than a broken source. A smaller batch's rejects are kept and reported all the same. A batch rejected whole (it read
+# rows and loaded none, e.g. for a missing column) fails its run whatever its size. Each flow takes it as its
+# `reject_rate_min_rows` parameter.
+REJECT_RATE_MIN_ROWS = _environment("REJECT_RATE_MIN_ROWS", 100, REJECT_RATE_MIN_ROWS_ALLOWED.parse)
 
 # DuckDB's own default is 80% of RAM, which a bulk insert happily fills; loads stream from Parquet and need little.
 WAREHOUSE_MEMORY_LIMIT = _environment("WAREHOUSE_MEMORY_LIMIT", "384MB", _memory_limit)
@@ -285,6 +291,7 @@ PARAMETERS_ALLOWED = {
     "chunk_bytes": CHUNK_BYTES_ALLOWED,
     "split_bytes": SPLIT_BYTES_ALLOWED,
     "max_reject_rate": REJECT_RATE_ALLOWED,
+    "reject_rate_min_rows": REJECT_RATE_MIN_ROWS_ALLOWED,
     "session_gap_minutes": SESSION_GAP_ALLOWED,
     "reducers": REDUCERS_ALLOWED,
     "batch_rows": MIGRATION_BATCH_ROWS_ALLOWED,

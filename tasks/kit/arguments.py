@@ -18,6 +18,8 @@ from tasks.core.settings import (
     FILE_PATTERNS_ALLOWED,
     MAX_REJECT_RATE,
     REJECT_RATE_ALLOWED,
+    REJECT_RATE_MIN_ROWS,
+    REJECT_RATE_MIN_ROWS_ALLOWED,
     Allowed,
     parse_dask_address,
 )
@@ -114,14 +116,23 @@ def dask_address(text: str) -> str | None:
 
 
 def add_reject_rate_argument(parser: argparse.ArgumentParser) -> None:
-    """--max-reject-rate: the reject-rate guard's threshold per batch."""
+    """--max-reject-rate and --reject-rate-min-rows: the reject-rate guard's threshold per batch, and the batches it
+    applies to."""
     parser.add_argument(
         "--max-reject-rate",
         type=share,
         default=MAX_REJECT_RATE,
         metavar="SHARE",
         help=f"a batch rejecting more than this share of its rows still loads but fails the run and raises an alert "
-        f"event (default {MAX_REJECT_RATE}; 1 accepts any)",
+        f"event (default {MAX_REJECT_RATE}; 1 accepts any share)",
+    )
+    parser.add_argument(
+        "--reject-rate-min-rows",
+        type=allowed_number(REJECT_RATE_MIN_ROWS_ALLOWED),
+        default=REJECT_RATE_MIN_ROWS,
+        metavar="N",
+        help=f"the threshold applies to batches of at least N rows; a smaller one's rejects are kept and reported, "
+        f"and a batch rejected whole fails the run whatever its size (default {REJECT_RATE_MIN_ROWS}; 0: every batch)",
     )
 
 

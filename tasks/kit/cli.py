@@ -33,6 +33,7 @@ from tasks.core.settings import (
     PROJECT_ROOT,
     REDUCERS_ALLOWED,
     REJECT_RATE_ALLOWED,
+    REJECT_RATE_MIN_ROWS_ALLOWED,
     SESSION_GAP_ALLOWED,
     SPLIT_BYTES_ALLOWED,
     Allowed,
@@ -113,6 +114,7 @@ def one_of(choices: Iterable[str]):
 ChunkBytes = bounded(int, CHUNK_BYTES_ALLOWED)
 SplitBytes = bounded(int, SPLIT_BYTES_ALLOWED)
 RejectRate = bounded(float, REJECT_RATE_ALLOWED)
+RejectRateMinRows = bounded(int, REJECT_RATE_MIN_ROWS_ALLOWED)
 SessionGapMinutes = bounded(int, SESSION_GAP_ALLOWED)
 Reducers = bounded(int, REDUCERS_ALLOWED)
 BatchRows = bounded(int, MIGRATION_BATCH_ROWS_ALLOWED)
@@ -130,6 +132,9 @@ SHARED_PARAMETERS = {
     "first_day": "Only the files whose name carries a day from this one (YYYY-MM-DD).",
     "last_day": "Only the files whose name carries a day up to this one (YYYY-MM-DD).",
     "max_reject_rate": "A batch rejecting more than this share of its rows (0.05 is 5%) fails the run, once loaded.",
+    "reject_rate_min_rows": "The reject-rate threshold applies to batches of at least this many rows (0: every "
+    "batch); a smaller batch's rejects are kept and reported all the same, and a batch rejected whole fails the run "
+    "whatever its size.",
 }
 
 
@@ -316,6 +321,7 @@ def run_file_flow(
                 files=args.files,
                 reload=args.reload,
                 max_reject_rate=args.max_reject_rate,
+                reject_rate_min_rows=args.reject_rate_min_rows,
                 **days,
                 **parameters,
                 return_state=True,

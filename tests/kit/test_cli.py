@@ -28,8 +28,9 @@ from tasks.warehouse.connection import prepare_warehouse
         (["--chunk-mb", "0"], "argument --chunk-mb: must be from 1 to 1,024, not 0"),
         (["--chunk-mb", "lots"], "argument --chunk-mb: invalid whole_number value: 'lots'"),
         (["--max-reject-rate", "5"], "argument --max-reject-rate: must be from 0 to 1 (0.05 is 5%), not 5"),
+        (["--reject-rate-min-rows", "-1"], "argument --reject-rate-min-rows: must be from 0 to 1,000,000,000, not -1"),
     ],
-    ids=["negative-workers", "huge-chunk", "zero-chunk", "not-a-number", "rate-as-percent"],
+    ids=["negative-workers", "huge-chunk", "zero-chunk", "not-a-number", "rate-as-percent", "negative-minimum-rows"],
 )
 def test_a_bad_setting_stops_the_command_with_one_line(capsys, arguments, message):
     with pytest.raises(SystemExit) as stopped:
