@@ -41,13 +41,14 @@ from prefect import flow, unmapped
 
 from tasks.core.runners import task_runner
 from tasks.core.settings import (
-    CHUNK_BYTES,
+    CHUNK_MB,
     DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
     REJECT_RATE_MIN_ROWS,
+    bytes_in,
 )
 from tasks.kit.cli import (
-    ChunkBytes,
+    ChunkMiB,
     CommandRefused,
     RejectRate,
     RejectRateMinRows,
@@ -72,7 +73,7 @@ REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests",
 def access_logs(
     source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
-    chunk_bytes: ChunkBytes = CHUNK_BYTES,
+    chunk_mb: ChunkMiB = CHUNK_MB,
     files: list[str] | None = None,
     reload: bool = False,
     first_day: date | None = None,
@@ -105,7 +106,7 @@ def access_logs(
         append_only=True,
     )
     staged = stage_file_batch.map(
-        discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(chunk_bytes)
+        discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(bytes_in(chunk_mb))
     )
     # load → rebuild the marts (with the run's session gap) → report and announce
     return load_staged_batches(

@@ -30,9 +30,9 @@ from functools import partial
 from prefect import flow
 
 from tasks.core.runners import task_runner
-from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
+from tasks.core.settings import CHUNK_MB, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS, bytes_in
 from tasks.kit.cli import (
-    ChunkBytes,
+    ChunkMiB,
     CommandRefused,
     RejectRate,
     RejectRateMinRows,
@@ -56,7 +56,7 @@ def billing(
     source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
     out: Path = INVOICES,
-    chunk_bytes: ChunkBytes = CHUNK_BYTES,
+    chunk_mb: ChunkMiB = CHUNK_MB,
     files: list[str] | None = None,
     reload: bool = False,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
@@ -78,7 +78,7 @@ def billing(
         BILLING_EXPORTS,
         source,
         warehouse,
-        chunk_bytes,
+        bytes_in(chunk_mb),
         files,
         reload,
         max_reject_rate=max_reject_rate,

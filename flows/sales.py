@@ -27,9 +27,9 @@ from pathlib import Path
 from prefect import flow
 
 from tasks.core.runners import task_runner
-from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
+from tasks.core.settings import CHUNK_MB, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS, bytes_in
 from tasks.kit.cli import (
-    ChunkBytes,
+    ChunkMiB,
     CommandRefused,
     RejectRate,
     RejectRateMinRows,
@@ -50,7 +50,7 @@ from tasks.pipelines.sales.steps import report_sales_model
 def sales(
     source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
-    chunk_bytes: ChunkBytes = CHUNK_BYTES,
+    chunk_mb: ChunkMiB = CHUNK_MB,
     files: list[str] | None = None,
     reload: bool = False,
     first_day: date | None = None,
@@ -67,7 +67,7 @@ def sales(
         SALES_EXPORTS,
         source,
         warehouse,
-        chunk_bytes,
+        bytes_in(chunk_mb),
         files,
         reload,
         first_day,

@@ -182,7 +182,7 @@ def test_a_generated_month_agrees_with_the_independent_computation(tmp_path):
     )
     warehouse = tmp_path / "warehouse.duckdb"
 
-    state, summary = run_flow(source, warehouse, "2026-10", chunk_bytes=64 * 1024)
+    state, summary = run_flow(source, warehouse, "2026-10", chunk_mb=1 / 16)  # 64 KiB
 
     assert state.is_completed(), state.message
     assert summary.rows_in > 12_000 and summary.rows_rejected > 0

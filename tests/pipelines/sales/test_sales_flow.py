@@ -167,7 +167,7 @@ def test_the_drift_sample_is_rejected_whole_and_fails_the_run_whatever_the_files
 def test_generated_exports_in_small_chunks_agree_with_an_independent_computation(tmp_path):
     exports = generate_sales(tmp_path / "exports", days=8, customers=2_000, orders_per_day=1_500, seed=7)
 
-    state, summary = run_flow(exports, tmp_path / "warehouse.duckdb", chunk_bytes=64 * 1024)
+    state, summary = run_flow(exports, tmp_path / "warehouse.duckdb", chunk_mb=1 / 16)  # 64 KiB
 
     assert state.is_completed(), state.message
     assert summary.rows_in > 30_000 and summary.rows_rejected > 0
