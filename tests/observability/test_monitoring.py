@@ -120,6 +120,14 @@ def test_a_small_batch_rejected_whole_is_named_as_such_beside_a_large_batch_over
     assert record["max_guarded_batch_reject_rate"] == 1.0  # the batch rejected whole; fx.csv's 28.6% is not guarded
 
 
+def test_a_tiny_file_that_cannot_be_read_fails_the_run_whatever_the_minimum_size():
+    unreadable = batch("/in/customers_2026-10-01.csv.gz", 0, 0, "failed", "the gzip stream is corrupt or truncated")
+
+    summary = summary_of([unreadable], min_rows=100, failures=["/in/customers_2026-10-01.csv.gz: the gzip stream ..."])
+
+    assert final_state(summary).is_failed() and summary.state == "failed" and not summary.over_threshold
+
+
 def test_the_summary_says_the_guard_s_rule():
     markdown = render_markdown(summary_of([batch("/in/fx.csv", 7, 2)], min_rows=100))
 
