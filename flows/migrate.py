@@ -59,6 +59,7 @@ from prefect import allow_failure, flow, unmapped
 from tasks.core.runners import task_runner
 from tasks.core.settings import (
     MAX_REJECT_RATE,
+    PROJECT_ROOT,
     REJECT_RATE_MIN_ROWS,
 )
 from tasks.kit.cli import (
@@ -79,6 +80,7 @@ from tasks.pipelines.migrate.migration import (
     SourceError,
     inspect_source,
     redact,
+    source_in_folder,
     url_without_password,
 )
 from tasks.pipelines.migrate.presentation import follow_tables
@@ -90,7 +92,7 @@ from tasks.warehouse.runs import describe_warehouse
 @refuse_bad_settings
 @flow(name="migrate", task_runner=task_runner())
 def migrate(
-    source: str = str(SAMPLE),
+    source: str = str(SAMPLE.relative_to(PROJECT_ROOT)),
     tables: list[str] | None = None,
     warehouse: Path = DEFAULT_WAREHOUSE,
     target_schema: str = "raw",
@@ -104,12 +106,14 @@ def migrate(
     primary key (or `key`: TABLE=COL[,COL]), verify each table against the source, and record it in the ledger.
 
     Args:
-        source: A SQLite file, or a postgresql:// URL without its password (set PGPASSWORD on the worker).
+        source: A SQLite file (a relative path is in the project folder), or a postgresql:// URL without its
+            password (set PGPASSWORD on the worker).
         tables: The tables to copy; empty: all of them.
         target_schema: The warehouse schema the tables are copied into.
         batch_rows: Rows copied per checkpointed batch.
         key: TABLE=COL[,COL] for each table without a primary key: the columns that order and identify its rows.
     """
+    source = source_in_folder(source, PROJECT_ROOT)  # taken in the project folder of the machine that runs it
     plan = inspect_migration_source(source, tables, target_schema, key, warehouse)
     with server_write_turn():
         copied = copy_table.map(unmapped(source), plan.tables, unmapped(warehouse), unmapped(batch_rows))
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         source, password = url_without_password(args.source)
         if password is not None:
             os.environ["PGPASSWORD"] = password
+        source = source_in_folder(source, Path.cwd())  # the flow takes a relative path in the project folder
         check_warehouse_name(args.warehouse, (args.schema,))
         inspect_source(source, args.tables, args.schema, args.key)
         prepare_warehouse(args.warehouse)
