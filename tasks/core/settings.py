@@ -32,7 +32,8 @@ class Allowed:
 
     def __str__(self) -> str:
         kind = "a whole number" if self.whole else "a number"
-        return f"{kind} from {self.lowest:,} to {self.highest:,}" + (f" ({self.meaning})" if self.meaning else "")
+        bounds = f"from {_number(self.lowest)} to {_number(self.highest)}"
+        return f"{kind} {bounds}" + (f" ({self.meaning})" if self.meaning else "")
 
     def parse(self, text: str) -> int | float:
         """The value `text` stands for; ValueError (saying what is allowed) when it is not one."""
@@ -49,6 +50,11 @@ class Allowed:
         if not number or (self.whole and fraction) or not self.lowest <= value <= self.highest:
             raise ValueError(f"must be {self}")
         return int(value) if self.whole else value
+
+
+def _number(value: float) -> str:
+    """`value` with thousands separators, without a `.0` when it is whole, and with every digit otherwise."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,}"
 
 
 KIB = 1 << 10
@@ -169,8 +175,8 @@ MART_SETTINGS = {"session_gap_minutes": SESSION_GAP_MINUTES, "requests_per_bucke
 MAX_REJECT_RATE = _environment("MAX_REJECT_RATE", 0.05, REJECT_RATE_ALLOWED.parse)
 # The guard's rate applies to batches of at least this many rows: 2 rejects in a 19-row file are 10.5%, noise rather
 # than a broken source. A smaller batch's rejects are kept and reported all the same. A batch rejected whole (it read
-# rows and loaded none, e.g. for a missing column) fails its run whatever its size. Each flow takes it as its
-# `reject_rate_min_rows` parameter.
+# rows and loaded none, e.g. for a missing column) fails its run whatever its size (unless MAX_REJECT_RATE is 1,
+# which accepts any share). Each flow takes it as its `reject_rate_min_rows` parameter.
 REJECT_RATE_MIN_ROWS = _environment("REJECT_RATE_MIN_ROWS", 100, REJECT_RATE_MIN_ROWS_ALLOWED.parse)
 
 # DuckDB's own default is 80% of RAM, which a bulk insert happily fills; loads stream from Parquet and need little.

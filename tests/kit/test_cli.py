@@ -26,12 +26,12 @@ from tasks.warehouse.connection import prepare_warehouse
         (["--dask-workers", "-1"], "argument --dask-workers: must be from 0 to 256, not -1"),
         (
             ["--chunk-mb", "99999999999"],
-            "argument --chunk-mb: must be a number from 0.0009765625 to 1,024.0 (MiB, 1 "
+            "argument --chunk-mb: must be a number from 0.0009765625 to 1,024 (MiB, 1 "
             "KiB to 1 GiB: 0.0625 is 64 KiB), not '99999999999'",
         ),
         (
             ["--chunk-mb", "0"],
-            "argument --chunk-mb: must be a number from 0.0009765625 to 1,024.0 (MiB, 1 KiB to 1 "
+            "argument --chunk-mb: must be a number from 0.0009765625 to 1,024 (MiB, 1 KiB to 1 "
             "GiB: 0.0625 is 64 KiB), not '0'",
         ),
         (["--chunk-mb", "lots"], "(MiB, 1 KiB to 1 GiB: 0.0625 is 64 KiB), not 'lots'"),
