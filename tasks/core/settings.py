@@ -32,8 +32,8 @@ class Allowed:
 
     def __str__(self) -> str:
         kind = "a whole number" if self.whole else "a number"
-        bounds = f"from {_number(self.lowest)} to {_number(self.highest)}"
-        return f"{kind} {bounds}" + (f" ({self.meaning})" if self.meaning else "")
+        lowest, highest = _number(self.lowest), _number(self.highest)
+        return f"{kind} from {lowest} to {highest}" + (f" ({self.meaning})" if self.meaning else "")
 
     def parse(self, text: str) -> int | float:
         """The value `text` stands for; ValueError (saying what is allowed) when it is not one."""
