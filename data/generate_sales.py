@@ -10,6 +10,10 @@ The bundled sample was made with::
     python data/generate_sales.py --out data/sample_sales --days 5 --customers 150 --orders-per-day 120 \\
         --seed 2026 --bad-share 0.02 --gzip-share 0.25 --parquet-share 0.1
 
+and its two files with a missing or an extra column (``customers_2026-10-02.csv``, ``order_lines_2026-10-03.csv``)
+then moved to ``data/sample_sales_drift/``: rejected whole, they fail a run by design, so the main sample can end
+Completed and the drift sample shows quarantine on its own.
+
 The same arguments always give byte-identical files: every random draw comes from one ``random.Random(seed)``,
 nothing reads the clock, nothing iterates a ``set``, gzip members are written with ``mtime=0`` and no file name,
 and Parquet files are written by the pinned pyarrow.

@@ -41,14 +41,17 @@ from prefect import flow, unmapped
 
 from tasks.core.runners import task_runner
 from tasks.core.settings import (
-    CHUNK_BYTES,
+    CHUNK_MB,
     DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
+    REJECT_RATE_MIN_ROWS,
+    bytes_in,
 )
 from tasks.kit.cli import (
-    ChunkBytes,
+    ChunkMiB,
     CommandRefused,
     RejectRate,
+    RejectRateMinRows,
     SessionGapMinutes,
     check_file_flow_arguments,
     exit_process,
@@ -70,13 +73,14 @@ REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests",
 def access_logs(
     source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
-    chunk_bytes: ChunkBytes = CHUNK_BYTES,
+    chunk_mb: ChunkMiB = CHUNK_MB,
     files: list[str] | None = None,
     reload: bool = False,
     first_day: date | None = None,
     last_day: date | None = None,
     session_gap_minutes: SessionGapMinutes = SESSION_GAP_MINUTES,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
     patterns: list[str] | None = None,
 ) -> RunSummary:
     """Load the access logs in `source` (files named as web servers and logrotate name them, or matching
@@ -102,7 +106,7 @@ def access_logs(
         append_only=True,
     )
     staged = stage_file_batch.map(
-        discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(chunk_bytes)
+        discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(bytes_in(chunk_mb))
     )
     # load → rebuild the marts (with the run's session gap) → report and announce
     return load_staged_batches(
@@ -113,6 +117,7 @@ def access_logs(
         unmapped(REQUESTS),
         warehouse,
         max_reject_rate,
+        reject_rate_min_rows,
         what="access logs",
         mart_settings={"session_gap_minutes": session_gap_minutes},
     )

@@ -30,11 +30,12 @@ from functools import partial
 from prefect import flow
 
 from tasks.core.runners import task_runner
-from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE
+from tasks.core.settings import CHUNK_MB, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS, bytes_in
 from tasks.kit.cli import (
-    ChunkBytes,
+    ChunkMiB,
     CommandRefused,
     RejectRate,
+    RejectRateMinRows,
     check_file_flow_arguments,
     exit_process,
     parse_command_line,
@@ -55,10 +56,11 @@ def billing(
     source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
     out: Path = INVOICES,
-    chunk_bytes: ChunkBytes = CHUNK_BYTES,
+    chunk_mb: ChunkMiB = CHUNK_MB,
     files: list[str] | None = None,
     reload: bool = False,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Load the usage, plans and subscriptions files in `source` that are not loaded yet, then issue the invoices of
     `period` (YYYY-MM, UTC; by default the previous month, as a run on the 1st wants) that are not issued yet, and
@@ -76,10 +78,11 @@ def billing(
         BILLING_EXPORTS,
         source,
         warehouse,
-        chunk_bytes,
+        bytes_in(chunk_mb),
         files,
         reload,
         max_reject_rate=max_reject_rate,
+        reject_rate_min_rows=reject_rate_min_rows,
         what="billing files",
         after_rebuild=partial(invoice_period, period, warehouse, out),
         report_mart_days=False,  # usage_daily is rebuilt whole: the run reports no count of days

@@ -59,11 +59,14 @@ from prefect import allow_failure, flow, unmapped
 from tasks.core.runners import task_runner
 from tasks.core.settings import (
     MAX_REJECT_RATE,
+    PROJECT_ROOT,
+    REJECT_RATE_MIN_ROWS,
 )
 from tasks.kit.cli import (
     BatchRows,
     CommandRefused,
     RejectRate,
+    RejectRateMinRows,
     exit_process,
     parse_command_line,
     refuse_bad_settings,
@@ -77,6 +80,7 @@ from tasks.pipelines.migrate.migration import (
     SourceError,
     inspect_source,
     redact,
+    source_in_folder,
     url_without_password,
 )
 from tasks.pipelines.migrate.presentation import follow_tables
@@ -88,25 +92,28 @@ from tasks.warehouse.runs import describe_warehouse
 @refuse_bad_settings
 @flow(name="migrate", task_runner=task_runner())
 def migrate(
-    source: str = str(SAMPLE),
+    source: str = str(SAMPLE.relative_to(PROJECT_ROOT)),
     tables: list[str] | None = None,
     warehouse: Path = DEFAULT_WAREHOUSE,
     target_schema: str = "raw",
     batch_rows: BatchRows = MIGRATION_BATCH_ROWS,
     key: list[str] | None = None,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Copy `tables` (default: all) of the database at `source` (a SQLite file or a postgresql:// URL; keep the
     password in PGPASSWORD rather than the URL) into the warehouse's `target_schema`, in checkpointed batches ordered by
     primary key (or `key`: TABLE=COL[,COL]), verify each table against the source, and record it in the ledger.
 
     Args:
-        source: A SQLite file, or a postgresql:// URL without its password (set PGPASSWORD on the worker).
+        source: A SQLite file (a relative path is in the project folder), or a postgresql:// URL without its
+            password (set PGPASSWORD on the worker).
         tables: The tables to copy; empty: all of them.
         target_schema: The warehouse schema the tables are copied into.
         batch_rows: Rows copied per checkpointed batch.
         key: TABLE=COL[,COL] for each table without a primary key: the columns that order and identify its rows.
     """
+    source = source_in_folder(source, PROJECT_ROOT)  # taken in the project folder of the machine that runs it
     plan = inspect_migration_source(source, tables, target_schema, key, warehouse)
     with server_write_turn():
         copied = copy_table.map(unmapped(source), plan.tables, unmapped(warehouse), unmapped(batch_rows))
@@ -115,7 +122,7 @@ def migrate(
             allow_failure(copied), unmapped(source), plan.tables, unmapped(warehouse), unmapped(batch_rows)
         )
         outcomes = follow_tables(verified, plan.tables)
-    summary = report_migration(plan, warehouse, outcomes, max_reject_rate)
+    summary = report_migration(plan, warehouse, outcomes, max_reject_rate, reject_rate_min_rows)
     announce_completion(summary)
     return final_state(summary)
 
@@ -137,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         source, password = url_without_password(args.source)
         if password is not None:
             os.environ["PGPASSWORD"] = password
+        source = source_in_folder(source, Path.cwd())  # the flow takes a relative path in the project folder
         check_warehouse_name(args.warehouse, (args.schema,))
         inspect_source(source, args.tables, args.schema, args.key)
         prepare_warehouse(args.warehouse)
@@ -149,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_rows=args.batch_rows,
             key=args.key,
             max_reject_rate=args.max_reject_rate,
+            reject_rate_min_rows=args.reject_rate_min_rows,
             return_state=True,
         )
     except (MigrationRefused, SourceError, WarehouseUnavailable, LocalServerUnavailable) as error:

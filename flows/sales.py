@@ -27,11 +27,12 @@ from pathlib import Path
 from prefect import flow
 
 from tasks.core.runners import task_runner
-from tasks.core.settings import CHUNK_BYTES, DEFAULT_WAREHOUSE, MAX_REJECT_RATE
+from tasks.core.settings import CHUNK_MB, DEFAULT_WAREHOUSE, MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS, bytes_in
 from tasks.kit.cli import (
-    ChunkBytes,
+    ChunkMiB,
     CommandRefused,
     RejectRate,
+    RejectRateMinRows,
     check_file_flow_arguments,
     exit_process,
     parse_command_line,
@@ -49,12 +50,13 @@ from tasks.pipelines.sales.steps import report_sales_model
 def sales(
     source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
-    chunk_bytes: ChunkBytes = CHUNK_BYTES,
+    chunk_mb: ChunkMiB = CHUNK_MB,
     files: list[str] | None = None,
     reload: bool = False,
     first_day: date | None = None,
     last_day: date | None = None,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Load the export files in `source` (customers_, orders_, order_lines_ and fx_rates_<date>, as .csv, .csv.gz
     or .parquet; all, or the named `files`, or those exported from `first_day` to `last_day`) into the warehouse's
@@ -65,12 +67,13 @@ def sales(
         SALES_EXPORTS,
         source,
         warehouse,
-        chunk_bytes,
+        bytes_in(chunk_mb),
         files,
         reload,
         first_day,
         last_day,
         max_reject_rate,
+        reject_rate_min_rows,
         what="sales exports",
         after_rebuild=partial(report_sales_model, warehouse),
     )

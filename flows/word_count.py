@@ -5,8 +5,8 @@ python flows/word_count.py --source DIR --warehouse PATH --reducers R [--dask-wo
 
 import argparse
 
-from tasks.core.settings import REDUCERS, REDUCERS_ALLOWED, SPLIT_BYTES, SPLIT_BYTES_ALLOWED
-from tasks.kit.arguments import add_file_source_arguments, allowed_number, answer_early, description
+from tasks.core.settings import REDUCERS, REDUCERS_ALLOWED, SPLIT_MB, SPLIT_MB_ALLOWED
+from tasks.kit.arguments import add_file_source_arguments, allowed_number, allowed_size, answer_early, description
 from tasks.pipelines.word_count import SAMPLE
 
 
@@ -22,9 +22,10 @@ def command_line() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--split-mb",
-        type=allowed_number(SPLIT_BYTES_ALLOWED, scale=1 << 20),
-        default=SPLIT_BYTES >> 20,
-        help="MiB of a file per map task (larger files are cut)",
+        type=allowed_size(SPLIT_MB_ALLOWED),
+        default=SPLIT_MB,
+        metavar="MIB",
+        help=f"MiB of a file per map task, larger files are cut (default: BATCHYARD_SPLIT_BYTES, now {SPLIT_MB:g})",
     )
     parser.add_argument(
         "--no-combiner",
@@ -44,16 +45,19 @@ from prefect import flow, unmapped
 from tasks.core.mapreduce import collect_reduce_outputs
 from tasks.core.runners import task_runner
 from tasks.core.settings import (
-    CHUNK_BYTES,
+    CHUNK_MB,
     DEFAULT_WAREHOUSE,
     MAX_REJECT_RATE,
+    REJECT_RATE_MIN_ROWS,
+    bytes_in,
 )
 from tasks.kit.cli import (
-    ChunkBytes,
+    ChunkMiB,
     CommandRefused,
     Reducers,
     RejectRate,
-    SplitBytes,
+    RejectRateMinRows,
+    SplitMiB,
     check_file_flow_arguments,
     exit_process,
     parse_command_line,
@@ -80,12 +84,13 @@ def word_count(
     source: Path = SAMPLE,
     warehouse: Path = DEFAULT_WAREHOUSE,
     reducers: Reducers = REDUCERS,
-    split_bytes: SplitBytes = SPLIT_BYTES,
-    chunk_bytes: ChunkBytes = CHUNK_BYTES,
+    split_mb: SplitMiB = SPLIT_MB,
+    chunk_mb: ChunkMiB = CHUNK_MB,
     combiner: bool = True,
     files: list[str] | None = None,
     reload: bool = False,
     max_reject_rate: RejectRate = MAX_REJECT_RATE,
+    reject_rate_min_rows: RejectRateMinRows = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Count the words of the *.txt and *.txt.gz files in `source` (or the named `files`) by MapReduce with
     `reducers` partitions, and merge them into the warehouse's wordcount schema. Files whose content is loaded
@@ -94,18 +99,18 @@ def word_count(
     Args:
         source: The folder of *.txt and *.txt.gz files to count (a relative path is in the project folder).
         reducers: Reduce partitions, and so reduce tasks.
-        split_bytes: Bytes of a file per map task (--split-mb in MiB): larger files are cut.
+        split_mb: MiB of a file per map task (0.5 is 512 KiB): larger files are cut.
         combiner: Combine each map's counts before the shuffle, as Hadoop's combiner does.
     """
     discovery = discover_batches(source, CORPUS_FILES, PIPELINE, warehouse, files, reload)
-    splits = plan_input_splits(discovery, split_bytes)
+    splits = plan_input_splits(discovery, bytes_in(split_mb))
     mapped = map_split.map(
         splits,
         unmapped(WORD_COUNT_JOB),
         unmapped(warehouse),
         unmapped(reducers),
         unmapped(combiner),
-        unmapped(chunk_bytes),
+        unmapped(bytes_in(chunk_mb)),
     )
     shuffled = shuffle_map_output(
         follow_maps(mapped, splits, "word count: map"), WORD_COUNT_JOB, warehouse, reducers, combiner
@@ -115,7 +120,14 @@ def word_count(
     with server_write_turn():
         # called, not submitted: the one write runs in the flow's own process, wherever the other tasks ran
         followed = merge_reduced_run(WORD_COUNT_JOB, discovery, shuffled, [reduced], combiner, warehouse)
-    summary = report_run(PIPELINE, discovery, warehouse, followed, max_reject_rate=max_reject_rate)
+    summary = report_run(
+        PIPELINE,
+        discovery,
+        warehouse,
+        followed,
+        max_reject_rate=max_reject_rate,
+        reject_rate_min_rows=reject_rate_min_rows,
+    )
     announce_completion(summary)
     return final_state(summary)
 
@@ -141,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         schema="wordcount",
         pipeline=PIPELINE,
         reducers=args.reducers,
-        split_bytes=args.split_mb << 20,
+        split_mb=args.split_mb,
         combiner=args.combiner,
     )
 

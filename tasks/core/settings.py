@@ -32,7 +32,8 @@ class Allowed:
 
     def __str__(self) -> str:
         kind = "a whole number" if self.whole else "a number"
-        return f"{kind} from {self.lowest:,} to {self.highest:,}" + (f" ({self.meaning})" if self.meaning else "")
+        lowest, highest = _number(self.lowest), _number(self.highest)
+        return f"{kind} from {lowest} to {highest}" + (f" ({self.meaning})" if self.meaning else "")
 
     def parse(self, text: str) -> int | float:
         """The value `text` stands for; ValueError (saying what is allowed) when it is not one."""
@@ -51,13 +52,24 @@ class Allowed:
         return int(value) if self.whole else value
 
 
+def _number(value: float) -> str:
+    """`value` with thousands separators, without a `.0` when it is whole, and with every digit otherwise."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,}"
+
+
 KIB = 1 << 10
 MIB = 1 << 20
 GIB = 1 << 30
-# Bytes: the command line counts them in MiB; a flow parameter may go lower (tests parse in small chunks, cheaply).
+# Bytes, as the environment gives them (BATCHYARD_CHUNK_BYTES, BATCHYARD_SPLIT_BYTES).
 CHUNK_BYTES_ALLOWED = Allowed(KIB, GIB, meaning="1 KiB to 1 GiB")
 SPLIT_BYTES_ALLOWED = Allowed(KIB, 16 * GIB, meaning="1 KiB to 16 GiB")
+# The same sizes in MiB, as a flow's chunk_mb and split_mb parameters and the --chunk-mb and --split-mb flags take
+# them: one name and one set of bounds on the command line and in the UI. A fraction is less than a MiB (0.0625 is
+# 64 KiB), down to 1 KiB: tests parse in small chunks, cheaply.
+CHUNK_MB_ALLOWED = Allowed(KIB / MIB, GIB / MIB, whole=False, meaning="MiB, 1 KiB to 1 GiB: 0.0625 is 64 KiB")
+SPLIT_MB_ALLOWED = Allowed(KIB / MIB, 16 * GIB / MIB, whole=False, meaning="MiB, 1 KiB to 16 GiB: 0.5 is 512 KiB")
 REJECT_RATE_ALLOWED = Allowed(0, 1, whole=False, meaning="a share: 0.05 is 5%, 1 accepts any")
+REJECT_RATE_MIN_ROWS_ALLOWED = Allowed(0, 1_000_000_000, meaning="rows; 0: every batch")
 SESSION_GAP_ALLOWED = Allowed(1, 525_600, meaning="a minute to a year")
 WORKERS_ALLOWED = Allowed(1, 256)
 DASK_WORKERS_ALLOWED = Allowed(0, 256, meaning="0: no local Dask cluster")
@@ -143,6 +155,7 @@ WAREHOUSE_WRITE_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_WRITE_LIMIT", "batch
 # Bytes of input text parsed at once. Peak memory is a small multiple of this (the text, its lines as a column,
 # the parsed columns) per worker thread, and does not depend on the size of the input file.
 CHUNK_BYTES = _environment("CHUNK_BYTES", 16 * MIB, CHUNK_BYTES_ALLOWED.parse)
+CHUNK_MB = CHUNK_BYTES / MIB
 
 # A line longer than this is not held in memory: it becomes one reject (its position, its start and a reason), so
 # memory stays bounded by CHUNK_BYTES whatever a file holds. Well below CHUNK_BYTES; longer than any sane log line.
@@ -160,6 +173,11 @@ MART_SETTINGS = {"session_gap_minutes": SESSION_GAP_MINUTES, "requests_per_bucke
 # A batch rejecting more than this share of its rows (rejected / in) still loads, with its rejects quarantined, but
 # fails its run and raises an alert event; each flow takes it as its `max_reject_rate` parameter.
 MAX_REJECT_RATE = _environment("MAX_REJECT_RATE", 0.05, REJECT_RATE_ALLOWED.parse)
+# The guard's rate applies to batches of at least this many rows: 2 rejects in a 19-row file are 10.5%, noise rather
+# than a broken source. A smaller batch's rejects are kept and reported all the same. A batch rejected whole (it read
+# rows and loaded none, e.g. for a missing column) fails its run whatever its size (unless MAX_REJECT_RATE is 1,
+# which accepts any share). Each flow takes it as its `reject_rate_min_rows` parameter.
+REJECT_RATE_MIN_ROWS = _environment("REJECT_RATE_MIN_ROWS", 100, REJECT_RATE_MIN_ROWS_ALLOWED.parse)
 
 # DuckDB's own default is 80% of RAM, which a bulk insert happily fills; loads stream from Parquet and need little.
 WAREHOUSE_MEMORY_LIMIT = _environment("WAREHOUSE_MEMORY_LIMIT", "384MB", _memory_limit)
@@ -175,6 +193,7 @@ TASK_THREADS = _environment("TASK_THREADS", min(2 * PARSE_WORKERS, 256), WORKERS
 # Input splits of one map task in a MapReduce job: the unit of parallel work (files larger than this are cut at
 # line boundaries), and the work one retry redoes. Memory per map is bounded by CHUNK_BYTES, not this.
 SPLIT_BYTES = _environment("SPLIT_BYTES", 64 * MIB, SPLIT_BYTES_ALLOWED.parse)
+SPLIT_MB = SPLIT_BYTES / MIB
 # Reduce partitions (and tasks) of a MapReduce job.
 REDUCERS = _environment("REDUCERS", 4, REDUCERS_ALLOWED.parse)
 
@@ -199,6 +218,11 @@ LOCAL_SERVER = _environment("LOCAL_SERVER", True, _switch)
 # with neither, on threads in the flow's process.
 DASK_ADDRESS = _environment("DASK_ADDRESS", None, parse_dask_address)
 DASK_WORKERS = _environment("DASK_WORKERS", 0, DASK_WORKERS_ALLOWED.parse)
+
+
+def bytes_in(mebibytes: float) -> int:
+    """The bytes of a size given in MiB (a flow's chunk_mb or split_mb), to the nearest byte."""
+    return round(mebibytes * MIB)
 
 
 def staging_root_for(warehouse: Path) -> Path:
@@ -282,9 +306,10 @@ FILE_PATTERNS_ALLOWED = FilePatterns()
 # Flow parameters that stand for a setting, and what each may be: every flow checks the ones it takes (see
 # tasks/kit/cli.py), so a run started from the UI or the API is held to the same bounds as the command line.
 PARAMETERS_ALLOWED = {
-    "chunk_bytes": CHUNK_BYTES_ALLOWED,
-    "split_bytes": SPLIT_BYTES_ALLOWED,
+    "chunk_mb": CHUNK_MB_ALLOWED,
+    "split_mb": SPLIT_MB_ALLOWED,
     "max_reject_rate": REJECT_RATE_ALLOWED,
+    "reject_rate_min_rows": REJECT_RATE_MIN_ROWS_ALLOWED,
     "session_gap_minutes": SESSION_GAP_ALLOWED,
     "reducers": REDUCERS_ALLOWED,
     "batch_rows": MIGRATION_BATCH_ROWS_ALLOWED,

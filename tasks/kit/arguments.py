@@ -9,8 +9,8 @@ from datetime import date
 from pathlib import Path
 
 from tasks.core.settings import (
-    CHUNK_BYTES,
-    CHUNK_BYTES_ALLOWED,
+    CHUNK_MB,
+    CHUNK_MB_ALLOWED,
     DASK_ADDRESS,
     DASK_WORKERS,
     DASK_WORKERS_ALLOWED,
@@ -18,6 +18,8 @@ from tasks.core.settings import (
     FILE_PATTERNS_ALLOWED,
     MAX_REJECT_RATE,
     REJECT_RATE_ALLOWED,
+    REJECT_RATE_MIN_ROWS,
+    REJECT_RATE_MIN_ROWS_ALLOWED,
     Allowed,
     parse_dask_address,
 )
@@ -70,9 +72,22 @@ def whole_number_from(lowest: int, highest: int):
     return whole_number
 
 
-def allowed_number(allowed: Allowed, scale: int = 1):
-    """An argparse type: a whole number of `scale`s (e.g. MiB for a setting in bytes) that `allowed` allows."""
-    return whole_number_from(-(-int(allowed.lowest) // scale), int(allowed.highest) // scale)
+def allowed_number(allowed: Allowed):
+    """An argparse type: a whole number that `allowed` allows."""
+    return whole_number_from(int(allowed.lowest), int(allowed.highest))
+
+
+def allowed_size(allowed: Allowed):
+    """An argparse type: a number of MiB that `allowed` allows (a fraction is less than a MiB), refused as the flow
+    parameter it stands for is refused."""
+
+    def mebibytes(text: str) -> float:
+        try:
+            return allowed.parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{error}, not {text!r}") from None
+
+    return mebibytes
 
 
 def share(text: str) -> float:
@@ -114,14 +129,23 @@ def dask_address(text: str) -> str | None:
 
 
 def add_reject_rate_argument(parser: argparse.ArgumentParser) -> None:
-    """--max-reject-rate: the reject-rate guard's threshold per batch."""
+    """--max-reject-rate and --reject-rate-min-rows: the reject-rate guard's threshold per batch, and the batches it
+    applies to."""
     parser.add_argument(
         "--max-reject-rate",
         type=share,
         default=MAX_REJECT_RATE,
         metavar="SHARE",
         help=f"a batch rejecting more than this share of its rows still loads but fails the run and raises an alert "
-        f"event (default {MAX_REJECT_RATE}; 1 accepts any)",
+        f"event (default {MAX_REJECT_RATE}; 1 accepts any share)",
+    )
+    parser.add_argument(
+        "--reject-rate-min-rows",
+        type=allowed_number(REJECT_RATE_MIN_ROWS_ALLOWED),
+        default=REJECT_RATE_MIN_ROWS,
+        metavar="N",
+        help=f"the threshold applies to batches of at least N rows; a smaller one's rejects are kept and reported, "
+        f"and a batch rejected whole fails the run whatever its size (default {REJECT_RATE_MIN_ROWS}; 0: every batch)",
     )
 
 
@@ -151,8 +175,11 @@ def add_file_source_arguments(parser: argparse.ArgumentParser, source: Path, fil
     parser.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file (created if missing)")
     parser.add_argument(
         "--chunk-mb",
-        type=allowed_number(CHUNK_BYTES_ALLOWED, scale=1 << 20),
-        help=f"MiB of text parsed at once; bounds memory (default: BATCHYARD_CHUNK_BYTES, now {CHUNK_BYTES:,} bytes)",
+        type=allowed_size(CHUNK_MB_ALLOWED),
+        default=CHUNK_MB,
+        metavar="MIB",
+        help=f"MiB of text parsed at once, 0.0625 for 64 KiB; bounds memory (default: BATCHYARD_CHUNK_BYTES, now "
+        f"{CHUNK_MB:g})",
     )
     parser.add_argument(
         "--file",

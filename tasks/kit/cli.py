@@ -27,14 +27,14 @@ from tasks.core.batches import list_source_files
 from tasks.core.errors import PermanentError
 from tasks.core.runners import DaskNeedsAServer, prefect_server_for_workers, task_runner
 from tasks.core.settings import (
-    CHUNK_BYTES,
-    CHUNK_BYTES_ALLOWED,
+    CHUNK_MB_ALLOWED,
     MIGRATION_BATCH_ROWS_ALLOWED,
     PROJECT_ROOT,
     REDUCERS_ALLOWED,
     REJECT_RATE_ALLOWED,
+    REJECT_RATE_MIN_ROWS_ALLOWED,
     SESSION_GAP_ALLOWED,
-    SPLIT_BYTES_ALLOWED,
+    SPLIT_MB_ALLOWED,
     Allowed,
     SettingError,
     check_parameters,
@@ -110,9 +110,10 @@ def one_of(choices: Iterable[str]):
     return Annotated[str, Field(json_schema_extra={"enum": list(choices)})]
 
 
-ChunkBytes = bounded(int, CHUNK_BYTES_ALLOWED)
-SplitBytes = bounded(int, SPLIT_BYTES_ALLOWED)
+ChunkMiB = bounded(float, CHUNK_MB_ALLOWED)
+SplitMiB = bounded(float, SPLIT_MB_ALLOWED)
 RejectRate = bounded(float, REJECT_RATE_ALLOWED)
+RejectRateMinRows = bounded(int, REJECT_RATE_MIN_ROWS_ALLOWED)
 SessionGapMinutes = bounded(int, SESSION_GAP_ALLOWED)
 Reducers = bounded(int, REDUCERS_ALLOWED)
 BatchRows = bounded(int, MIGRATION_BATCH_ROWS_ALLOWED)
@@ -124,12 +125,15 @@ SHARED_PARAMETERS = {
     "source": "The folder to load files from (a relative path is in the project folder).",
     "warehouse": "The DuckDB warehouse file, created on first use (a relative path is in the project folder).",
     "out": "The folder to write the documents to (a relative path is in the project folder).",
-    "chunk_bytes": "Bytes of a file parsed at a time, which bounds each parsing thread's memory (--chunk-mb in MiB).",
+    "chunk_mb": "MiB of a file parsed at a time (0.0625 is 64 KiB), which bounds each parsing thread's memory.",
     "files": "Only these files of the source folder, by name; empty: every file not loaded yet.",
     "reload": "Load the selected files again even where their content is loaded already, as for a backfill.",
     "first_day": "Only the files whose name carries a day from this one (YYYY-MM-DD).",
     "last_day": "Only the files whose name carries a day up to this one (YYYY-MM-DD).",
     "max_reject_rate": "A batch rejecting more than this share of its rows (0.05 is 5%) fails the run, once loaded.",
+    "reject_rate_min_rows": "The reject-rate threshold applies to batches of at least this many rows (0: every "
+    "batch); a smaller batch's rejects are kept and reported all the same, and a batch rejected whole fails the run "
+    "whatever its size.",
 }
 
 
@@ -312,10 +316,11 @@ def run_file_flow(
             state = flow.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(
                 source=args.source,
                 warehouse=args.warehouse,
-                chunk_bytes=CHUNK_BYTES if args.chunk_mb is None else args.chunk_mb << 20,
+                chunk_mb=args.chunk_mb,
                 files=args.files,
                 reload=args.reload,
                 max_reject_rate=args.max_reject_rate,
+                reject_rate_min_rows=args.reject_rate_min_rows,
                 **days,
                 **parameters,
                 return_state=True,

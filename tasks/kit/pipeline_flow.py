@@ -15,7 +15,7 @@ from prefect.states import State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from tasks.core.batches import Batch
-from tasks.core.settings import MAX_REJECT_RATE
+from tasks.core.settings import MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
 from tasks.core.staging import StagedBatch
 from tasks.kit.discovery import Discovery
 from tasks.kit.exports import ExportFamily
@@ -46,6 +46,7 @@ def load_export_family(
     first_day: date | None = None,
     last_day: date | None = None,
     max_reject_rate: float = MAX_REJECT_RATE,
+    reject_rate_min_rows: int = REJECT_RATE_MIN_ROWS,
     *,
     what: str,
     after_rebuild: Callable[[], object] | None = None,
@@ -68,6 +69,7 @@ def load_export_family(
         exports.tables,
         warehouse,
         max_reject_rate,
+        reject_rate_min_rows,
         what=what,
         after_rebuild=after_rebuild,
         report_mart_days=report_mart_days,
@@ -82,6 +84,7 @@ def load_staged_batches(
     tables: Sequence[FactTable] | unmapped,
     warehouse: Path,
     max_reject_rate: float = MAX_REJECT_RATE,
+    reject_rate_min_rows: int = REJECT_RATE_MIN_ROWS,
     *,
     what: str,
     mart_settings: dict[str, object] | None = None,
@@ -104,7 +107,9 @@ def load_staged_batches(
         if after_rebuild is not None:
             after_rebuild()
     marts_reported = marts_refreshed_days if report_mart_days else None
-    summary = report_run(pipeline, discovery, warehouse, followed, marts_reported, max_reject_rate)
+    summary = report_run(
+        pipeline, discovery, warehouse, followed, marts_reported, max_reject_rate, reject_rate_min_rows
+    )
     announce_completion(summary)
     return final_state(summary)
 

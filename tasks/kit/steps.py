@@ -21,7 +21,7 @@ from prefect.tasks import Task, exponential_backoff
 
 from tasks.core.batches import Batch
 from tasks.core.errors import PermanentError
-from tasks.core.settings import MAX_REJECT_RATE, staging_root_for
+from tasks.core.settings import MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS, staging_root_for
 from tasks.core.staging import SourceFormat, StagedBatch, read_manifest, stage_batch, staging_epoch
 from tasks.kit.discovery import Discovery, discover
 from tasks.kit.exports import ExportFamily, ExportPlan
@@ -170,6 +170,7 @@ def summarize(
     marts_refreshed_days: int | None,
     max_reject_rate: float = MAX_REJECT_RATE,
     peak_memory_bytes: int | None = None,
+    reject_rate_min_rows: int = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     batches = sorted(followed.outcomes, key=lambda batch: batch.source)
     failures = [f"{batch.source}: {batch.error}" for batch in batches if batch.status == "failed"] + followed.errors
@@ -183,6 +184,7 @@ def summarize(
         seconds=time.time() - discovery.started_at,
         failures=failures,
         max_reject_rate=max_reject_rate,
+        reject_rate_min_rows=reject_rate_min_rows,
         peak_memory_bytes=peak_memory_bytes,
         half_written=discovery.half_written,
     )
@@ -196,11 +198,20 @@ def report_run(
     followed: FollowedBatches,
     marts_refreshed_days: int | None = None,
     max_reject_rate: float = MAX_REJECT_RATE,
+    reject_rate_min_rows: int = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Record the run's metrics in meta.runs and publish its summary as Prefect artifacts and a log line; returns
-    it. Batches rejecting more than `max_reject_rate` of their rows are loaded, and named in the summary."""
+    it. Batches of at least `reject_rate_min_rows` rows rejecting more than `max_reject_rate` of them, and batches
+    rejected whole, are loaded, and named in the summary."""
     summary = summarize(
-        pipeline, discovery, str(warehouse), followed, marts_refreshed_days, max_reject_rate, peak_memory_bytes()
+        pipeline,
+        discovery,
+        str(warehouse),
+        followed,
+        marts_refreshed_days,
+        max_reject_rate,
+        peak_memory_bytes(),
+        reject_rate_min_rows,
     )
     record_run_metrics(summary, warehouse)
     publish_summary(summary)
@@ -209,8 +220,8 @@ def report_run(
 
 @task(name="announce-completion")
 def announce_completion(summary: RunSummary) -> bool:
-    """Emit `batchyard.pipeline.rejects-over-threshold` if batches rejected more than the threshold allows, for an
-    alert; and `batchyard.pipeline.completed` if every batch of the run loaded (even over the threshold: the data
+    """Emit `batchyard.pipeline.rejects-over-threshold` if batches rejected more than the threshold allows (or every
+    row), for an alert; and `batchyard.pipeline.completed` if every batch of the run loaded (even over the threshold: the data
     is loaded and the marts are current), so that downstream deployments start. A run with failed batches announces
     no completion, nor does a run that changed nothing (no new batch, no mart rebuilt): an hourly run that finds no
     new file would otherwise start the audit and a report of the same data every hour. Returns whether it announced

@@ -51,13 +51,14 @@ REJECTS_OVER_THRESHOLD_EVENT = "batchyard.pipeline.rejects-over-threshold"
 
 def rejects_event(summary: RunSummary, flow_run_id: str) -> dict:
     """The arguments of `prefect.events.emit_event` saying that some of the run's batches rejected more than the
-    threshold allows (they loaded): an automation alerts on it (deployments/automations.yaml)."""
+    threshold allows, or every row (they loaded): an automation alerts on it (deployments/automations.yaml)."""
     return pipeline_event(
         REJECTS_OVER_THRESHOLD_EVENT,
         summary,
         flow_run_id,
         threshold=summary.max_reject_rate,
-        message=threshold_message(summary.over_threshold, summary.max_reject_rate),
+        min_rows=summary.reject_rate_min_rows,
+        message=threshold_message(summary.over_threshold, summary.max_reject_rate, summary.reject_rate_min_rows),
         batches=[
             {
                 "source": batch.source,

@@ -25,14 +25,33 @@ def reject_rate(rows_rejected: int, rows_in: int) -> float | None:
     return rows_rejected / rows_in if rows_in else None
 
 
-def over_threshold(batch: BatchOutcome, threshold: float) -> bool:
-    """A loaded batch whose reject rate is strictly greater than `threshold`; a batch that read no rows never is."""
+def rejected_whole(batch: BatchOutcome) -> bool:
+    """A loaded batch that read rows and loaded none of them (a column missing or unexpected rejects every row):
+    nothing of it is in the warehouse, so the guard's minimum size does not spare it."""
+    return batch.status == "loaded" and batch.rows_in > 0 and batch.rows_loaded == 0
+
+
+def guarded(batch: BatchOutcome, min_rows: int) -> bool:
+    """Whether the threshold applies to `batch`: it has at least `min_rows` rows, or it was rejected whole."""
+    return batch.rows_in >= min_rows or rejected_whole(batch)
+
+
+def over_threshold(batch: BatchOutcome, threshold: float, min_rows: int) -> bool:
+    """A loaded batch the threshold applies to (`guarded`) whose reject rate is strictly greater than `threshold`;
+    a batch that read no rows never is. So a file rejected whole trips it whatever its size, unless the threshold is
+    1, which accepts any share."""
     rate = reject_rate(batch.rows_rejected, batch.rows_in)
-    return batch.status == "loaded" and rate is not None and rate > threshold
+    return batch.status == "loaded" and guarded(batch, min_rows) and rate is not None and rate > threshold
 
 
-def batches_over_threshold(batches: Sequence[BatchOutcome], threshold: float) -> list[BatchOutcome]:
-    return [batch for batch in batches if over_threshold(batch, threshold)]
+def batches_over_threshold(batches: Sequence[BatchOutcome], threshold: float, min_rows: int) -> list[BatchOutcome]:
+    return [batch for batch in batches if over_threshold(batch, threshold, min_rows)]
+
+
+def guarded_batch_reject_rate(batches: Sequence[BatchOutcome], min_rows: int) -> float | None:
+    """The worst reject rate among the batches the threshold applies to (`guarded`); None when there is none."""
+    rates = [reject_rate(batch.rows_rejected, batch.rows_in) for batch in batches if guarded(batch, min_rows)]
+    return max((rate for rate in rates if rate is not None), default=None)
 
 
 def percent(fraction: float, beside: float | None = None) -> str:
@@ -56,14 +75,24 @@ def batch_name(source: str) -> str:
     return PurePosixPath(source).name or source
 
 
-def threshold_message(offending: Sequence[BatchOutcome], threshold: float) -> str:
-    """e.g. `2 batch(es) over the 5.0% reject-rate threshold: orders_2026-10-02.csv 12.3% (123 of 1,000 rows), ...`"""
+def guard_rule(threshold: float, min_rows: int) -> str:
+    """The guard in words, e.g. `the 5.0% reject-rate threshold (batches of at least 100 rows)`."""
+    applies = f" (batches of at least {min_rows:,} rows)" if min_rows > 1 else ""
+    return f"the {threshold_percent(threshold)} reject-rate threshold{applies}"
+
+
+def threshold_message(offending: Sequence[BatchOutcome], threshold: float, min_rows: int) -> str:
+    """e.g. `2 batch(es) over the 5.0% reject-rate threshold (batches of at least 100 rows) or rejected whole:
+    orders_2026-10-02.csv 12.3% (123 of 1,000 rows), customers_2026-10-02.csv rejected whole (23 of 23 rows)`; without
+    "or rejected whole" when no batch was."""
     listed = ", ".join(
-        f"{batch_name(batch.source)} {percent(batch.rows_rejected / batch.rows_in, threshold)} "
-        f"({batch.rows_rejected:,} of {batch.rows_in:,} rows)"
+        f"{batch_name(batch.source)} "
+        + ("rejected whole" if rejected_whole(batch) else percent(batch.rows_rejected / batch.rows_in, threshold))
+        + f" ({batch.rows_rejected:,} of {batch.rows_in:,} rows)"
         for batch in offending
     )
-    return f"{len(offending)} batch(es) over the {threshold_percent(threshold)} reject-rate threshold: {listed}"
+    whole = " or rejected whole" if any(rejected_whole(batch) for batch in offending) else ""
+    return f"{len(offending)} batch(es) over {guard_rule(threshold, min_rows)}{whole}: {listed}"
 
 
 def peak_memory_bytes() -> int | None:

@@ -11,14 +11,17 @@ from prefect.artifacts import (
 from prefect.logging import get_run_logger
 from prefect.states import Completed, Failed, State
 
-from tasks.core.settings import MAX_REJECT_RATE
+from tasks.core.settings import MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
 from tasks.observability.monitoring import (
     COMPLETED,
     FAILED,
     REJECTS_OVER_THRESHOLD,
     batches_over_threshold,
+    guard_rule,
+    guarded_batch_reject_rate,
     percent,
     reject_rate,
+    rejected_whole,
     threshold_message,
     threshold_percent,
 )
@@ -37,7 +40,8 @@ class RunSummary:
     marts_refreshed_days: int | None  # None: the pipeline has no marts to rebuild
     seconds: float
     failures: list[str] = field(default_factory=list)
-    max_reject_rate: float = MAX_REJECT_RATE  # a loaded batch rejecting more than this share fails the run
+    max_reject_rate: float = MAX_REJECT_RATE  # a loaded batch rejecting more than this share fails the run ...
+    reject_rate_min_rows: int = REJECT_RATE_MIN_ROWS  # ... when it has at least this many rows
     peak_memory_bytes: int | None = None  # the flow process's peak RSS when it reported; None: not measurable
     half_written: tuple[str, ...] = ()  # logs whose last line is still being written: it loads on a later run
 
@@ -72,10 +76,17 @@ class RunSummary:
         return max((rate for rate in rates if rate is not None), default=None)
 
     @property
+    def guarded_batch_reject_rate(self) -> float | None:
+        """The worst reject rate among the batches the threshold applies to: those of at least
+        `reject_rate_min_rows` rows, and those rejected whole."""
+        return guarded_batch_reject_rate(self.batches, self.reject_rate_min_rows)
+
+    @property
     def over_threshold(self) -> list[BatchOutcome]:
-        """The loaded batches whose reject rate is over `max_reject_rate`: loaded and quarantined, but they fail
-        the run."""
-        return batches_over_threshold(self.batches, self.max_reject_rate)
+        """The loaded batches the threshold applies to (of at least `reject_rate_min_rows` rows, or rejected whole
+        whatever their size) whose reject rate is over `max_reject_rate`: loaded and quarantined, but they fail the
+        run."""
+        return batches_over_threshold(self.batches, self.max_reject_rate, self.reject_rate_min_rows)
 
     @property
     def problems(self) -> list[str]:
@@ -84,7 +95,7 @@ class RunSummary:
         if self.failures:
             problems.append(f"{len(self.failures)} batch(es) failed: " + "; ".join(self.failures))
         if self.over_threshold:
-            problems.append(threshold_message(self.over_threshold, self.max_reject_rate))
+            problems.append(threshold_message(self.over_threshold, self.max_reject_rate, self.reject_rate_min_rows))
         return problems
 
     @property
@@ -106,7 +117,7 @@ def publish_summary(summary: RunSummary) -> None:
             "rejected": batch.rows_rejected,
             "reject rate": _rate(reject_rate(batch.rows_rejected, batch.rows_in)),
             "seconds": round(batch.seconds, 2),
-            "error": batch.error or ("over the reject-rate threshold" if batch in summary.over_threshold else ""),
+            "error": batch.error or _guard_verdict(batch, summary),
         }
         for batch in summary.batches
     ]
@@ -148,7 +159,9 @@ def publish_summary(summary: RunSummary) -> None:
     if summary.half_written:
         logger.info("%s", half_written_message(summary.half_written))
     if summary.over_threshold:
-        logger.error("%s", threshold_message(summary.over_threshold, summary.max_reject_rate))
+        logger.error(
+            "%s", threshold_message(summary.over_threshold, summary.max_reject_rate, summary.reject_rate_min_rows)
+        )
 
 
 def half_written_message(names: tuple[str, ...]) -> str:
@@ -156,6 +169,17 @@ def half_written_message(names: tuple[str, ...]) -> str:
         f"{len(names)} file(s) end in a half-written line, loaded up to their last complete line; the rest loads "
         f"once its line ends (or the file is rotated): {', '.join(names)}"
     )
+
+
+def _guard_verdict(batch: BatchOutcome, summary: RunSummary) -> str:
+    if batch not in summary.over_threshold:
+        return ""
+    return "rejected whole" if rejected_whole(batch) else "over the reject-rate threshold"
+
+
+def _guarded_rate(batch: BatchOutcome, threshold: float) -> str:
+    rate = percent(batch.rows_rejected / batch.rows_in, threshold)
+    return f"{rate} (rejected whole)" if rejected_whole(batch) else rate
 
 
 def _rate(rate: float | None) -> str:
@@ -169,7 +193,7 @@ def _mebibytes(size: int | None) -> str:
 def _total_status(summary: RunSummary) -> str:
     verdicts = [f"{len(summary.failures)} failed"] if summary.failures else []
     if summary.over_threshold:
-        verdicts.append(f"{len(summary.over_threshold)} over the reject-rate threshold")
+        verdicts.append(f"{len(summary.over_threshold)} over the reject-rate threshold or rejected whole")
     return ", ".join(verdicts) or "ok"
 
 
@@ -193,6 +217,11 @@ def render_markdown(summary: RunSummary) -> str:
         "",
         f"Reject-rate threshold per batch: {threshold_percent(summary.max_reject_rate)}"
         + (
+            f" (batches of at least {summary.reject_rate_min_rows:,} rows, and any batch rejected whole)"
+            if summary.reject_rate_min_rows > 1
+            else ""
+        )
+        + (
             f"; the worst batch rejected {percent(summary.max_batch_reject_rate)}."
             if summary.max_batch_reject_rate is not None
             else "."
@@ -207,7 +236,8 @@ def render_markdown(summary: RunSummary) -> str:
     if summary.over_threshold:
         lines += [
             "",
-            f"## Over the {threshold_percent(summary.max_reject_rate)} reject-rate threshold",
+            f"## Over {guard_rule(summary.max_reject_rate, summary.reject_rate_min_rows)}"
+            + (" or rejected whole" if any(rejected_whole(batch) for batch in summary.over_threshold) else ""),
             "",
             "Loaded, with their rejects in `meta.rejects`; the run ends Failed.",
             "",
@@ -216,7 +246,7 @@ def render_markdown(summary: RunSummary) -> str:
         ]
         lines += [
             f"| {batch.source} | {batch.rows_in:,} | {batch.rows_rejected:,} "
-            f"| {percent(batch.rows_rejected / batch.rows_in, summary.max_reject_rate)} |"
+            f"| {_guarded_rate(batch, summary.max_reject_rate)} |"
             for batch in summary.over_threshold
         ]
     return "\n".join(lines)
@@ -274,6 +304,8 @@ def run_record(summary: RunSummary, flow_run_id: str, flow_run_name: str | None,
         "reject_rate": summary.reject_rate,
         "max_batch_reject_rate": summary.max_batch_reject_rate,
         "reject_rate_threshold": summary.max_reject_rate,
+        "reject_rate_min_rows": summary.reject_rate_min_rows,
+        "max_guarded_batch_reject_rate": summary.guarded_batch_reject_rate,
         "bytes_read": summary.bytes_read,
         "seconds": summary.seconds,
         "rows_per_second": summary.rows_per_second if summary.rows_in else None,

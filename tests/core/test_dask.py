@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 def test_word_count_on_two_dask_workers_gives_the_same_warehouse_as_on_threads(tmp_path):
     source = shutil.copytree(PROJECT_ROOT / "data" / "sample_corpus", tmp_path / "corpus")
     settings = ("--split-mb", "1", "--reducers", "3")
-    on_threads = word_count(source, tmp_path / "threads" / "warehouse.duckdb", 3, 1 << 20, return_state=True)
+    on_threads = word_count(source, tmp_path / "threads" / "warehouse.duckdb", 3, 1, return_state=True)  # 1 MiB splits
     assert on_threads.is_completed(), on_threads.message
 
     on_dask = run_flow_process(

@@ -60,6 +60,8 @@ BAD_VALUES = (
     ("BATCHYARD_MAX_REJECT_RATE", "7", "a number from 0 to 1"),
     ("BATCHYARD_MAX_REJECT_RATE", "nan", "a number from 0 to 1"),
     ("BATCHYARD_MAX_REJECT_RATE", "5%", "a number from 0 to 1"),
+    ("BATCHYARD_REJECT_RATE_MIN_ROWS", "-1", "a whole number from 0 to 1,000,000,000 (rows; 0: every batch)"),
+    ("BATCHYARD_REJECT_RATE_MIN_ROWS", "1e3", "a whole number from 0"),
     ("BATCHYARD_SESSION_GAP_MINUTES", "0", "a whole number from 1 to 525,600"),
     ("BATCHYARD_SESSION_GAP_MINUTES", "1.5", "a whole number"),
     ("BATCHYARD_PARSE_WORKERS", "0", "a whole number from 1 to 256"),
@@ -91,6 +93,7 @@ GOOD_VALUES = (
     ("BATCHYARD_CHUNK_BYTES", " 33554432 "),
     ("BATCHYARD_MAX_REJECT_RATE", "1"),
     ("BATCHYARD_MAX_REJECT_RATE", "0"),
+    ("BATCHYARD_REJECT_RATE_MIN_ROWS", "0"),
     ("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "1.5GiB"),
     ("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "50%"),
     ("BATCHYARD_DASK_ADDRESS", "tcp://10.0.0.5:8786"),
@@ -179,10 +182,11 @@ def test_any_http_answer_counts_as_a_reachable_api():
 @pytest.mark.parametrize(
     ("parameters", "line"),
     [
-        ({"chunk_bytes": -5}, "chunk_bytes=-5 is not allowed: it must be a whole number from 1,024"),
+        ({"chunk_mb": -5}, "chunk_mb=-5 is not allowed: it must be a number from 0.0009765625 to 1,024 (MiB, 1 KiB"),
         ({"max_reject_rate": 7}, "max_reject_rate=7 is not allowed: it must be a number from 0 to 1"),
+        ({"reject_rate_min_rows": -1}, "reject_rate_min_rows=-1 is not allowed: it must be a whole number from 0"),
         ({"reducers": 100_000}, "reducers=100000 is not allowed: it must be a whole number from 1 to 4,096"),
-        ({"split_bytes": 0.5}, "split_bytes=0.5 is not allowed"),
+        ({"split_mb": 16_385}, "split_mb=16385 is not allowed: it must be a number from 0.0009765625 to 16,384"),
         ({"session_gap_minutes": True}, "session_gap_minutes=True is not allowed"),
         ({"patterns": ["*.log", ""]}, "patterns=['*.log', ''] is not allowed: it must be a list of file-name patterns"),
         ({"patterns": ["/var/log/*"]}, "patterns=['/var/log/*'] is not allowed: it must be a list of file-name"),
@@ -191,8 +195,9 @@ def test_any_http_answer_counts_as_a_reachable_api():
     ids=[
         "negative-chunk",
         "rate-as-percent",
+        "negative-minimum-rows",
         "too-many-reducers",
-        "fraction-of-a-byte",
+        "split-over-16-gib",
         "a-bool",
         "empty-pattern",
         "absolute-pattern",
@@ -207,7 +212,7 @@ def test_a_parameter_outside_its_settings_bounds_is_one_line(parameters, line):
 
 
 def test_parameters_within_bounds_and_others_pass():
-    check_parameters({"chunk_bytes": 1 << 20, "max_reject_rate": 0.0, "reducers": 4, "anything": -1})
+    check_parameters({"chunk_mb": 1, "split_mb": 0.5, "max_reject_rate": 0.0, "reducers": 4, "anything": -1})
     check_parameters({"patterns": ["*.log", "!*.gz", "access.log-*"]})
     check_parameters({"patterns": None})
 
@@ -225,7 +230,7 @@ def sales_flow(prefect_server):
 @pytest.mark.parametrize(
     ("parameters", "line"),
     [
-        ({"chunk_bytes": -5}, "chunk_bytes=-5 is not allowed: it must be a whole number from 1,024 to"),
+        ({"chunk_mb": -5}, "chunk_mb=-5.0 is not allowed: it must be a number from 0.0009765625 to 1,024"),
         ({"max_reject_rate": 7}, "max_reject_rate=7.0 is not allowed: it must be a number from 0 to 1"),
     ],
     ids=["negative-chunk", "rate-as-percent"],
@@ -255,10 +260,16 @@ def test_a_flow_run_under_a_bad_environment_value_fails_with_its_line(sales_flow
 def test_the_flows_schemas_carry_the_bounds_for_the_ui():
     import flows.access_logs
     import flows.sales
+    import flows.word_count
 
     properties = flows.sales.sales.parameters.properties
-    assert (properties["chunk_bytes"]["minimum"], properties["chunk_bytes"]["maximum"]) == (1 << 10, 1 << 30)
+    assert (properties["chunk_mb"]["minimum"], properties["chunk_mb"]["maximum"]) == (1 / 1024, 1024)
+    assert properties["chunk_mb"]["type"] == "number" and "chunk_bytes" not in properties
+    split = flows.word_count.word_count.parameters.properties["split_mb"]
+    assert (split["minimum"], split["maximum"], split["default"]) == (1 / 1024, 16 * 1024, 64)
     assert (properties["max_reject_rate"]["minimum"], properties["max_reject_rate"]["maximum"]) == (0, 1)
+    minimum_rows = properties["reject_rate_min_rows"]
+    assert (minimum_rows["minimum"], minimum_rows["maximum"], minimum_rows["default"]) == (0, 1_000_000_000, 100)
     assert flows.access_logs.access_logs.parameters.properties["session_gap_minutes"]["minimum"] == 1
     # the flow's version is still its own file's hash, not that of the module that checks its settings
     assert flows.sales.sales.fn.__wrapped__.__code__.co_filename.endswith("flows/sales.py")

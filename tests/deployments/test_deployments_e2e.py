@@ -334,3 +334,15 @@ def test_every_deployed_parameter_has_a_description_and_no_default_path_of_the_d
     assert schemas["report-daily"]["period"]["enum"] == ["daily", "weekly", "monthly"]
     assert schemas["warehouse-audit"]["warehouse"]["default"] == "data/warehouse.duckdb"
     assert schemas["access-logs-hourly"]["source"]["default"] == "data/sample_logs"
+    # one name and the same bounds as the command line's flags, which the UI's form and the server enforce
+    chunk = schemas["access-logs-hourly"]["chunk_mb"]
+    assert (chunk["minimum"], chunk["maximum"], chunk["default"]) == (1 / 1024, 1024, 16)
+    assert "chunk_bytes" not in schemas["access-logs-hourly"] and "split_bytes" not in schemas["word-count"]
+    assert (schemas["word-count"]["split_mb"]["minimum"], schemas["word-count"]["split_mb"]["maximum"]) == (
+        1 / 1024,
+        16_384,
+    )
+    minimum_rows = schemas["sales-daily"]["reject_rate_min_rows"]
+    assert (minimum_rows["minimum"], minimum_rows["maximum"], minimum_rows["default"]) == (0, 1_000_000_000, 100)
+    # a path or a URL, typed str: its default is the sample's path in the project folder, not the deploying machine's
+    assert schemas["migrate"]["source"]["default"] == "data/sample_shop.sqlite"

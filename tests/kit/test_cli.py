@@ -24,12 +24,21 @@ from tasks.warehouse.connection import prepare_warehouse
     ("arguments", "message"),
     [
         (["--dask-workers", "-1"], "argument --dask-workers: must be from 0 to 256, not -1"),
-        (["--chunk-mb", "99999999999"], "argument --chunk-mb: must be from 1 to 1,024, not 99999999999"),
-        (["--chunk-mb", "0"], "argument --chunk-mb: must be from 1 to 1,024, not 0"),
-        (["--chunk-mb", "lots"], "argument --chunk-mb: invalid whole_number value: 'lots'"),
+        (
+            ["--chunk-mb", "99999999999"],
+            "argument --chunk-mb: must be a number from 0.0009765625 to 1,024 (MiB, 1 "
+            "KiB to 1 GiB: 0.0625 is 64 KiB), not '99999999999'",
+        ),
+        (
+            ["--chunk-mb", "0"],
+            "argument --chunk-mb: must be a number from 0.0009765625 to 1,024 (MiB, 1 KiB to 1 "
+            "GiB: 0.0625 is 64 KiB), not '0'",
+        ),
+        (["--chunk-mb", "lots"], "(MiB, 1 KiB to 1 GiB: 0.0625 is 64 KiB), not 'lots'"),
         (["--max-reject-rate", "5"], "argument --max-reject-rate: must be from 0 to 1 (0.05 is 5%), not 5"),
+        (["--reject-rate-min-rows", "-1"], "argument --reject-rate-min-rows: must be from 0 to 1,000,000,000, not -1"),
     ],
-    ids=["negative-workers", "huge-chunk", "zero-chunk", "not-a-number", "rate-as-percent"],
+    ids=["negative-workers", "huge-chunk", "zero-chunk", "not-a-number", "rate-as-percent", "negative-minimum-rows"],
 )
 def test_a_bad_setting_stops_the_command_with_one_line(capsys, arguments, message):
     with pytest.raises(SystemExit) as stopped:
@@ -39,14 +48,20 @@ def test_a_bad_setting_stops_the_command_with_one_line(capsys, arguments, messag
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith(message)
 
 
+NUMBER_OPTIONS = {
+    "--chunk-mb": (float, 1 / 1024, 1024),
+    "--dask-workers": (int, 0, 256),
+    "--session-gap-minutes": (int, 1, 525_600),
+    "--reject-rate-min-rows": (int, 0, 1_000_000_000),
+}
+
+
 @settings(max_examples=100, deadline=None)
-@given(option=st.sampled_from(["--chunk-mb", "--dask-workers", "--session-gap-minutes"]), value=st.text(max_size=12))
+@given(option=st.sampled_from(sorted(NUMBER_OPTIONS)), value=st.text(max_size=12))
 def test_any_text_for_a_number_is_a_number_in_range_or_one_line_and_exit_2(option, value):
-    lowest, highest = {"--chunk-mb": (1, 1024), "--dask-workers": (0, 256), "--session-gap-minutes": (1, 525_600)}[
-        option
-    ]
+    kind, lowest, highest = NUMBER_OPTIONS[option]
     try:
-        valid = lowest <= int(value) <= highest
+        valid = lowest <= kind(value) <= highest
     except ValueError:
         valid = False
     if valid:
@@ -88,6 +103,7 @@ OPTIONS = [
     "--last-day",
     "--reload",
     "--max-reject-rate",
+    "--reject-rate-min-rows",
     "--dask-address",
     "--dask-workers",
     "--pattern",

@@ -151,7 +151,7 @@ def test_the_billing_load_is_what_the_tamper_cases_expect(loaded_warehouse):
         ),
         (
             "insert into meta.runs values ('sales', 'r1', null, now(), now(), 'completed', null, 1, 0, 0,"
-            " 10, 8, 1, 0.1, 0.1, 0.05, 100, 1.0, 10.0, 1)",  # 10 in, 8 + 1 out; and 10% is over the 5% threshold
+            " 10, 8, 1, 0.1, 0.1, 0.05, 100, 1.0, 10.0, 1, 0, 0.1)",  # 10 in, 8 + 1 out; 10% over the 5% threshold
             {"meta.runs_add_up"},
         ),
         (
@@ -301,12 +301,16 @@ def test_each_check_catches_the_breakage_it_guards_against(loaded_warehouse, tam
 
 
 def test_a_run_recorded_as_the_flows_record_it_passes_the_run_check(loaded_warehouse):
-    over = "10, 9, 1, 0.1, 0.1, 0.05, 100, 1.0, 10.0, 1"  # 10 in = 9 + 1, 10% over the 5% threshold
+    over = "10, 9, 1, 0.1, 0.1, 0.05, 100, 1.0, 10.0, 1, 0, 0.1"  # 10 in = 9 + 1, 10% over the 5% threshold
+    small = "10, 9, 1, 0.1, 0.1, 0.05, 100, 1.0, 10.0, 1, 100, null"  # the same, under the guard's minimum size
+    before = "10, 9, 1, 0.1, 0.1, 0.05, 100, 1.0, 10.0, 1, null, null"  # recorded before the minimum size existed
     results = verdicts(
         loaded_warehouse,
         f"insert into meta.runs values ('sales', 'r1', null, now(), now(), 'rejects_over_threshold', 'x', 1, 0, 0, {over});"
+        f"insert into meta.runs values ('sales', 'r3', null, now(), now(), 'completed', null, 1, 0, 0, {small});"
+        f"insert into meta.runs values ('sales', 'r4', null, now(), now(), 'rejects_over_threshold', 'x', 1, 0, 0, {before});"
         "insert into meta.runs values ('billing', 'r2', null, now(), now(), 'completed', null, 0, 0, 3,"
-        " 0, 0, 0, null, null, 0.05, 0, 0.5, null, 1)",  # nothing new: no rate
+        " 0, 0, 0, null, null, 0.05, 0, 0.5, null, 1, 100, null)",  # nothing new: no rate
     )
     assert results["meta.runs_add_up"] == 0
 

@@ -18,7 +18,7 @@ import flows.access_logs
 from flows.access_logs import access_logs
 from tasks.observability.events import REJECTS_OVER_THRESHOLD_EVENT, rejects_event
 from tasks.observability.monitoring import peak_memory_bytes, percent, threshold_message, threshold_percent
-from tasks.observability.summaries import RunSummary, final_state, run_record
+from tasks.observability.summaries import RunSummary, final_state, render_markdown, run_record
 from tasks.warehouse.connection import open_warehouse
 from tasks.warehouse.loads import BatchOutcome
 from tasks.warehouse.runs import record_run
@@ -31,7 +31,9 @@ def batch(source: str, rows_in: int, rows_rejected: int, status: str = "loaded",
     return BatchOutcome("id-" + source, source, status, rows_in, rows_in - rows_rejected, rows_rejected, 0, 0.1, error)
 
 
-def summary_of(batches: list[BatchOutcome], threshold: float = 0.05, failures: list[str] | None = None) -> RunSummary:
+def summary_of(
+    batches: list[BatchOutcome], threshold: float = 0.05, failures: list[str] | None = None, min_rows: int = 0
+) -> RunSummary:
     return RunSummary(
         pipeline="sales",
         source="/exports",
@@ -42,6 +44,7 @@ def summary_of(batches: list[BatchOutcome], threshold: float = 0.05, failures: l
         seconds=4.0,
         failures=failures or [],
         max_reject_rate=threshold,
+        reject_rate_min_rows=min_rows,
         peak_memory_bytes=300 << 20,
     )
 
@@ -59,7 +62,7 @@ def summary_of(batches: list[BatchOutcome], threshold: float = 0.05, failures: l
         (0, 0, 0.05, False),  # nothing read: no rate, never over
         (0, 0, 0.0, False),
         (10, 1, 0.0, True),
-        (10, 10, 1.0, False),  # 1 accepts anything
+        (10, 10, 1.0, False),  # 1 accepts anything, even a batch rejected whole
     ],
     ids=["at", "over", "51-of-1000", "50-of-1000", "empty", "empty-at-zero", "any-at-zero", "all-at-one"],
 )
@@ -67,6 +70,71 @@ def test_a_batch_trips_the_guard_only_strictly_over_the_threshold(rows_in, rows_
     summary = summary_of([batch("a.csv", rows_in, rows_rejected)], threshold)
     assert bool(summary.over_threshold) is trips
     assert summary.state == ("rejects_over_threshold" if trips else "completed")
+
+
+@pytest.mark.parametrize(
+    ("rows_in", "rows_rejected", "trips"),
+    [
+        (19, 6, False),  # a third of a small batch: kept and reported, but no failure
+        (99, 98, False),
+        (100, 6, True),  # at the minimum size the threshold applies
+        (1_000, 51, True),
+        (100, 5, False),  # at the minimum size, at the threshold
+        (23, 23, True),  # rejected whole: the minimum size does not spare it
+        (1, 1, True),
+    ],
+    ids=[
+        "small-third",
+        "small-all-but-one",
+        "at-minimum-over",
+        "large-over",
+        "at-minimum-at",
+        "small-whole",
+        "one-row",
+    ],
+)
+def test_the_threshold_applies_to_batches_of_the_minimum_size_and_to_batches_rejected_whole(
+    rows_in, rows_rejected, trips
+):
+    summary = summary_of([batch("a.csv", rows_in, rows_rejected)], 0.05, min_rows=100)
+
+    assert bool(summary.over_threshold) is trips
+    assert summary.state == ("rejects_over_threshold" if trips else "completed")
+    assert final_state(summary).is_failed() is trips
+    # the rejects are counted and reported whether or not they trip the guard
+    assert (summary.rows_rejected, summary.max_batch_reject_rate) == (rows_rejected, rows_rejected / rows_in)
+
+
+def test_a_small_batch_rejected_whole_is_named_as_such_beside_a_large_batch_over_the_threshold():
+    summary = summary_of(
+        [batch("/in/customers.csv", 23, 23), batch("/in/orders.csv", 1_000, 123), batch("/in/fx.csv", 7, 2)],
+        min_rows=100,
+    )
+
+    assert final_state(summary).message == (
+        "2 batch(es) over the 5.0% reject-rate threshold (batches of at least 100 rows) or rejected whole: "
+        "customers.csv rejected whole (23 of 23 rows), orders.csv 12.3% (123 of 1,000 rows)"
+    )
+    record = run_record(summary, "run-1", None, datetime(2026, 11, 24, tzinfo=UTC))
+    assert (record["reject_rate_min_rows"], record["max_batch_reject_rate"]) == (100, 1.0)
+    assert record["max_guarded_batch_reject_rate"] == 1.0  # the batch rejected whole; fx.csv's 28.6% is not guarded
+
+
+def test_a_tiny_file_that_cannot_be_read_fails_the_run_whatever_the_minimum_size():
+    unreadable = batch("/in/customers_2026-10-01.csv.gz", 0, 0, "failed", "the gzip stream is corrupt or truncated")
+
+    summary = summary_of([unreadable], min_rows=100, failures=["/in/customers_2026-10-01.csv.gz: the gzip stream ..."])
+
+    assert final_state(summary).is_failed() and summary.state == "failed" and not summary.over_threshold
+
+
+def test_the_summary_says_the_guard_s_rule():
+    markdown = render_markdown(summary_of([batch("/in/fx.csv", 7, 2)], min_rows=100))
+
+    assert "Reject-rate threshold per batch: 5.0% (batches of at least 100 rows, and any batch rejected whole)" in (
+        markdown
+    )
+    assert "## Over" not in markdown
 
 
 def test_a_failed_batch_never_trips_the_guard_and_both_problems_are_named():
@@ -87,7 +155,7 @@ def test_a_failed_batch_never_trips_the_guard_and_both_problems_are_named():
 
 def test_the_threshold_message_names_each_batch_with_its_rate_and_rows():
     offending = [batch("/in/orders_2026-10-02.csv", 1_000, 123), batch("/in/fx.csv", 2_000, 101)]
-    assert threshold_message(offending, 0.05) == (
+    assert threshold_message(offending, 0.05, 0) == (
         "2 batch(es) over the 5.0% reject-rate threshold: orders_2026-10-02.csv 12.3% (123 of 1,000 rows), "
         "fx.csv 5.1% (101 of 2,000 rows)"
     )
@@ -114,6 +182,7 @@ def test_the_alert_event_carries_the_offending_batches_and_the_threshold():
         "warehouse": "/w.duckdb",
         "source": "/exports",
         "threshold": 0.1,
+        "min_rows": 0,
         "message": "1 batch(es) over the 10.0% reject-rate threshold: a.csv 15.0% (3 of 20 rows)",
         "batches": [{"source": "/in/a.csv", "rows_in": 20, "rows_rejected": 3, "reject_rate": 0.15}],
     }
@@ -193,9 +262,9 @@ def test_every_run_records_its_metrics_once_and_a_run_with_nothing_new_records_z
     assert query(warehouse, "select count(*), count(distinct flow_run_id) from meta.runs") == [(2, 2)]
 
 
-def twenty_lines(bad: int) -> list[str]:
-    """20 lines, the last `bad` of them malformed (a status of 999)."""
-    return [log_line(request=f"GET /{number} HTTP/1.1") for number in range(20 - bad)] + [
+def log_lines(count: int, bad: int) -> list[str]:
+    """`count` lines, the last `bad` of them malformed (a status of 999)."""
+    return [log_line(request=f"GET /{number} HTTP/1.1") for number in range(count - bad)] + [
         log_line(status="999") for _ in range(bad)
     ]
 
@@ -205,22 +274,27 @@ def test_a_batch_over_the_threshold_loads_fails_the_run_and_raises_the_alert(tmp
     sent = []
     monkeypatch.setattr("tasks.kit.steps.emit_event", lambda **event: sent.append(event))
     source = tmp_path / "logs"
-    write_log(source / "bad.log", twenty_lines(3))  # 15%
-    write_log(source / "edge.log", twenty_lines(1))  # 5%: at the threshold, not over it
+    write_log(source / "bad.log", log_lines(100, 15))  # 15%
+    write_log(source / "edge.log", log_lines(100, 5))  # 5%: at the threshold, not over it
+    write_log(source / "small.log", log_lines(20, 5))  # 25%, but under the guard's minimum size of 100 rows
     warehouse = tmp_path / "warehouse.duckdb"
 
     state = access_logs(source=source, warehouse=warehouse, return_state=True)
 
     assert state.is_failed()
-    assert state.message == "1 batch(es) over the 5.0% reject-rate threshold: bad.log 15.0% (3 of 20 rows)"
-    # loaded and quarantined as usual
-    assert query(warehouse, "select count(*) from logs.requests") == [(36,)]
+    assert state.message == (
+        "1 batch(es) over the 5.0% reject-rate threshold (batches of at least 100 rows): bad.log 15.0% (15 of 100 rows)"
+    )
+    # loaded and quarantined as usual, the small batch's rejects too
+    assert query(warehouse, "select count(*) from logs.requests") == [(195,)]
     assert query(
         warehouse, "select regexp_extract(source, '[^/]+$'), count(*) from meta.rejects group by all order by 1"
-    ) == [("bad.log", 3), ("edge.log", 1)]
-    assert query(warehouse, "select count(*) from meta.batches where status = 'loaded'") == [(2,)]
+    ) == [("bad.log", 15), ("edge.log", 5), ("small.log", 5)]
+    assert query(warehouse, "select count(*) from meta.batches where status = 'loaded'") == [(3,)]
     assert_run_matches_ledger(warehouse, state, "rejects_over_threshold")
-    assert query(warehouse, "select max_batch_reject_rate, reject_rate from meta.runs") == [(0.15, 0.1)]
+    assert query(
+        warehouse, "select max_batch_reject_rate, max_guarded_batch_reject_rate, reject_rate_min_rows from meta.runs"
+    ) == [(0.25, 0.15, 100)]
     # the alert, then the completion: every batch loaded, so the audit downstream still runs
     assert [event["event"] for event in sent] == [
         "batchyard.pipeline.rejects-over-threshold",
@@ -232,7 +306,7 @@ def test_a_batch_over_the_threshold_loads_fails_the_run_and_raises_the_alert(tmp
     assert alert["payload"]["warehouse"] == str(warehouse)
     assert alert["payload"]["threshold"] == 0.05
     assert alert["payload"]["batches"] == [
-        {"source": str(source / "bad.log"), "rows_in": 20, "rows_rejected": 3, "reject_rate": 0.15}
+        {"source": str(source / "bad.log"), "rows_in": 100, "rows_rejected": 15, "reject_rate": 0.15}
     ]
 
     with get_client(sync_client=True) as client:
@@ -241,9 +315,9 @@ def test_a_batch_over_the_threshold_loads_fails_the_run_and_raises_the_alert(tmp
         )
     by_key = {artifact.key: artifact.data for artifact in artifacts}
     markdown = by_key["access-logs-summary"]
-    assert "| 40 | 36 | 4 | 10.00% |" in markdown
-    assert "## Over the 5.0% reject-rate threshold" in markdown
-    assert f"| {source / 'bad.log'} | 20 | 3 | 15.0% |" in markdown
+    assert "| 220 | 195 | 25 | 11.36% |" in markdown
+    assert "## Over the 5.0% reject-rate threshold (batches of at least 100 rows)\n" in markdown
+    assert f"| {source / 'bad.log'} | 100 | 15 | 15.0% |" in markdown
     assert " MiB |" in markdown
     assert max(line.count("|") for line in markdown.splitlines()) <= 8, "a table of more than 7 columns overflows"
     table = by_key["access-logs-batches"]
@@ -251,19 +325,32 @@ def test_a_batch_over_the_threshold_loads_fails_the_run_and_raises_the_alert(tmp
     assert [(row["source"], row["reject rate"], row["error"]) for row in table] == [
         (str(source / "bad.log"), "15.00%", "over the reject-rate threshold"),
         (str(source / "edge.log"), "5.00%", ""),
-        ("TOTAL", "10.00%", ""),
+        (str(source / "small.log"), "25.00%", ""),
+        ("TOTAL", "11.36%", ""),
     ]
-    assert table[-1]["status"] == "1 over the reject-rate threshold"
+    assert table[-1]["status"] == "1 over the reject-rate threshold or rejected whole"
 
 
 @pytest.mark.usefixtures("prefect_server")
-def test_the_command_exits_1_over_the_threshold_and_0_when_told_to_accept_it(tmp_path, capsys):
+def test_the_command_exits_1_over_the_threshold_and_0_for_a_small_batch_or_when_told_to_accept_it(tmp_path, capsys):
     source = tmp_path / "logs"
-    write_log(source / "bad.log", twenty_lines(3))
+    write_log(source / "bad.log", log_lines(20, 3))
 
-    assert flows.access_logs.main(["--source", str(source), "--warehouse", str(tmp_path / "a.duckdb")]) == 1
+    assert flows.access_logs.main(["--source", str(source), "--warehouse", str(tmp_path / "small.duckdb")]) == 0
+    every_batch = ["--reject-rate-min-rows", "0"]
+    assert (
+        flows.access_logs.main(["--source", str(source), "--warehouse", str(tmp_path / "a.duckdb"), *every_batch]) == 1
+    )
     assert "bad.log 15.0% (3 of 20 rows)" in capsys.readouterr().err
-    accepted = ["--source", str(source), "--warehouse", str(tmp_path / "b.duckdb"), "--max-reject-rate", "1"]
+    accepted = [
+        "--source",
+        str(source),
+        "--warehouse",
+        str(tmp_path / "b.duckdb"),
+        "--max-reject-rate",
+        "1",
+        *every_batch,
+    ]
     assert flows.access_logs.main(accepted) == 0
     assert query(tmp_path / "b.duckdb", "select state, reject_rate_threshold from meta.runs") == [("completed", 1.0)]
 
@@ -271,7 +358,7 @@ def test_the_command_exits_1_over_the_threshold_and_0_when_told_to_accept_it(tmp
 @pytest.mark.usefixtures("prefect_server")
 def test_a_threshold_given_in_percent_is_refused_before_anything_loads(tmp_path):
     source = tmp_path / "logs"
-    write_log(source / "bad.log", twenty_lines(3))
+    write_log(source / "bad.log", log_lines(20, 3))
 
     state = access_logs(source=source, warehouse=tmp_path / "w.duckdb", max_reject_rate=5, return_state=True)
 

@@ -253,6 +253,21 @@ def parse_source_url(text: str) -> SourceURL:
     return SourceURL("sqlite", str(resolved), f"sqlite:///{resolved}")
 
 
+def source_in_folder(source: str, folder: Path) -> str:
+    """`source` with a relative SQLite file path (plain, or sqlite:///relative/path) taken in `folder`: a flow run
+    takes it in the project folder of the machine that runs it, as its path parameters, and the command line in its
+    working directory. A URL of another scheme, or an absolute path, is returned as it is."""
+    text = source.strip()
+    if text.lower().startswith("sqlite:///"):
+        path = text[len("sqlite:///") :]
+        if not path or Path(unquote(path)).expanduser().is_absolute():
+            return source
+        return f"sqlite:///{quote(str(folder))}/{path}"
+    if "://" in text or not text or Path(text).expanduser().is_absolute():
+        return source
+    return str(folder / text)
+
+
 def _is_postgres(url: str) -> bool:
     return "://" in url and url.strip().split("://", 1)[0].lower() in ("postgresql", "postgres")
 

@@ -12,7 +12,7 @@ from prefect.artifacts import (
 from prefect.futures import PrefectFuture
 from prefect.logging import get_run_logger
 
-from tasks.core.settings import MAX_REJECT_RATE
+from tasks.core.settings import MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
 from tasks.observability.progress import completed_in_turn
 from tasks.observability.summaries import RunSummary, render_markdown
 from tasks.pipelines.migrate.migration import PIPELINE as MIGRATION
@@ -79,6 +79,7 @@ def summarize_migration(
     outcomes: list[TableOutcome],
     max_reject_rate: float = MAX_REJECT_RATE,
     peak_memory_bytes: int | None = None,
+    reject_rate_min_rows: int = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """The run's summary, one batch per table copied or failed; unchanged tables count as already loaded."""
     return RunSummary(
@@ -105,6 +106,7 @@ def summarize_migration(
         seconds=time.time() - plan.started_at,
         failures=[f"{outcome.table}: {outcome.error}" for outcome in outcomes if outcome.error],
         max_reject_rate=max_reject_rate,
+        reject_rate_min_rows=reject_rate_min_rows,
         peak_memory_bytes=peak_memory_bytes,
     )
 

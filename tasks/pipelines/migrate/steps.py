@@ -7,7 +7,7 @@ from prefect import task
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 
-from tasks.core.settings import MAX_REJECT_RATE
+from tasks.core.settings import MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
 from tasks.kit.steps import RETRIES, record_run_metrics
 from tasks.observability.monitoring import peak_memory_bytes
 from tasks.observability.summaries import RunSummary
@@ -53,11 +53,17 @@ def verify_table(
 
 @task(name="report-migration", **RETRIES)
 def report_migration(
-    plan: MigrationPlan, warehouse: Path, outcomes: list[TableOutcome], max_reject_rate: float = MAX_REJECT_RATE
+    plan: MigrationPlan,
+    warehouse: Path,
+    outcomes: list[TableOutcome],
+    max_reject_rate: float = MAX_REJECT_RATE,
+    reject_rate_min_rows: int = REJECT_RATE_MIN_ROWS,
 ) -> RunSummary:
     """Record the run's metrics in meta.runs and publish its table artifact (table, rows in / loaded / rejected,
     seconds, rows/s, verdict), its summary and a log line; returns the run's summary."""
-    summary = summarize_migration(plan, str(warehouse), outcomes, max_reject_rate, peak_memory_bytes())
+    summary = summarize_migration(
+        plan, str(warehouse), outcomes, max_reject_rate, peak_memory_bytes(), reject_rate_min_rows
+    )
     record_run_metrics(summary, warehouse)
     publish_migration(plan, summary, outcomes)
     return summary

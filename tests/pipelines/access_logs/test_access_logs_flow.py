@@ -291,7 +291,7 @@ def test_generated_logs_read_in_small_chunks_agree_with_an_independent_computati
     source = generate_logs(tmp_path / "logs", 20, 23, "--days", "5", "--gzip-share", "0.5")
     warehouse = tmp_path / "warehouse.duckdb"
 
-    state, summary = run_flow(source, warehouse, chunk_bytes=1 << 20)
+    state, summary = run_flow(source, warehouse, chunk_mb=1)
 
     assert state.is_completed(), state.message
     assert len(summary.batches) == 5

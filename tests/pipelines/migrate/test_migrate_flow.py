@@ -51,6 +51,18 @@ def sqlite_count(path: Path, table: str) -> int:
 # ---- The bundled sample -----------------------------------------------------------------------------------------------
 
 
+def test_the_flow_s_default_source_is_the_sample_in_the_project_folder_wherever_it_runs(tmp_path, monkeypatch):
+    """The UI's form shows the default relative (not the deploying machine's path); a run takes it in the project
+    folder of the machine that runs it, whatever its working directory."""
+    assert migrate.parameters.properties["source"]["default"] == "data/sample_shop.sqlite"
+    monkeypatch.chdir(tmp_path)
+
+    state = migrate(warehouse=tmp_path / "warehouse.duckdb", key=["page_views=session_id,seq"], return_state=True)
+
+    assert state.is_completed(), state.message
+    assert state.result().source == f"sqlite:///{SAMPLE_SHOP}"
+
+
 def test_the_sample_migrates_rejecting_what_breaks_its_type_and_a_rerun_changes_nothing(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
 

@@ -37,6 +37,7 @@ from tasks.pipelines.migrate.migration import (
     read_pages,
     redact,
     source_checksum,
+    source_in_folder,
     url_without_password,
     warehouse_checksum,
 )
@@ -97,6 +98,31 @@ def test_sqlite_sources_are_files_or_sqlite_urls(tmp_path):
     absolute = parse_source_url(f"sqlite:///{tmp_path}/x.sqlite")  # sqlite:////abs/path
     assert absolute.location == str(tmp_path / "x.sqlite")
     assert parse_source_url(str(tmp_path / "x.sqlite")).masked == f"sqlite:///{tmp_path / 'x.sqlite'}"
+
+
+@pytest.mark.parametrize(
+    ("source", "taken"),
+    [
+        ("data/shop.sqlite", "/srv/my project/data/shop.sqlite"),
+        ("sqlite:///data/shop.sqlite", "sqlite:////srv/my%20project/data/shop.sqlite"),
+        ("/abs/shop.sqlite", "/abs/shop.sqlite"),
+        ("sqlite:////abs/shop.sqlite", "sqlite:////abs/shop.sqlite"),
+        ("~/shop.sqlite", "~/shop.sqlite"),
+        ("postgresql://app@db.internal:5432/shop", "postgresql://app@db.internal:5432/shop"),
+        ("", ""),
+    ],
+    ids=["relative-file", "relative-sqlite-url", "absolute-file", "absolute-sqlite-url", "home", "postgres", "empty"],
+)
+def test_a_relative_sqlite_source_is_taken_in_the_folder_and_a_url_stays_a_url(source, taken):
+    folder = Path("/srv/my project")
+
+    assert source_in_folder(source, folder) == taken
+
+
+def test_a_relative_sqlite_url_taken_in_a_folder_with_a_space_still_names_the_file():
+    taken = source_in_folder("sqlite:///data/shop.sqlite", Path("/srv/my project"))
+
+    assert parse_source_url(taken).location == "/srv/my project/data/shop.sqlite"
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,7 @@ def copy_corpus(target: Path) -> Path:
 def test_the_sample_corpus_counts_agree_with_the_independent_computation(tmp_path):
     warehouse = tmp_path / "warehouse.duckdb"
 
-    state, summary = run_flow(SAMPLE_CORPUS, warehouse, reducers=3, split_bytes=128 * 1024)
+    state, summary = run_flow(SAMPLE_CORPUS, warehouse, reducers=3, split_mb=1 / 8)
 
     assert state.is_completed(), state.message
     assert len(summary.batches) == len(corpus_files(SAMPLE_CORPUS))
@@ -160,7 +160,7 @@ def test_text_without_newlines_is_cut_between_words_and_only_a_word_longer_than_
     (source / "bomb.txt.gz").write_bytes(gzip.compress(b"x" * 20_000, mtime=0))
     warehouse = tmp_path / "warehouse.duckdb"
 
-    state, _ = run_flow(source, warehouse, split_bytes=4096, chunk_bytes=1024, max_reject_rate=1)
+    state, _ = run_flow(source, warehouse, split_mb=4 / 1024, chunk_mb=1 / 1024, max_reject_rate=1)
 
     assert state.is_completed(), state.message
     # The independent count, with the runs of more than 1000 bytes without a separator taken out.
@@ -202,7 +202,9 @@ def test_one_large_file_cut_into_many_splits_with_seven_reducers_and_no_combiner
     generate_corpus(source, 3, 5, 1)
     warehouse = tmp_path / "warehouse.duckdb"
 
-    state, _ = run_flow(source, warehouse, reducers=7, split_bytes=100_000, chunk_bytes=30_000, combiner=False)
+    state, _ = run_flow(
+        source, warehouse, reducers=7, split_mb=100_000 / 2**20, chunk_mb=30_000 / 2**20, combiner=False
+    )
 
     assert state.is_completed(), state.message
     assert query(warehouse, "select splits, partitions, combiner from wordcount.runs") == [(32, 7, False)]
