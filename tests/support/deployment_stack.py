@@ -117,13 +117,15 @@ class PrefectStack:
     def default_warehouse(self) -> Path:
         return self.project / "data" / "warehouse.duckdb"
 
-    def start(self, name: str, program: str, *arguments: str) -> None:
+    def start(self, name: str, program: str, *arguments: str, project: Path | None = None) -> None:
+        """Start `program` in the stack's copy of the project, or in `project`, another copy."""
+        project = project or self.project
         log = (self.logs / f"{name}.log").open("w")
         self.log_files.append(log)
         self.processes[name] = subprocess.Popen(
             [str(BIN / program), *arguments],
-            cwd=self.project,
-            env=self.environment,
+            cwd=project,
+            env={**self.environment, "BATCHYARD_PROJECT": str(project)},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so stopping it stops its children too
@@ -149,6 +151,13 @@ class PrefectStack:
     def explain(self) -> str:
         return "\n".join(self.log_tail(name) for name in ("worker", "watcher", "server"))
 
+    def move_worker_to(self, project: Path) -> None:
+        """Replace the stack's worker with one started in `project`, another copy of the repository, as an operator
+        starts a worker in a second clone; its log replaces the first worker's."""
+        self.stop("worker")
+        self.start("worker", "prefect", "worker", "start", "--pool", WORK_POOL, project=project)
+        wait_for("the moved worker to poll its pool", self._pool_ready, 60, lambda: self.log_tail("worker"))
+
     def _healthy(self) -> bool:
         if self.processes["server"].poll() is not None:
             raise AssertionError(f"the Prefect server exited\n{self.log_tail('server')}")
@@ -163,23 +172,26 @@ class PrefectStack:
         return httpx.get(f"{self.api_url}/work_pools/{WORK_POOL}", timeout=5).json().get("status") == "READY"
 
     def close(self) -> None:
-        """Stop the watcher and worker before the server (a worker needs the server to shut down cleanly): SIGINT
-        to each process group, then SIGKILL to whatever is left after a grace period."""
+        """Stop the watcher and worker before the server (a worker needs the server to shut down cleanly)."""
         for name in ("watcher", "worker", "server"):
-            process = self.processes.pop(name, None)
-            if process is None:
-                continue
-            for stop, grace in ((signal.SIGINT, 10), (signal.SIGINT, 5), (signal.SIGKILL, 5)):
-                try:
-                    os.killpg(process.pid, stop)
-                except ProcessLookupError:
-                    break
-                try:
-                    process.wait(timeout=grace)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            with contextlib.suppress(ProcessLookupError):  # children of a process that exited may linger
-                os.killpg(process.pid, signal.SIGKILL)
+            self.stop(name)
         for log in self.log_files:
             log.close()
+
+    def stop(self, name: str) -> None:
+        """SIGINT to the process's group, then SIGKILL to whatever is left after a grace period."""
+        process = self.processes.pop(name, None)
+        if process is None:
+            return
+        for stop, grace in ((signal.SIGINT, 10), (signal.SIGINT, 5), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(process.pid, stop)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        with contextlib.suppress(ProcessLookupError):  # children of a process that exited may linger
+            os.killpg(process.pid, signal.SIGKILL)
