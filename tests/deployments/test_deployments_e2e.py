@@ -8,16 +8,15 @@ folder as a user would. The warehouse is checked against the independent computa
 import re
 import shutil
 import subprocess
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from browser import render_page, visible_text
 from deployment_stack import BIN, PROJECT_ROOT, PrefectStack, wait_for
 from flow_process import generate_logs
 from independent_access_logs import compute_expected
+from prefect_api import Api, assert_completed
 from report_pages import png_pixels
 from warehouse_snapshot import assert_matches_independent_computation, query
 
@@ -28,8 +27,6 @@ from tasks.observability.audit import warehouse_checks
 pytestmark = pytest.mark.slow
 
 DEPLOYMENTS = deployment_definitions()["deployments"]
-TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
-RUN_TIMEOUT = 240  # seconds: a worker starts a process per run, and a burst queues behind a concurrency limit
 SCREENSHOTS = PROJECT_ROOT / "test-artifacts"
 
 
@@ -39,74 +36,9 @@ def stack(tmp_path_factory):
         yield running
 
 
-class Api:
-    """The few REST calls the UI makes for these tests."""
-
-    def __init__(self, stack: PrefectStack):
-        self.stack = stack
-        self.client = httpx.Client(base_url=stack.api_url, timeout=30)
-
-    def request(self, method: str, url: str, **options) -> httpx.Response:
-        """One call, retried while the server answers 503: on SQLite it does so when its database is locked by
-        concurrent writes, and Prefect's own client retries the same way."""
-        for _ in range(20):
-            response = self.client.request(method, url, **options)
-            if response.status_code != 503:
-                response.raise_for_status()
-                return response
-            time.sleep(1)
-        response.raise_for_status()
-        return response
-
-    def deployment_id(self, flow_name: str, deployment_name: str) -> str:
-        response = self.request("GET", f"/deployments/name/{flow_name}/{deployment_name}")
-        return response.json()["id"]
-
-    def run_deployment(self, flow_name: str, deployment_name: str, parameters: dict) -> str:
-        deployment_id = self.deployment_id(flow_name, deployment_name)
-        response = self.request(
-            "POST", f"/deployments/{deployment_id}/create_flow_run", json={"parameters": parameters}
-        )
-        return response.json()["id"]
-
-    def flow_run(self, run_id: str) -> dict:
-        response = self.request("GET", f"/flow_runs/{run_id}")
-        return response.json()
-
-    def runs_of(self, flow_name: str, deployment_name: str) -> list[dict]:
-        deployment_id = self.deployment_id(flow_name, deployment_name)
-        response = self.request(
-            "POST", "/flow_runs/filter", json={"flow_runs": {"deployment_id": {"any_": [deployment_id]}}, "limit": 200}
-        )
-        return response.json()
-
-    def finished(self, run_id: str, timeout: float = RUN_TIMEOUT) -> dict:
-        """Wait for the run to reach a terminal state; return it."""
-        return wait_for(
-            f"flow run {run_id} to finish",
-            lambda: (run := self.flow_run(run_id))["state"]["type"] in TERMINAL and run,
-            timeout,
-            lambda: f"its state: {self.flow_run(run_id)['state']}\n{self.stack.explain()}",
-        )
-
-    def triggered_run(self, flow_name: str, deployment_name: str, matches, timeout: float = RUN_TIMEOUT) -> dict:
-        """Wait for a run of the deployment whose parameters satisfy `matches` to finish; return it."""
-        found = wait_for(
-            f"a run of {flow_name}/{deployment_name} matching the event",
-            lambda: next((run for run in self.runs_of(flow_name, deployment_name) if matches(run["parameters"])), None),
-            timeout,
-            self.stack.explain,
-        )
-        return self.finished(found["id"], timeout)
-
-
 @pytest.fixture(scope="module")
 def api(stack):
     return Api(stack)
-
-
-def assert_completed(run: dict) -> None:
-    assert run["state"]["type"] == "COMPLETED", f"{run['name']}: {run['state']['type']}: {run['state']['message']}"
 
 
 def test_the_ui_lists_every_deployment_with_its_schedule(stack):
