@@ -152,6 +152,22 @@ SCAN_SECONDS = 2.0
 # is configured; created on first use; empty: none. The file lock beside the database applies underneath it.
 WAREHOUSE_WRITE_LIMIT = os.environ.get("BATCHYARD_WAREHOUSE_WRITE_LIMIT", "batchyard-warehouse-writes")
 
+
+WRITE_TURNS = ("per-run", "per-load")
+
+
+def _write_turn(text: str) -> str:
+    if text.strip() not in WRITE_TURNS:
+        raise ValueError("must be per-run or per-load")
+    return text.strip()
+
+
+# How long a run holds that limit's slot: its whole load phase (per-run), or each time it holds the warehouse to
+# write, a load or the mart rebuild after the loads (per-load), so that the loads of runs started at once interleave.
+# Per-load takes the slot once a file, which a SQLite-backed Prefect server may answer seconds late under a burst;
+# per-load is for a PostgreSQL-backed one (docs/operations.md).
+WRITE_TURN = _environment("WRITE_TURN", "per-run", _write_turn)
+
 # Bytes of input text parsed at once. Peak memory is a small multiple of this (the text, its lines as a column,
 # the parsed columns) per worker thread, and does not depend on the size of the input file.
 CHUNK_BYTES = _environment("CHUNK_BYTES", 16 * MIB, CHUNK_BYTES_ALLOWED.parse)

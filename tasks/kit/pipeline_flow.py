@@ -32,7 +32,7 @@ from tasks.kit.steps import (
 )
 from tasks.observability.progress import follow_progress
 from tasks.observability.summaries import final_state
-from tasks.warehouse.connection import HeldForLoads, server_write_turn
+from tasks.warehouse.connection import HeldForLoads, write_turn_for
 from tasks.warehouse.loads import FactTable
 
 
@@ -91,21 +91,23 @@ def load_staged_batches(
     after_rebuild: Callable[[], object] | None = None,
     report_mart_days: bool = True,
 ) -> State:
-    """In the run's write turn: load each staged batch into its table (`tables`, one per batch or one `unmapped`),
+    """In the run's write turn (with turns per load: a turn for each time a load holds the warehouse, and one for
+    the rebuild and `after_rebuild`): load each staged batch into its table (`tables`, one per batch or one `unmapped`),
     a batch whose staging failed after its retries included, so that it reaches the ledger with its error; follow
     the loads; rebuild the pipeline's marts (with `mart_settings` over the defaults); then `after_rebuild`, the
     pipeline's own steps on the loaded warehouse. After the turn: record and publish the run's summary (with the
     number of mart days rebuilt, unless `report_mart_days` is off because the marts are rebuilt whole) and announce
     it. Returns the run's final state, its summary as data."""
-    with server_write_turn():
+    with write_turn_for("per-run"):
         with load_runner(warehouse, batches, staged) as loads:
             # allow_failure: a batch whose staging failed after its retries still reaches the ledger, with its error
             parameters = {"staged": allow_failure(staged), "batch": batches, "target": tables}
             loaded = loads.map(load_batch, parameters | {"warehouse": unmapped(warehouse)})
             followed = follow_progress(loaded, batches, what=what)
-        marts_refreshed_days = rebuild_marts(pipeline, warehouse, mart_settings)
-        if after_rebuild is not None:
-            after_rebuild()
+        with write_turn_for("per-load"):
+            marts_refreshed_days = rebuild_marts(pipeline, warehouse, mart_settings)
+            if after_rebuild is not None:
+                after_rebuild()
     marts_reported = marts_refreshed_days if report_mart_days else None
     summary = report_run(
         pipeline, discovery, warehouse, followed, marts_reported, max_reject_rate, reject_rate_min_rows

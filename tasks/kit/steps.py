@@ -30,7 +30,7 @@ from tasks.observability.events import completion_event, rejects_event
 from tasks.observability.monitoring import peak_memory_bytes
 from tasks.observability.progress import BatchProgress, FollowedBatches
 from tasks.observability.summaries import RunSummary, publish_summary, run_record
-from tasks.warehouse.connection import HeldForLoads, open_warehouse
+from tasks.warehouse.connection import HeldForLoads, open_warehouse, open_warehouse_for_load
 from tasks.warehouse.loads import (
     BatchOutcome,
     FactTable,
@@ -117,7 +117,7 @@ def warehouse_for_load(batch: Batch, warehouse: Path) -> AbstractContextManager[
     in_turn = LOADS_IN_TURN.get()
     if in_turn is not None and in_turn.held.warehouse == warehouse:
         return in_turn.held.connection(lambda: in_turn.next_is_staged(batch))
-    return open_warehouse(warehouse, checkpoint=False)
+    return open_warehouse_for_load(warehouse)
 
 
 @task(name="load-batch", task_run_name="load {batch.path.name}", **RETRIES)

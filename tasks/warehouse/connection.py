@@ -11,7 +11,7 @@ import fcntl
 import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -25,7 +25,7 @@ from prefect.logging import get_logger
 from prefect.settings import PREFECT_API_URL
 
 from tasks.core.errors import PermanentError
-from tasks.core.settings import WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT
+from tasks.core.settings import WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT, WRITE_TURN
 
 META_SQL = Path(__file__).parent / "sql" / "meta"
 PIPELINES = Path(__file__).resolve().parents[1] / "pipelines"
@@ -79,10 +79,10 @@ def ensure_write_limit(api_url: str, name: str) -> None:
 @contextmanager
 def server_write_turn() -> Iterator[None]:
     """A run's turn to load, when a Prefect server is configured: one slot of the server's global concurrency limit,
-    held by the flow around its load phase, so runs started by schedules, events and the UI at once load one after
-    another (visibly, in the UI's concurrency page) while their parsing overlaps. Taken per run rather than per
-    load because each acquisition may cost seconds on a SQLite-backed server (see docs/operations.md). Without a server
-    (Prefect's temporary one is per process) the file lock alone serializes writers, and does so underneath anyway."""
+    so runs started by schedules, events and the UI at once load one after another (visibly, in the UI's concurrency
+    page) while their parsing overlaps. Held around the run's load phase, or around each load (`write_turn_for`).
+    Without a server (Prefect's temporary one is per process) the file lock alone serializes writers, and does so
+    underneath anyway."""
     api_url = PREFECT_API_URL.value()
     if not api_url or not WAREHOUSE_WRITE_LIMIT:
         yield
@@ -99,6 +99,21 @@ def server_write_turn() -> Iterator[None]:
         # loads overlap staging, so the time to take the turn delays the first load: said, so that it can be seen
         logger.info("took the warehouse write turn %s after %.1f s", WAREHOUSE_WRITE_LIMIT, time.monotonic() - asked)
         yield
+
+
+def write_turn_for(scope: str) -> AbstractContextManager[None]:
+    """The server's write turn if the setting BATCHYARD_WRITE_TURN gives it this `scope` ("per-run": a run's load
+    phase; "per-load": each time a run holds the warehouse to write), else nothing. Per run by default, because each
+    acquisition may cost seconds on a SQLite-backed server (see docs/operations.md)."""
+    return server_write_turn() if scope == WRITE_TURN else nullcontext()
+
+
+@contextmanager
+def open_warehouse_for_load(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse opened for loads (`open_warehouse` without the checkpoint), in its own write turn when turns
+    are per load; the turn is taken first, as every writer takes it, so that no two writers wait for each other."""
+    with write_turn_for("per-load"), open_warehouse(warehouse, checkpoint=False) as connection:
+        yield connection
 
 
 @contextmanager
@@ -188,10 +203,10 @@ class HeldForLoads:
 
     @contextmanager
     def connection(self, next_is_ready: Callable[[], bool]) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The held connection for one load (opened as `open_warehouse(checkpoint=False)` opens it when none is);
+        """The held connection for one load (opened by `open_warehouse_for_load` when none is, with its turn);
         closed after the load unless `next_is_ready()` and the hold has time left, and closed when the load raises."""
         if self._connection is None:
-            self._opened = open_warehouse(self.warehouse, checkpoint=False)
+            self._opened = open_warehouse_for_load(self.warehouse)
             self._connection = self._opened.__enter__()
             self._opened_at = time.monotonic()
         try:

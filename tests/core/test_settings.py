@@ -75,6 +75,7 @@ BAD_VALUES = (
     ("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "1kb", "from 16MiB"),
     ("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "384", "a size DuckDB understands"),
     ("BATCHYARD_WAREHOUSE", "", "a path (not empty"),
+    ("BATCHYARD_WRITE_TURN", "per-file", "must be per-run or per-load"),
     ("BATCHYARD_REPORTS", " ", "a path (not empty"),
 )
 
@@ -100,6 +101,7 @@ GOOD_VALUES = (
     ("BATCHYARD_DASK_ADDRESS", ""),
     ("BATCHYARD_STAGING", ""),
     ("BATCHYARD_WAREHOUSE_WRITE_LIMIT", ""),
+    ("BATCHYARD_WRITE_TURN", "per-load"),
     ("BATCHYARD_DASK_WORKERS", "0"),
 )
 

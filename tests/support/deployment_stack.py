@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+from postgres_server import PostgresServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -60,10 +61,20 @@ def wait_for(what: str, check: Callable[[], T | None], timeout_seconds: float, e
     raise AssertionError(f"timed out after {timeout_seconds:.0f} s waiting for {what}\n{explain()}")
 
 
+def server_on_postgres(database: PostgresServer, name: str) -> dict[str, str]:
+    """The settings that put a Prefect server on a fresh database `name`, the way docs/operations.md says: the URL
+    without the password, which asyncpg reads from PGPASSWORD."""
+    database.fresh_database(name)
+    url = database.url(name, with_password=False).replace("postgresql://", "postgresql+asyncpg://", 1)
+    return {"PREFECT_API_DATABASE_CONNECTION_URL": url, "PGPASSWORD": database.password}
+
+
 class PrefectStack:
     """Server, worker and watcher for one copy of the project; use as a context manager."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, database: PostgresServer | None = None):
+        """`database`: run the server on a fresh database of that PostgreSQL server rather than on SQLite in
+        PREFECT_HOME."""
         self.root = root
         self.project = copy_of_repository(root / "project")
         self.logs = root / "logs"
@@ -86,6 +97,8 @@ class PrefectStack:
         }
         self.environment.pop("BATCHYARD_WAREHOUSE_WRITE_LIMIT", None)
         self.environment.pop("BATCHYARD_WAREHOUSE", None)
+        if database is not None:
+            self.environment |= server_on_postgres(database, f"prefect_{self.port}")
         self.processes: dict[str, subprocess.Popen] = {}
         self.log_files: list = []
 
