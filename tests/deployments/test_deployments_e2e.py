@@ -17,7 +17,6 @@ from deployment_api import Api, assert_completed
 from deployment_stack import BIN, PROJECT_ROOT, PrefectStack, wait_for
 from flow_process import generate_logs
 from independent_access_logs import compute_expected
-from prefect_api import Api, assert_completed
 from report_pages import png_pixels
 from warehouse_snapshot import assert_matches_independent_computation, query
 

@@ -6,10 +6,10 @@ test_deployments_e2e.py (tests/support/deployment_stack.py) with its server on a
 import re
 
 import pytest
+from deployment_api import Api, assert_completed
 from deployment_stack import PrefectStack
 from flow_process import generate_logs
 from postgres_server import postgres  # noqa: F401 - the session's PostgreSQL server, a fixture
-from prefect_api import Api, assert_completed
 from warehouse_snapshot import assert_matches_independent_computation, query
 
 from tasks.core.settings import WAREHOUSE_WRITE_LIMIT
