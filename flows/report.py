@@ -50,7 +50,7 @@ Period = one_of(PERIOD_KINDS)
 @flow(name="report")
 def report(
     period: Period = "daily",
-    date: str | None = None,
+    date: str = "",  # text, not str | None, which the UI shows as a choice between a text box and "None"
     warehouse: Path = DEFAULT_WAREHOUSE,
     out: Path = REPORTS,
 ) -> ReportSummary:
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     except LocalServerUnavailable as error:
         print(f"report: {error}", file=sys.stderr)
         return 2
-    state = report(period=args.period, date=args.date, warehouse=args.warehouse, out=args.out, return_state=True)
+    state = report(period=args.period, date=args.date or "", warehouse=args.warehouse, out=args.out, return_state=True)
     if not state.is_completed():
         print(f"report: {state.message}", file=sys.stderr)
         return 1

@@ -264,6 +264,7 @@ def test_every_deployed_parameter_has_a_description_and_no_default_path_of_the_d
                 assert not Path(field["default"]).is_absolute(), f"{deployment['name']}: {name}: {field['default']}"
     schemas = {deployment["name"]: deployment["parameter_openapi_schema"]["properties"] for deployment in deployments}
     assert schemas["report-daily"]["period"]["enum"] == ["daily", "weekly", "monthly"]
+    assert (schemas["report-daily"]["date"]["type"], schemas["report-daily"]["date"]["default"]) == ("string", "")
     assert schemas["warehouse-audit"]["warehouse"]["default"] == "data/warehouse.duckdb"
     assert schemas["access-logs-hourly"]["source"]["default"] == "data/sample_logs"
     # one name and the same bounds as the command line's flags, which the UI's form and the server enforce
