@@ -181,13 +181,15 @@ def open_warehouse(warehouse: Path, checkpoint: bool = True) -> Iterator[duckdb.
             connection.close()
 
 
-# How long a run's loads may keep the warehouse open from one to the next: readers get a turn at least this often.
+# How long a run's loads may keep the warehouse open from one to the next. It bounds a hold, not a reader's wait: the
+# lock serves its waiters in no order, so the next load often takes the file back first (a reader waited up to 3.5 s
+# behind 40 loads in bench/warehouse_limits.py; docs/scale-out.md).
 LOADS_HOLD_SECONDS = 1.0
 
 
 class HeldForLoads:
     """The warehouse kept open from one of a run's loads to the next while the next can start at once, for at most
-    `hold_seconds` at a time, then closed so that readers get their turn.
+    `hold_seconds` at a time, then closed so that a waiting reader may get its turn.
 
     Opening costs each load ~50 ms of CPU (connecting, replaying the write-ahead log that loads leave without a
     checkpoint, checking the schema, closing), a third of loading a 10 MB log. Loads that follow one another share
