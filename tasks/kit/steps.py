@@ -22,7 +22,7 @@ from prefect.tasks import Task, exponential_backoff
 from tasks.core.batches import Batch
 from tasks.core.errors import PermanentError
 from tasks.core.settings import MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS, staging_root_for
-from tasks.core.staging import SourceFormat, StagedBatch, read_manifest, stage_batch, staging_epoch
+from tasks.core.staging import SourceFormat, StagedBatch, read_manifest, stage_batch, staging_directory, staging_epoch
 from tasks.kit.discovery import Discovery, discover
 from tasks.kit.exports import ExportFamily, ExportPlan
 from tasks.observability.audit import CheckResult, audit_warehouse, publish_audit
@@ -72,10 +72,15 @@ RETRIES = {
 discover_batches = task(discover, name="discover-batches", **RETRIES)
 
 
-def staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str:
+def staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str | None:
+    """The batch's content, the parser's code and the staging area's place and lifetime; None (not cached: the task
+    runs) while the batch has no staged folder, as when an operator removed it to free space after its load: a cached
+    result would point the load at a folder that is gone."""
     batch: Batch = parameters["batch"]
     source_format: SourceFormat = parameters["source_format"]
     staging_root = staging_root_for(parameters["warehouse"])
+    if read_manifest(staging_directory(staging_root, batch)) is None:
+        return None
     place = hashlib.sha256(str(staging_root.resolve()).encode()).hexdigest()[:12]
     epoch = staging_epoch(staging_root, source_format.pipeline)
     return f"stage-{batch.batch_id}-{source_format.version}-{place}-{epoch}"
@@ -137,7 +142,7 @@ def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTa
                 connection, batch, staged.error, staged.started_at, flow_run.get_id(), staged.parser_version
             )
         if read_manifest(Path(staged.directory)) is None:
-            raise StagingMissing(f"{staged.directory} was removed after staging; delete the staging folder to re-stage")
+            raise StagingMissing(f"{staged.directory} was removed after staging; run again to stage it anew")
         return load_staged_batch(connection, staged, target, flow_run.get_id())
 
 
