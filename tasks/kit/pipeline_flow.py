@@ -9,7 +9,6 @@ from datetime import date
 from pathlib import Path
 
 from prefect import allow_failure, unmapped
-from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture, PrefectWrappedFuture
 from prefect.states import State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -120,9 +119,11 @@ def load_staged_batches(
 def load_runner(
     warehouse: Path, batches: Sequence[Batch], staged: Sequence[PrefectFuture[StagedBatch]]
 ) -> Iterator[TaskRunner]:
-    """Where the run's loads run: on a thread pool, one thread of their own, taking them in file order, with the
-    warehouse held open from one load to the next while the next batch is staged already (see HeldForLoads), and
-    closed when the block ends.
+    """Where the run's loads run: in the flow's own process, whatever runs the staging (threads here, or a Dask
+    cluster whose workers may be other machines: the warehouse file is here, and DuckDB allows one writing process),
+    on a thread pool, one thread of their own, taking them in file order, with the warehouse held open from one load
+    to the next while the next batch is staged already (see HeldForLoads), and closed when the block ends. The staged
+    files are read from the staging folder, shared with the workers.
 
     Loads take turns on the warehouse anyway. On the flow's own pool they queued behind every staging task submitted
     before them (the pool is first in, first out, and a staging task holds its thread while it waits for its turn to
@@ -130,12 +131,7 @@ def load_runner(
     batch loads as soon as it is staged and the load before it is done. File order rather than staging order: the
     files are staged in about that order (submitted so, and sharing the parse slots in turn), and a run killed midway then
     leaves the first files loaded, the same ones each time. One thread whatever the number of files: the thread
-    waits for each batch's staging in turn. Other runners (Dask) keep the loads: their workers may be other machines,
-    where the flow's process could not read the staged files."""
-    flow_runner = FlowRunContext.get().task_runner
-    if not isinstance(flow_runner, ThreadPoolTaskRunner):
-        yield flow_runner
-        return
+    waits for each batch's staging in turn."""
     # the last batch has none after it
     following = {batch.batch_id: upcoming for batch, upcoming in zip(batches, staged[1:], strict=False)}
 

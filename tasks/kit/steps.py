@@ -109,16 +109,14 @@ class LoadsInTurn:
     next_is_staged: Callable[[Batch], bool]
 
 
-# Set by the flow body around its loads (tasks.kit.pipeline_flow.load_runner); a load without it (on Dask, or run on
-# its own) opens and closes the warehouse itself.
+# Set by the flow body around its loads (tasks.kit.pipeline_flow.load_runner), which always run in the flow's process;
+# a load without it (run on its own) opens and closes the warehouse itself.
 LOADS_IN_TURN: ContextVar[LoadsInTurn | None] = ContextVar("loads_in_turn", default=None)
 
 
 def warehouse_for_load(batch: Batch, warehouse: Path) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
     """The warehouse for `batch`'s load: the run's loads' held connection where there is one, else one of its own;
-    neither checkpoints as it closes (the mart rebuild after the run's loads checkpoints once, see open_warehouse).
-    A function of the module, not code in the task, so that a task sent to a Dask worker does not carry the
-    context variable along (it cannot be pickled)."""
+    neither checkpoints as it closes (the mart rebuild after the run's loads checkpoints once, see open_warehouse)."""
     in_turn = LOADS_IN_TURN.get()
     if in_turn is not None and in_turn.held.warehouse == warehouse:
         return in_turn.held.connection(lambda: in_turn.next_is_staged(batch))
@@ -129,10 +127,6 @@ def warehouse_for_load(batch: Batch, warehouse: Path) -> AbstractContextManager[
 def load_batch(staged: StagedBatch | BaseException, batch: Batch, target: FactTable, warehouse: Path) -> BatchOutcome:
     """Load one staged batch into the warehouse in one transaction; or record in the ledger why it could not be
     staged (`staged` is then the staging task's exception, after its retries) or read."""
-    if isinstance(staged, tuple):
-        # prefect-dask 0.3.7 hands an allow_failure()-wrapped argument to a Dask worker as a 1-tuple: Dask rebuilds
-        # the annotation, a namedtuple, as a plain tuple around the value
-        (staged,) = staged
     with warehouse_for_load(batch, warehouse) as connection:
         if isinstance(staged, BaseException):
             error = f"{type(staged).__name__}: {staged}"
