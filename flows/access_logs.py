@@ -106,7 +106,7 @@ def access_logs(
         append_only=True,
     )
     staged = stage_file_batch.map(
-        discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(warehouse), unmapped(bytes_in(chunk_mb))
+        discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(discovery.staging_root), unmapped(bytes_in(chunk_mb))
     )
     # load → rebuild the marts (with the run's session gap) → report and announce
     return load_staged_batches(

@@ -107,13 +107,13 @@ def word_count(
     mapped = map_split.map(
         splits,
         unmapped(WORD_COUNT_JOB),
-        unmapped(warehouse),
+        unmapped(discovery.staging_root),
         unmapped(reducers),
         unmapped(combiner),
         unmapped(bytes_in(chunk_mb)),
     )
     shuffled = shuffle_map_output(
-        follow_maps(mapped, splits, "word count: map"), WORD_COUNT_JOB, warehouse, reducers, combiner
+        follow_maps(mapped, splits, "word count: map"), WORD_COUNT_JOB, discovery.staging_root, reducers, combiner
     )
     reductions = reduce_partition.map(unmapped(WORD_COUNT_JOB), shuffled.partitions_to_reduce, unmapped(shuffled))
     shuffled, reduced = collect_reduce_outputs(reductions, shuffled)

@@ -243,10 +243,11 @@ def bytes_in(mebibytes: float) -> int:
 
 def staging_root_for(warehouse: Path) -> Path:
     """Staging lives beside the warehouse it feeds, so two warehouses never share checkpoints, unless BATCHYARD_STAGING
-    names a shared folder (then one folder per warehouse inside it)."""
+    names a shared folder (then one folder per warehouse inside it). Absolute: the flow's process decides it and
+    hands it to tasks that may run in other working directories (Dask workers)."""
     if STAGING:
-        return Path(STAGING) / hashlib.sha256(str(warehouse.resolve()).encode()).hexdigest()[:12]
-    return warehouse.parent / "staging"
+        return Path(STAGING).absolute() / hashlib.sha256(str(warehouse.resolve()).encode()).hexdigest()[:12]
+    return warehouse.absolute().parent / "staging"
 
 
 # Migration (flows/migrate.py): the rows read from the source, converted and committed with their checkpoint at

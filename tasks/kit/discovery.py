@@ -39,6 +39,9 @@ class Discovery:
     to_load: list[Batch]
     already_loaded: int
     started_at: float
+    # decided here, in the flow's process, and handed to the tasks that stage: a Dask worker elsewhere, with another
+    # working directory and environment, would compute another place (see staging_root_for)
+    staging_root: Path
     half_written: tuple[str, ...] = ()
 
 
@@ -75,28 +78,39 @@ def discover(
     started_at = time.time()
     check_source(source)
     prepare_warehouse(warehouse)
-    remove_abandoned_scratch(staging_root_for(warehouse), pipeline)
+    staging_root = staging_root_for(warehouse)
+    remove_abandoned_scratch(staging_root, pipeline)
     files = select_files(list_source_files(source, patterns), files, source, patterns, first_day, last_day)
     if append_only:
-        return discover_stream_ranges(source, files, pipeline, warehouse, reload, started_at)
-    batches = fingerprinted_batches(pipeline, files, staging_root_for(warehouse) / pipeline / FINGERPRINT_CACHE)
+        return discover_stream_ranges(source, files, pipeline, warehouse, reload, started_at, staging_root)
+    batches = fingerprinted_batches(pipeline, files, staging_root / pipeline / FINGERPRINT_CACHE)
     with open_warehouse(warehouse) as connection:
         loaded = loaded_batch_ids(connection, pipeline)
     to_load = [batch for batch in batches if reload or batch.batch_id not in loaded]
     return Discovery(
-        source=str(source), to_load=to_load, already_loaded=len(batches) - len(to_load), started_at=started_at
+        source=str(source),
+        to_load=to_load,
+        already_loaded=len(batches) - len(to_load),
+        started_at=started_at,
+        staging_root=staging_root,
     )
 
 
 def discover_stream_ranges(
-    source: Path, files: list[Path], pipeline: str, warehouse: Path, reload: bool, started_at: float
+    source: Path,
+    files: list[Path],
+    pipeline: str,
+    warehouse: Path,
+    reload: bool,
+    started_at: float,
+    staging_root: Path,
 ) -> Discovery:
     """The ranges of log streams in `files` that are not loaded yet (and, with `reload`, those that are). A file
     whose content cannot be read becomes a whole-file batch, so that staging records it as failed, with its reason."""
     record_ranges_of_whole_files(pipeline, warehouse)
     with open_warehouse(warehouse) as connection:
         loaded = loaded_stream_ranges(connection, pipeline)
-    scan_cache = staging_root_for(warehouse) / pipeline / SCAN_CACHE
+    scan_cache = staging_root / pipeline / SCAN_CACHE
     earlier = {} if reload else read_scan_cache(scan_cache)
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:  # hashing and gunzip release the GIL
         scans = scan_files(files, loaded, pool.map, earlier)
@@ -110,6 +124,7 @@ def discover_stream_ranges(
         to_load=plan.batches + unreadable,
         already_loaded=plan.nothing_new,
         started_at=started_at,
+        staging_root=staging_root,
         half_written=tuple(plan.half_written),
     )
 

@@ -21,7 +21,6 @@ from tasks.core.mapreduce import (
     run_reducers,
     shuffle,
 )
-from tasks.core.settings import staging_root_for
 from tasks.kit.discovery import Discovery
 from tasks.kit.steps import RETRIES
 from tasks.observability.progress import FollowedBatches
@@ -40,18 +39,19 @@ def plan_input_splits(discovery: Discovery, split_bytes: int) -> list[Split]:
 
 @task(name="map-split", task_run_name="map {split.description}", **RETRIES)
 def map_split(
-    split: Split, job: MapReduceJob, warehouse: Path, partitions: int, combine: bool, chunk_bytes: int
+    split: Split, job: MapReduceJob, staging_root: Path, partitions: int, combine: bool, chunk_bytes: int
 ) -> MapOutput:
-    """Map one split into partitioned spill files under the staging area; returns where, and its counters."""
-    return run_map(split, job, staging_root_for(warehouse), partitions, combine, chunk_bytes)
+    """Map one split into partitioned spill files under `staging_root` (the run's, Discovery.staging_root); returns
+    where, and its counters."""
+    return run_map(split, job, staging_root, partitions, combine, chunk_bytes)
 
 
 @task(name="shuffle")
 def shuffle_map_output(
-    outputs: list[MapOutput], job: MapReduceJob, warehouse: Path, partitions: int, combine: bool
+    outputs: list[MapOutput], job: MapReduceJob, staging_root: Path, partitions: int, combine: bool
 ) -> Shuffle:
     """Which spill folders the reducers read: those of the batches whose every split was mapped."""
-    return shuffle(outputs, job_directory(staging_root_for(warehouse), job, partitions, combine), partitions)
+    return shuffle(outputs, job_directory(staging_root, job, partitions, combine), partitions)
 
 
 @task(name="reduce-partition", task_run_name="reduce partition {partition}", **RETRIES)

@@ -59,7 +59,9 @@ def load_export_family(
         source, family.patterns, family.pipeline, warehouse, files, reload, first_day, last_day
     )
     exports = plan_export_batches(discovery, family)
-    staged = stage_file_batch.map(exports.batches, exports.formats, unmapped(warehouse), unmapped(chunk_bytes))
+    staged = stage_file_batch.map(
+        exports.batches, exports.formats, unmapped(discovery.staging_root), unmapped(chunk_bytes)
+    )
     return load_staged_batches(
         family.pipeline,
         discovery,

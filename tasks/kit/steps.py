@@ -21,7 +21,7 @@ from prefect.tasks import Task, exponential_backoff
 
 from tasks.core.batches import Batch
 from tasks.core.errors import PermanentError
-from tasks.core.settings import MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS, staging_root_for
+from tasks.core.settings import MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
 from tasks.core.staging import SourceFormat, StagedBatch, read_manifest, stage_batch, staging_directory, staging_epoch
 from tasks.kit.discovery import Discovery, discover
 from tasks.kit.exports import ExportFamily, ExportPlan
@@ -78,7 +78,7 @@ def staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str | N
     result would point the load at a folder that is gone."""
     batch: Batch = parameters["batch"]
     source_format: SourceFormat = parameters["source_format"]
-    staging_root = staging_root_for(parameters["warehouse"])
+    staging_root: Path = parameters["staging_root"]
     if read_manifest(staging_directory(staging_root, batch)) is None:
         return None
     place = hashlib.sha256(str(staging_root.resolve()).encode()).hexdigest()[:12]
@@ -93,11 +93,10 @@ def staged_batch_cache_key(context: TaskRunContext, parameters: dict) -> str | N
     persist_result=True,
     **RETRIES,
 )
-def stage_file_batch(batch: Batch, source_format: SourceFormat, warehouse: Path, chunk_bytes: int) -> StagedBatch:
-    """Parse and validate one file into Parquet staging; cached by its content fingerprint and the parser's code."""
-    return stage_batch(
-        batch, source_format, staging_root_for(warehouse), chunk_bytes, on_progress=BatchProgress(batch).report
-    )
+def stage_file_batch(batch: Batch, source_format: SourceFormat, staging_root: Path, chunk_bytes: int) -> StagedBatch:
+    """Parse and validate one file into Parquet staging under `staging_root` (the run's, Discovery.staging_root);
+    cached by its content fingerprint and the parser's code."""
+    return stage_batch(batch, source_format, staging_root, chunk_bytes, on_progress=BatchProgress(batch).report)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from tasks.core.batches import make_batch
 from tasks.core.disk_space import DiskFull
 from tasks.core.errors import PermanentError
 from tasks.core.reading import BatchDataError
-from tasks.core.settings import SettingError, staging_root_for
+from tasks.core.settings import SettingError
 from tasks.core.staging import stage_batch, staging_directory, staging_epoch
 from tasks.core.validation import SchemaMismatch
 from tasks.kit.discovery import SourceUnavailable
@@ -63,40 +63,40 @@ def test_transient_failures_are_retried_and_deterministic_ones_are_not(error, at
     assert attempts_until_done(error) == attempts
 
 
-def staged(batch, warehouse: Path) -> None:
-    stage_batch(batch, ACCESS_LOG_FORMAT, staging_root_for(warehouse), chunk_bytes=1 << 20)
+def staged(batch, staging_root: Path) -> None:
+    stage_batch(batch, ACCESS_LOG_FORMAT, staging_root, chunk_bytes=1 << 20)
 
 
 def test_the_staging_cache_key_follows_content_parser_version_and_staging_area(tmp_path):
     batch = make_batch("access_logs", write_log(tmp_path / "in" / "a.log", [log_line()]))
-    warehouse = tmp_path / "w" / "warehouse.duckdb"
-    parameters = {"batch": batch, "source_format": ACCESS_LOG_FORMAT, "warehouse": warehouse}
-    staged(batch, warehouse)
+    staging_root = tmp_path / "w" / "staging"
+    parameters = {"batch": batch, "source_format": ACCESS_LOG_FORMAT, "staging_root": staging_root}
+    staged(batch, staging_root)
     key = staged_batch_cache_key(None, parameters)
 
     assert key is not None and "/" not in key
     assert staged_batch_cache_key(None, parameters) == key
     changed_content = make_batch("access_logs", write_log(tmp_path / "in" / "a.log", [log_line(status="404")]))
-    staged(changed_content, warehouse)
+    staged(changed_content, staging_root)
     assert staged_batch_cache_key(None, {**parameters, "batch": changed_content}) not in (key, None)
     new_parser = dataclasses.replace(ACCESS_LOG_FORMAT, version="another-version")
     assert staged_batch_cache_key(None, {**parameters, "source_format": new_parser}) != key
-    other_warehouse = tmp_path / "other" / "warehouse.duckdb"
-    staged(batch, other_warehouse)
-    assert staged_batch_cache_key(None, {**parameters, "warehouse": other_warehouse}) not in (key, None)
+    other_staging_root = tmp_path / "other" / "staging"
+    staged(batch, other_staging_root)
+    assert staged_batch_cache_key(None, {**parameters, "staging_root": other_staging_root}) not in (key, None)
     (tmp_path / "w" / "staging" / "access_logs" / ".epoch").unlink()
     assert staged_batch_cache_key(None, parameters) != key, "a deleted staging area must not be trusted"
 
 
 def test_a_batch_whose_staged_folder_was_removed_is_not_taken_from_the_cache(tmp_path):
     batch = make_batch("access_logs", write_log(tmp_path / "in" / "a.log", [log_line()]))
-    warehouse = tmp_path / "w" / "warehouse.duckdb"
-    parameters = {"batch": batch, "source_format": ACCESS_LOG_FORMAT, "warehouse": warehouse}
+    staging_root = tmp_path / "w" / "staging"
+    parameters = {"batch": batch, "source_format": ACCESS_LOG_FORMAT, "staging_root": staging_root}
     assert staged_batch_cache_key(None, parameters) is None, "nothing staged yet: the task runs"
-    staged(batch, warehouse)
+    staged(batch, staging_root)
     assert staged_batch_cache_key(None, parameters) is not None
 
-    shutil.rmtree(staging_directory(staging_root_for(warehouse), batch))  # an operator frees the space after a load
+    shutil.rmtree(staging_directory(staging_root, batch))  # an operator frees the space after a load
 
     assert staged_batch_cache_key(None, parameters) is None
 
