@@ -9,11 +9,21 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from tasks.core.errors import PermanentError
-from tasks.core.settings import DASK_ADDRESS, DASK_WORKERS, TASK_THREADS
+from tasks.core.settings import DASK_ADDRESS, DASK_WORKERS, NEEDS_SHARED_STAGING, STAGING, TASK_THREADS
 
 
 class DaskNeedsAServer(PermanentError):
     """Workers of a remote Dask cluster cannot report to the temporary server of the flow's process."""
+
+
+class DaskNeedsSharedStaging(PermanentError):
+    """Workers of a remote Dask cluster cannot reach the staging folder beside the warehouse."""
+
+
+def check_shared_staging(dask_address: str | None) -> None:
+    """Refuse a remote cluster without BATCHYARD_STAGING (see NEEDS_SHARED_STAGING)."""
+    if dask_address and not STAGING:
+        raise DaskNeedsSharedStaging(f"--dask-address {dask_address} {NEEDS_SHARED_STAGING}")
 
 
 def task_runner(dask_address: str | None = DASK_ADDRESS, dask_workers: int = DASK_WORKERS) -> TaskRunner:

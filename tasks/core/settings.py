@@ -234,6 +234,15 @@ LOCAL_SERVER = _environment("LOCAL_SERVER", True, _switch)
 # with neither, on threads in the flow's process.
 DASK_ADDRESS = _environment("DASK_ADDRESS", None, parse_dask_address)
 DASK_WORKERS = _environment("DASK_WORKERS", 0, DASK_WORKERS_ALLOWED.parse)
+# A cluster's workers may be other machines: they stage where the flow's process tells them and the flow's process
+# loads from there, so without a shared folder a run would fail batch by batch, or work only while every worker
+# happens to run on the flow's machine. A local cluster (DASK_WORKERS) is on this machine: the default does.
+NEEDS_SHARED_STAGING = (
+    "must be paired with BATCHYARD_STAGING, a folder this process and every Dask worker reach at the same path (an NFS "
+    "mount, say); the default, staging/ beside the warehouse, is on this machine only"
+)
+if DASK_ADDRESS and not STAGING:
+    _refusals.append(refusal("BATCHYARD_DASK_ADDRESS", DASK_ADDRESS, NEEDS_SHARED_STAGING))
 
 
 def bytes_in(mebibytes: float) -> int:

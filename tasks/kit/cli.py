@@ -25,7 +25,13 @@ from pydantic import Field
 
 from tasks.core.batches import list_source_files
 from tasks.core.errors import PermanentError
-from tasks.core.runners import DaskNeedsAServer, prefect_server_for_workers, task_runner
+from tasks.core.runners import (
+    DaskNeedsAServer,
+    DaskNeedsSharedStaging,
+    check_shared_staging,
+    prefect_server_for_workers,
+    task_runner,
+)
 from tasks.core.settings import (
     CHUNK_MB_ALLOWED,
     MIGRATION_BATCH_ROWS_ALLOWED,
@@ -312,6 +318,7 @@ def run_file_flow(
             prefect_server_for_workers(args.dask_address, args.dask_workers),  # DaskNeedsAServer first
             without_heartbeats_on_a_local_server(own_server),
         ):
+            check_shared_staging(args.dask_address)
             prepare_warehouse(args.warehouse)
             state = flow.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(
                 source=args.source,
@@ -325,7 +332,14 @@ def run_file_flow(
                 **parameters,
                 return_state=True,
             )
-    except (SettingError, SourceUnavailable, WarehouseUnavailable, DaskNeedsAServer, LocalServerUnavailable) as error:
+    except (
+        SettingError,
+        SourceUnavailable,
+        WarehouseUnavailable,
+        DaskNeedsAServer,
+        DaskNeedsSharedStaging,
+        LocalServerUnavailable,
+    ) as error:
         print(f"{flow.name}: {error}", file=sys.stderr)
         return 2
     print(describe_warehouse(args.warehouse, schema=schema, pipeline=pipeline))

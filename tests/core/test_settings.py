@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.core.settings import PROJECT_ROOT, SettingError, check_parameters
+from tasks.core import settings
+from tasks.core.settings import PROJECT_ROOT, SettingError, check_parameters, staging_root_for
 from tasks.kit.cli import prefect_api_problem
 
 PYTHON = sys.executable
@@ -71,6 +72,11 @@ BAD_VALUES = (
     ("BATCHYARD_MIGRATION_BATCH_ROWS", "0", "a whole number from 1 to 10,000,000"),
     ("BATCHYARD_DASK_WORKERS", "-1", "a whole number from 0 to 256"),
     ("BATCHYARD_DASK_ADDRESS", "not an address", "a Dask scheduler address such as tcp://host:8786"),
+    (
+        "BATCHYARD_DASK_ADDRESS",
+        "tcp://host:8786",
+        "paired with BATCHYARD_STAGING, a folder this process and every Dask",
+    ),
     ("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "lots", "a size DuckDB understands"),
     ("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "1kb", "from 16MiB"),
     ("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "384", "a size DuckDB understands"),
@@ -97,7 +103,6 @@ GOOD_VALUES = (
     ("BATCHYARD_REJECT_RATE_MIN_ROWS", "0"),
     ("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "1.5GiB"),
     ("BATCHYARD_WAREHOUSE_MEMORY_LIMIT", "50%"),
-    ("BATCHYARD_DASK_ADDRESS", "tcp://10.0.0.5:8786"),
     ("BATCHYARD_DASK_ADDRESS", ""),
     ("BATCHYARD_STAGING", ""),
     ("BATCHYARD_WAREHOUSE_WRITE_LIMIT", ""),
@@ -107,10 +112,12 @@ GOOD_VALUES = (
 
 
 def test_good_environment_values_pass_and_two_bad_ones_are_counted():
+    remote_cluster = {"BATCHYARD_DASK_ADDRESS": "tcp://10.0.0.5:8786", "BATCHYARD_STAGING": "/shared/batchyard"}
     two_bad = {"BATCHYARD_CHUNK_BYTES": "x", "BATCHYARD_REDUCERS": "y"}
-    *lines, last = check_settings_under([{variable: value} for variable, value in GOOD_VALUES] + [two_bad])
+    environments = [{variable: value} for variable, value in GOOD_VALUES] + [remote_cluster, two_bad]
+    *lines, last = check_settings_under(environments)
 
-    assert lines == [None] * len(GOOD_VALUES)
+    assert lines == [None] * (len(GOOD_VALUES) + 1)
     assert last.startswith("BATCHYARD_CHUNK_BYTES='x'") and last.endswith("(and 1 more bad BATCHYARD_* value(s))")
 
 
@@ -276,3 +283,16 @@ def test_the_flows_schemas_carry_the_bounds_for_the_ui():
     # the flow's version is still its own file's hash, not that of the module that checks its settings
     assert flows.sales.sales.fn.__wrapped__.__code__.co_filename.endswith("flows/sales.py")
     assert flows.sales.sales.version != flows.access_logs.access_logs.version
+
+
+def test_the_staging_root_means_the_same_folder_in_any_working_directory(tmp_path, monkeypatch):
+    """The flow's process decides where staging goes and hands that path to its tasks, which may run on Dask workers
+    in other working directories: a relative BATCHYARD_STAGING or warehouse is taken where the flow runs."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(settings, "STAGING", "shared")
+    shared = staging_root_for(Path("warehouse.duckdb"))
+    monkeypatch.setattr(settings, "STAGING", None)
+    beside = staging_root_for(Path("warehouse.duckdb"))
+
+    assert shared.is_absolute() and shared.parent == tmp_path / "shared"
+    assert beside == tmp_path / "staging"
