@@ -22,18 +22,21 @@ def flow_command(source: Path, warehouse: Path, *extra: str, flow: str = "access
     return [sys.executable, f"flows/{flow}.py", "--source", str(source), "--warehouse", str(warehouse), *extra]
 
 
-def flow_environment() -> dict[str, str]:
-    """The environment of this process, pointed at the Prefect server the session's harness started, without the
-    server's write turn: the harness runs its server in Prefect's ephemeral mode, which has no lease repossessor,
-    so the slot of a run these tests kill would never come back. The end-to-end tests use a real server."""
-    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "BATCHYARD_WAREHOUSE_WRITE_LIMIT": ""}
+def flow_environment(**settings: str) -> dict[str, str]:
+    """The environment of this process with `settings` (BATCHYARD_STAGING=...), pointed at the Prefect server the
+    session's harness started, without the server's write turn: the harness runs its server in Prefect's ephemeral
+    mode, which has no lease repossessor, so the slot of a run these tests kill would never come back. The end-to-end
+    tests use a real server."""
+    return {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "BATCHYARD_WAREHOUSE_WRITE_LIMIT": "", **settings}
 
 
-def start_flow(source: Path, warehouse: Path, *extra: str, flow: str = "access_logs") -> subprocess.Popen:
+def start_flow(
+    source: Path, warehouse: Path, *extra: str, flow: str = "access_logs", settings: dict[str, str] | None = None
+) -> subprocess.Popen:
     return subprocess.Popen(
         flow_command(source, warehouse, *extra, flow=flow),
         cwd=PROJECT_ROOT,
-        env=flow_environment(),
+        env=flow_environment(**settings or {}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -41,12 +44,12 @@ def start_flow(source: Path, warehouse: Path, *extra: str, flow: str = "access_l
 
 
 def run_flow_process(
-    source: Path, warehouse: Path, *extra: str, flow: str = "access_logs"
+    source: Path, warehouse: Path, *extra: str, flow: str = "access_logs", settings: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         flow_command(source, warehouse, *extra, flow=flow),
         cwd=PROJECT_ROOT,
-        env=flow_environment(),
+        env=flow_environment(**settings or {}),
         capture_output=True,
         text=True,
         timeout=900,

@@ -22,8 +22,11 @@ RUN_SPECIFIC_COLUMNS = {"started_at", "finished_at", "flow_run_id", "loaded_at",
 RUN_LOG_TABLES = ["runs"]
 
 
-def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("logs", "meta")) -> dict[str, list[tuple]]:
-    """Every table of the `schemas`, sorted, without the run-specific ledger columns."""
+def snapshot(
+    warehouse: Path, schemas: tuple[str, ...] = ("logs", "meta"), also_run_specific: frozenset[str] = frozenset()
+) -> dict[str, list[tuple]]:
+    """Every table of the `schemas`, sorted, without the run-specific ledger columns (nor `also_run_specific` ones,
+    such as the time an invoice was issued, when two runs are compared)."""
     with read_warehouse(warehouse) as connection:
         tables = connection.execute(
             "select table_schema, table_name from information_schema.tables "
@@ -40,7 +43,7 @@ def snapshot(warehouse: Path, schemas: tuple[str, ...] = ("logs", "meta")) -> di
                     "where table_schema = ? and table_name = ? order by ordinal_position",
                     [schema, table],
                 ).fetchall()
-                if name not in RUN_SPECIFIC_COLUMNS
+                if name not in RUN_SPECIFIC_COLUMNS | also_run_specific
             ]
             column_list = ", ".join(f'"{name}"' for name in columns)
             result[f"{schema}.{table}"] = sorted(
