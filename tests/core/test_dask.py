@@ -1,5 +1,6 @@
-"""The flows on a Dask cluster (prefect-dask's DaskTaskRunner on a LocalCluster of two worker processes), run as
-commands against the session's Prefect server: the same warehouse as the flow on threads, in this process."""
+"""`--dask-workers`: a flow's command on a local Dask cluster of two worker processes that the command starts itself
+(prefect-dask's DaskTaskRunner on a LocalCluster), against the session's Prefect server: the same warehouse as the flow
+on threads. A real cluster of separate processes, with every parsing pipeline, is tests/core/test_dask_cluster.py."""
 
 import shutil
 from pathlib import Path
@@ -9,7 +10,6 @@ from flow_process import run_flow_process
 from independent_word_count import assert_matches_independent_computation, corpus_files
 from warehouse_snapshot import snapshot
 
-from flows.access_logs import access_logs
 from flows.word_count import word_count
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
 
-def test_word_count_on_two_dask_workers_gives_the_same_warehouse_as_on_threads(tmp_path):
+def test_word_count_on_two_local_dask_workers_gives_the_same_warehouse_as_on_threads(tmp_path):
     source = shutil.copytree(PROJECT_ROOT / "data" / "sample_corpus", tmp_path / "corpus")
     settings = ("--split-mb", "1", "--reducers", "3")
     on_threads = word_count(source, tmp_path / "threads" / "warehouse.duckdb", 3, 1, return_state=True)  # 1 MiB splits
@@ -33,15 +33,3 @@ def test_word_count_on_two_dask_workers_gives_the_same_warehouse_as_on_threads(t
     dask_warehouse = tmp_path / "dask" / "warehouse.duckdb"
     assert snapshot(dask_warehouse, schemas) == snapshot(tmp_path / "threads" / "warehouse.duckdb", schemas)
     assert_matches_independent_computation(corpus_files(source), dask_warehouse)
-
-
-def test_access_logs_on_two_dask_workers_give_the_same_warehouse_as_on_threads(tmp_path):
-    source = PROJECT_ROOT / "data" / "sample_logs"
-    on_threads = access_logs(source, tmp_path / "threads" / "warehouse.duckdb", return_state=True)
-    assert on_threads.is_completed(), on_threads.message
-
-    on_dask = run_flow_process(source, tmp_path / "dask" / "warehouse.duckdb", "--dask-workers", "2")
-
-    assert on_dask.returncode == 0, on_dask.stderr
-    assert "LocalCluster" in on_dask.stderr
-    assert snapshot(tmp_path / "dask" / "warehouse.duckdb") == snapshot(tmp_path / "threads" / "warehouse.duckdb")
