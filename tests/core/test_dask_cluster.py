@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from dask_cluster import DaskCluster
 from flow_process import PROJECT_ROOT, generate_logs, run_flow_process, start_flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.settings import PREFECT_API_URL
 from warehouse_snapshot import snapshot
 
@@ -168,3 +170,8 @@ def test_a_worker_killed_while_it_parses_leaves_the_warehouse_of_a_clean_run(clu
     (abandoned,) = cluster.staging.glob("*/access_logs/*.partial-*")
     assert (abandoned.with_name(abandoned.name.split(".partial-")[0]) / MANIFEST).exists()
     assert snapshot(warehouse) == snapshot(tmp_path / "clean" / "warehouse.duckdb")
+    # the killed task run was run again to completion: none is left Running (or Crashed) in Prefect
+    flow_run_id = re.search(r"/runs/flow-run/([0-9a-f-]{36})", stderr)[1]
+    with get_client(sync_client=True) as client:
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    assert {task_run.state.name for task_run in task_runs} == {"Completed"}
