@@ -34,9 +34,15 @@ class DaskCluster:
         return json.loads((self.root / "scheduler" / "scheduler.json").read_text())["address"]
 
     def start(self, workers: int) -> "DaskCluster":
-        scheduler_file = self.root / "scheduler" / "scheduler.json"
-        self._start("scheduler", [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"])
-        _wait_for(scheduler_file.exists, "the scheduler's address file", self)
+        """The scheduler on a port of its choosing (it writes it into its address file), then `workers` workers."""
+        address_file = self.root / "scheduler" / "scheduler.json"
+        scheduler = [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--scheduler-file", str(address_file)]
+        self._start("scheduler", [*scheduler, "--no-dashboard"])
+        deadline = time.monotonic() + START_SECONDS
+        while not address_file.exists():
+            if time.monotonic() > deadline or self.processes["scheduler"].poll() is not None:
+                raise TimeoutError(f"the Dask scheduler did not start: {self.log('scheduler')[-2000:]}")
+            time.sleep(0.1)
         for number in range(1, workers + 1):
             self.add_worker(f"worker-{number}")
         self.wait_for_workers(workers)
@@ -62,7 +68,7 @@ class DaskCluster:
         return (self.root / name / "log").read_text()
 
     def log_marks(self) -> dict[str, int]:
-        """How far each process's log goes now, for `logs_since`."""
+        """How far each process's log goes now, for `worker_logs_since`."""
         return {name: len(self.log(name)) for name in self.processes}
 
     def worker_logs_since(self, marks: dict[str, int]) -> str:
@@ -80,8 +86,6 @@ class DaskCluster:
             "BATCHYARD_STAGING": str(self.staging),
         }
         with open(folder / "log", "w") as log:
-            # the scheduler writes its address file in its folder; workers find it by the address
-            command = [*command, "--scheduler-file", str(folder / "scheduler.json")] if name == "scheduler" else command
             process = subprocess.Popen(command, cwd=folder, env=environment, stdout=log, stderr=subprocess.STDOUT)
         self.processes[name] = process
 
@@ -105,13 +109,11 @@ class DaskCluster:
 
     def running(self) -> list[psutil.Process]:
         """The cluster's processes still running (none once stopped)."""
-        return [process for process in self.started if process.is_running() and process.status() != "zombie"]
+        return [process for process in self.started if _running(process)]
 
 
-def _wait_for(condition, what: str, cluster: DaskCluster) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            logs = {name: cluster.log(name)[-2000:] for name in cluster.processes}
-            raise TimeoutError(f"no {what} after {START_SECONDS} s: {logs}")
-        time.sleep(0.1)
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
