@@ -90,7 +90,9 @@ from tasks.warehouse.runs import describe_warehouse
 
 
 @refuse_bad_settings
-@flow(name="migrate", task_runner=task_runner())
+# on threads whatever BATCHYARD_DASK_ADDRESS says (a work pool's worker may carry it for the parsing pipelines): every
+# table copy writes the warehouse, which only the process on its host may open
+@flow(name="migrate", task_runner=task_runner(dask_address=None, dask_workers=0))
 def migrate(
     source: str = str(SAMPLE.relative_to(PROJECT_ROOT)),
     tables: list[str] | None = None,

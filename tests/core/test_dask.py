@@ -2,7 +2,10 @@
 (prefect-dask's DaskTaskRunner on a LocalCluster), against the session's Prefect server: the same warehouse as the flow
 on threads. A real cluster of separate processes, with every parsing pipeline, is tests/core/test_dask_cluster.py."""
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,27 @@ def test_word_count_on_two_local_dask_workers_gives_the_same_warehouse_as_on_thr
     dask_warehouse = tmp_path / "dask" / "warehouse.duckdb"
     assert snapshot(dask_warehouse, schemas) == snapshot(tmp_path / "threads" / "warehouse.duckdb", schemas)
     assert_matches_independent_computation(corpus_files(source), dask_warehouse)
+
+
+def test_a_cluster_in_the_environment_takes_the_parsing_flows_but_never_the_migration(tmp_path):
+    """A work pool's worker set up for the cluster (docs/operations.md) runs migrate too: its table copies write the
+    warehouse, so they stay on the flow's threads."""
+    environment = {
+        **os.environ,
+        "BATCHYARD_DASK_ADDRESS": "tcp://127.0.0.1:8786",
+        "BATCHYARD_STAGING": str(tmp_path / "staging"),
+    }
+    runners = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from flows.access_logs import access_logs; from flows.migrate import migrate; "
+            "print(type(access_logs.task_runner).__name__, type(migrate.task_runner).__name__)",
+        ],
+        cwd=PROJECT_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert runners.stdout.split() == ["DaskTaskRunner", "ThreadPoolTaskRunner"]

@@ -44,8 +44,6 @@ def verify_table(
     """Check the copy against the source and, if they match, swap it in with its rejects and ledger entry in one
     transaction; otherwise record the table as failed, and why. A copy that failed after its retries (`copied` is
     then its exception) is recorded as failed too."""
-    if isinstance(copied, tuple):  # prefect-dask hands allow_failure()-wrapped arguments over as a 1-tuple
-        (copied,) = copied
     if isinstance(copied, BaseException):
         return record_failed_copy(copied, source, plan, warehouse, flow_run.get_id())
     return verify_and_swap_in(copied, source, plan, warehouse, batch_rows, flow_run.get_id())
