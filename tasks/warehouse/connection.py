@@ -25,6 +25,7 @@ from prefect.logging import get_logger
 from prefect.settings import PREFECT_API_URL
 
 from tasks.core.errors import PermanentError
+from tasks.core.quoting import quote_identifier
 from tasks.core.settings import WAREHOUSE_MEMORY_LIMIT, WAREHOUSE_WRITE_LIMIT, WRITE_TURN
 
 META_SQL = Path(__file__).parent / "sql" / "meta"
@@ -170,15 +171,47 @@ def open_warehouse(warehouse: Path, checkpoint: bool = True) -> Iterator[duckdb.
     DuckDB's `checkpoint_threshold`. For a run's loads, with the mart rebuild after them closing normally."""
     check_warehouse_name(warehouse)
     with warehouse_lock(warehouse):
-        connection = duckdb.connect(str(warehouse), config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
+        connection = duckdb.connect(
+            str(warehouse), config={"memory_limit": WAREHOUSE_MEMORY_LIMIT, "max_vacuum_tasks": 0}
+        )
         try:
             if not checkpoint:
                 # a setting of the database instance, which this connection's close ends (the lock keeps others out)
                 connection.execute("pragma disable_checkpoint_on_shutdown")
             migrate(connection)
+            vacuum_if_rows_were_deleted(connection)
             yield connection
         finally:
             connection.close()
+
+
+# When DuckDB checkpoints it may rewrite a table's row groups (its vacuum): merge small neighbours, leave deleted rows
+# out. After every commit that costs more than the work it follows: the checkpoint after one 52 k-row log file took
+# 0.39 CPU s to merge its rows into the previous load's row group (0.04 without), and the sales benchmark's 56 loads
+# ~5 CPU s of 16 (docs/performance.md). So writing connections open with it off, and turn it on when a table already
+# holds this share of deleted rows (and a row group's worth): their space comes back at the next checkpoint that
+# writes the table, so deletes that a run's refresh makes come back in a later run. Row groups deleted whole are
+# dropped either way.
+VACUUM_AT_DELETED_SHARE = 0.25
+ROW_GROUP_ROWS = 122_880  # DuckDB's
+
+
+def vacuum_if_rows_were_deleted(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Let the connection's checkpoints rewrite row groups if a table holds at least VACUUM_AT_DELETED_SHARE deleted
+    rows (stored in its row groups but no longer counted); returns whether it did."""
+    tables = connection.execute(
+        "select schema_name, table_name, estimated_size from duckdb_tables() "
+        "where database_name = current_database() and estimated_size >= ?",
+        [ROW_GROUP_ROWS],
+    ).fetchall()
+    for schema, table, stored in tables:
+        (rows,) = connection.execute(
+            f"select count(*) from {quote_identifier(schema)}.{quote_identifier(table)}"
+        ).fetchone()
+        if stored - rows >= max(ROW_GROUP_ROWS, VACUUM_AT_DELETED_SHARE * stored):
+            connection.execute("set max_vacuum_tasks = 100")  # DuckDB's default
+            return True
+    return False
 
 
 # How long a run's loads may keep the warehouse open from one to the next. It bounds a hold, not a reader's wait: the

@@ -22,6 +22,7 @@ from tasks.core.staging import stage_batch
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
 from tasks.warehouse.connection import (
     COMPONENTS,
+    ROW_GROUP_ROWS,
     ForeignDatabase,
     HeldForLoads,
     WarehouseNameTaken,
@@ -385,6 +386,37 @@ def test_a_load_closed_without_a_checkpoint_is_kept_in_the_log_until_the_next_co
         pass
     assert not wal.exists()
     assert query(warehouse, "select count(*) from logs.requests") == [(3,)]
+
+
+def test_commits_leave_row_groups_as_they_are_until_a_table_holds_a_quarter_of_deleted_rows(warehouse):
+    """DuckDB's vacuum (merging small row groups, leaving deleted rows out) is off for commits: it cost more than the
+    loads it followed. A table holding a quarter or more of deleted rows gets them rewritten at the next checkpoint
+    that writes it."""
+
+    def row_groups_stored_counted(connection):
+        return connection.execute(
+            "select (select count(distinct row_group_id) from pragma_storage_info('numbers')),"
+            " (select estimated_size from duckdb_tables() where table_name = 'numbers'),"
+            " (select count(*) from numbers)"
+        ).fetchone()
+
+    with open_warehouse(warehouse) as connection:
+        connection.execute(f"create table numbers as select range as n from range(4 * {ROW_GROUP_ROWS})")
+    for _ in range(2):  # two small loads, each its own row group: with the vacuum the second merged into the first
+        with open_warehouse(warehouse) as connection:
+            assert connection.execute("select current_setting('max_vacuum_tasks')").fetchone() == (0,)
+            connection.execute("insert into numbers select range from range(50_000)")
+    with open_warehouse(warehouse) as connection:
+        assert row_groups_stored_counted(connection) == (6, 591_520, 591_520)
+        connection.execute(f"delete from numbers where n % 2 = 0 and n >= {ROW_GROUP_ROWS}")  # 184,320: 31%
+    with open_warehouse(warehouse) as connection:
+        assert row_groups_stored_counted(connection) == (6, 591_520, 407_200)  # the deleted rows are still stored
+        assert connection.execute("select current_setting('max_vacuum_tasks')").fetchone() == (100,)
+        connection.execute(f"delete from numbers where n = {2 * ROW_GROUP_ROWS + 1}")
+    with open_warehouse(warehouse) as connection:
+        groups, stored, counted = row_groups_stored_counted(connection)
+        assert stored == counted == 407_199 and groups < 6
+        assert connection.execute("select current_setting('max_vacuum_tasks')").fetchone() == (0,)
 
 
 def lock_is_free(warehouse: Path) -> bool:
