@@ -2,6 +2,7 @@
 batch, and the outcomes of the batches' futures gathered as they finish."""
 
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,12 @@ from tasks.core.batches import Batch
 from tasks.core.mapreduce import MapCounters, MapOutput, Split
 from tasks.warehouse.loads import BatchOutcome
 
+# A staging task's progress artifact is updated at most this often, and once at the end. Each update is a write to
+# the server's database: a run staging 56 files sent 179 (two of them for the end of each one-chunk file), and on a
+# SQLite-backed server a burst of writes makes other requests fail with "database is locked" (503), each retried
+# after 2, 4, 8 s: the write turn's request among them (docs/performance.md, sales).
+PROGRESS_EVERY_SECONDS = 1.0
+
 
 class BatchProgress:
     """One batch's staging progress: a Prefect progress artifact on its task run, and a log line every 10%."""
@@ -25,9 +32,14 @@ class BatchProgress:
         self.batch = batch
         self.artifact_id = create_progress_artifact(0.0, description=f"staging {batch.path.name}")
         self.logged_tenths = 0
+        self.shown = 0.0
+        self.shown_at = time.monotonic()
 
     def report(self, fraction: float) -> None:
-        update_progress_artifact(self.artifact_id, 100.0 * fraction)
+        now = time.monotonic()
+        if fraction > self.shown and (fraction >= 1.0 or now - self.shown_at >= PROGRESS_EVERY_SECONDS):
+            update_progress_artifact(self.artifact_id, 100.0 * fraction)
+            self.shown, self.shown_at = fraction, now
         tenths = int(fraction * 10)
         if tenths > self.logged_tenths and fraction < 1.0:
             self.logged_tenths = tenths
