@@ -63,6 +63,7 @@ from tasks.kit.pipeline_flow import load_staged_batches
 from tasks.kit.steps import discover_batches, stage_file_batch
 from tasks.observability.summaries import RunSummary
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
+from tasks.warehouse.connection import EarlyWriteTurn
 from tasks.warehouse.loads import FactTable
 
 REQUESTS = FactTable(pipeline=ACCESS_LOG_FORMAT.pipeline, table="logs.requests", partition_day="day")
@@ -94,33 +95,39 @@ def access_logs(
         session_gap_minutes: Minutes without a request that end a visitor's session; changing it recuts them all.
         patterns: File-name patterns to load instead of the web servers' and logrotate's ("!pattern" excludes).
     """
-    discovery = discover_batches(
-        source,
-        tuple(patterns or ACCESS_LOG_FILES),
-        ACCESS_LOG_FORMAT.pipeline,
-        warehouse,
-        files,
-        reload,
-        first_day,
-        last_day,
-        append_only=True,
-    )
-    staged = stage_file_batch.map(
-        discovery.to_load, unmapped(ACCESS_LOG_FORMAT), unmapped(discovery.staging_root), unmapped(bytes_in(chunk_mb))
-    )
-    # load → rebuild the marts (with the run's session gap) → report and announce
-    return load_staged_batches(
-        ACCESS_LOG_FORMAT.pipeline,
-        discovery,
-        staged,
-        discovery.to_load,
-        unmapped(REQUESTS),
-        warehouse,
-        max_reject_rate,
-        reject_rate_min_rows,
-        what="access logs",
-        mart_settings={"session_gap_minutes": session_gap_minutes},
-    )
+    # the write turn asked for now, before staging keeps the server busy → discover → stage
+    with EarlyWriteTurn() as write_turn:
+        discovery = discover_batches(
+            source,
+            tuple(patterns or ACCESS_LOG_FILES),
+            ACCESS_LOG_FORMAT.pipeline,
+            warehouse,
+            files,
+            reload,
+            first_day,
+            last_day,
+            append_only=True,
+        )
+        staged = stage_file_batch.map(
+            discovery.to_load,
+            unmapped(ACCESS_LOG_FORMAT),
+            unmapped(discovery.staging_root),
+            unmapped(bytes_in(chunk_mb)),
+        )
+        # load → rebuild the marts (with the run's session gap) → report and announce
+        return load_staged_batches(
+            write_turn,
+            ACCESS_LOG_FORMAT.pipeline,
+            discovery,
+            staged,
+            discovery.to_load,
+            unmapped(REQUESTS),
+            warehouse,
+            max_reject_rate,
+            reject_rate_min_rows,
+            what="access logs",
+            mart_settings={"session_gap_minutes": session_gap_minutes},
+        )
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:

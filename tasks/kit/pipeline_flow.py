@@ -31,7 +31,7 @@ from tasks.kit.steps import (
 )
 from tasks.observability.progress import follow_progress
 from tasks.observability.summaries import final_state
-from tasks.warehouse.connection import HeldForLoads, write_turn_for
+from tasks.warehouse.connection import EarlyWriteTurn, HeldForLoads, write_turn_for
 from tasks.warehouse.loads import FactTable
 
 
@@ -55,29 +55,32 @@ def load_export_family(
     `last_day`; those loaded before only if `reload`): discover, plan each file's format and table by its kind,
     stage them (mapped), then load, rebuild and report as `load_staged_batches` does. `what` names the files in the
     progress shown. Returns the run's final state, its summary as data."""
-    discovery = discover_batches(
-        source, family.patterns, family.pipeline, warehouse, files, reload, first_day, last_day
-    )
-    exports = plan_export_batches(discovery, family)
-    staged = stage_file_batch.map(
-        exports.batches, exports.formats, unmapped(discovery.staging_root), unmapped(chunk_bytes)
-    )
-    return load_staged_batches(
-        family.pipeline,
-        discovery,
-        staged,
-        exports.batches,
-        exports.tables,
-        warehouse,
-        max_reject_rate,
-        reject_rate_min_rows,
-        what=what,
-        after_rebuild=after_rebuild,
-        report_mart_days=report_mart_days,
-    )
+    with EarlyWriteTurn() as write_turn:
+        discovery = discover_batches(
+            source, family.patterns, family.pipeline, warehouse, files, reload, first_day, last_day
+        )
+        exports = plan_export_batches(discovery, family)
+        staged = stage_file_batch.map(
+            exports.batches, exports.formats, unmapped(discovery.staging_root), unmapped(chunk_bytes)
+        )
+        return load_staged_batches(
+            write_turn,
+            family.pipeline,
+            discovery,
+            staged,
+            exports.batches,
+            exports.tables,
+            warehouse,
+            max_reject_rate,
+            reject_rate_min_rows,
+            what=what,
+            after_rebuild=after_rebuild,
+            report_mart_days=report_mart_days,
+        )
 
 
 def load_staged_batches(
+    write_turn: EarlyWriteTurn,
     pipeline: str,
     discovery: Discovery,
     staged: Sequence[PrefectFuture[StagedBatch]],
@@ -92,14 +95,14 @@ def load_staged_batches(
     after_rebuild: Callable[[], object] | None = None,
     report_mart_days: bool = True,
 ) -> State:
-    """In the run's write turn (with turns per load: a turn for each time a load holds the warehouse, and one for
+    """In the run's write turn (`write_turn`, asked for as the run started; with turns per load: a turn for each time a load holds the warehouse, and one for
     the rebuild and `after_rebuild`): load each staged batch into its table (`tables`, one per batch or one `unmapped`),
     a batch whose staging failed after its retries included, so that it reaches the ledger with its error; follow
     the loads; rebuild the pipeline's marts (with `mart_settings` over the defaults); then `after_rebuild`, the
     pipeline's own steps on the loaded warehouse. After the turn: record and publish the run's summary (with the
     number of mart days rebuilt, unless `report_mart_days` is off because the marts are rebuilt whole) and announce
     it. Returns the run's final state, its summary as data."""
-    with write_turn_for("per-run"):
+    with write_turn.held():
         with load_runner(warehouse, batches, staged) as loads:
             # allow_failure: a batch whose staging failed after its retries still reaches the ledger, with its error
             parameters = {"staged": allow_failure(staged), "batch": batches, "target": tables}

@@ -7,8 +7,10 @@ date: `meta`'s migrations (beside this module), then every pipeline's (the numbe
 found rather than listed). Parsing never happens here, and no pipeline is imported.
 """
 
+import contextvars
 import fcntl
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
@@ -107,6 +109,64 @@ def write_turn_for(scope: str) -> AbstractContextManager[None]:
     phase; "per-load": each time a run holds the warehouse to write), else nothing. Per run by default, because each
     acquisition may cost seconds on a SQLite-backed server (see docs/operations.md)."""
     return server_write_turn() if scope == WRITE_TURN else nullcontext()
+
+
+class EarlyWriteTurn:
+    """A run's write turn (per run, see `write_turn_for`) asked for as the run starts, on a thread of its own, and
+    held from when the server grants it until the run's loads and rebuild are done (`held`) or the block ends.
+
+    Asked for when the loads start, the request met the burst of writes that the run's staging tasks make on the
+    server (task runs, progress artifacts): on a SQLite-backed server it failed with "database is locked" (503) one
+    to three times, each retried by Prefect's client after 2, 4, then 8 s, so the loads waited 6-13 s for a free turn
+    (docs/performance.md, sales). Parsing still never waits for it."""
+
+    def __init__(self) -> None:
+        self._granted = threading.Event()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        # in the run's context, so that what the turn logs and emits belongs to the run
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._hold,), name="write-turn", daemon=True
+        )
+
+    def __enter__(self) -> "EarlyWriteTurn":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def _hold(self) -> None:
+        try:
+            with write_turn_for("per-run"):
+                self._granted.set()
+                self._done.wait()
+        except BaseException as error:  # handed to the run's thread, which waits for it
+            self._error = error
+        finally:
+            self._granted.set()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Wait for the turn, then hold it for the block."""
+        self._granted.wait()
+        self._raise_what_the_turn_raised()
+        try:
+            yield
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Give the turn back (or stop asking for it), once; raises what giving it back raised."""
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._raise_what_the_turn_raised()
+
+    def _raise_what_the_turn_raised(self) -> None:
+        error, self._error = self._error, None  # once
+        if error is not None:
+            raise error
 
 
 @contextmanager
