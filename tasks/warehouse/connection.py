@@ -133,8 +133,12 @@ class EarlyWriteTurn:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.release()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        if exc_type is None:
+            self.release()
+            return
+        with suppress(Exception):  # the run's own error is the one to see
+            self.release()
 
     def _hold(self) -> None:
         try:

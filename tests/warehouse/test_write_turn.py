@@ -66,3 +66,13 @@ def test_a_turn_that_cannot_be_taken_fails_the_load_phase_with_the_servers_error
         write_turn.held(),
     ):
         pytest.fail("the loads ran without the turn")
+
+
+def test_a_run_failing_while_its_turn_also_failed_shows_its_own_error(monkeypatch):
+    turn = FakeServerTurn(error=ConnectionError("server unreachable"))
+    monkeypatch.setattr(connection, "write_turn_for", turn)
+    turn.grant.set()
+
+    with pytest.raises(RuntimeError, match="discovery failed"), EarlyWriteTurn():
+        assert turn.asked.wait(5)
+        raise RuntimeError("discovery failed")
