@@ -162,11 +162,14 @@ def _parse_into(
                     collect_oldest()
             while in_flight:
                 collect_oldest()
-        if batch.range is None:
-            check_unchanged_since_found(batch)
         for check in source_format.batch_checks:
             moved = check(scratch)
             counts.update(rows_parsed=-moved, rows_rejected=moved)
+        lines_not_found = _give_moved_rows_their_text(scratch, batch, source_format, chunk_bytes)
+        if batch.range is None:
+            check_unchanged_since_found(batch)
+        if lines_not_found:
+            raise ValueError(f"{batch.path.name}: lines {lines_not_found} were staged but are not in the file")
         on_progress(1.0)
     except BatchDataError as bad_content:
         for part_file in scratch.glob("*.parquet"):
@@ -188,6 +191,40 @@ def _slotted(chunks: Iterator[LineChunk]) -> Iterator[LineChunk]:
             _chunk_slots.release()
             return
         yield chunk
+
+
+def _give_moved_rows_their_text(
+    scratch: Path, batch: Batch, source_format: SourceFormat, chunk_bytes: int
+) -> list[int]:
+    """Give the rows that checks across the batch moved aside (see move_rows_to_rejects) their text as written, read
+    from the source again, and make them rejects; returns the line numbers not found (none, unless the file changed).
+
+    Staged rows leave their text out: writing it cost staging more than it cost to write all their typed columns,
+    for the few rows such a check ever rejects. A file with none is not read again. Part N's rows came from the
+    file's chunk N, so the chunks are read as staging read them, one at a time (in a parse slot), up to the last part
+    with moved rows."""
+    moved: dict[int, list[Path]] = {}
+    for path in sorted(scratch.glob(f"{MOVED_PREFIX}*.parquet")):
+        moved.setdefault(int(path.stem.rsplit("-", 1)[1]), []).append(path)
+    not_found: list[int] = []
+    if not moved:
+        return not_found
+    for part, chunk in enumerate(_slotted(_read_chunks(batch, source_format, chunk_bytes))):
+        try:
+            for path in moved.pop(part, ()):
+                found = pl.read_parquet(path).join(
+                    chunk.lines.select("line_number", "raw"), on="line_number", how="left"
+                )
+                not_found += found.filter(pl.col("raw").is_null())["line_number"].to_list()
+                write_staged(found.select(*REJECT_SCHEMA), path.with_name(path.name.replace(MOVED_PREFIX, "rejects-")))
+                path.unlink()
+        finally:
+            _chunk_slots.release()
+        if not moved:
+            break
+    return not_found + [
+        line for paths in moved.values() for path in paths for line in pl.read_parquet(path)["line_number"]
+    ]
 
 
 def _read_chunks(batch: Batch, source_format: SourceFormat, chunk_bytes: int) -> Iterator[LineChunk]:
@@ -215,6 +252,8 @@ def write_staged(frame: pl.DataFrame, path: Path) -> None:
     frame.write_parquet(path, compression=STAGING_COMPRESSION, row_group_size=STAGING_ROW_GROUP_ROWS)
 
 
+# Rows a check across the batch rejected, waiting for their text as written (see _give_moved_rows_their_text).
+MOVED_PREFIX = "moved-"
 # Lines of a duplicated key a reject's reason lists; the others are counted.
 LINES_LISTED = 10
 
@@ -269,8 +308,9 @@ def reject_duplicate_keys(scratch: Path, key: tuple[str, ...], keep_first: bool 
 
 
 def move_rows_to_rejects(scratch: Path, reasons: pl.DataFrame, on: tuple[str, ...], name: str) -> int:
-    """Move the staged rows that match a row of `reasons` on the columns `on` to the batch's rejects, with that
-    row's `reason`, one part file at a time; returns how many rows moved."""
+    """Move the staged rows that match a row of `reasons` on the columns `on` aside, with that row's `reason`, one
+    part file at a time; returns how many rows moved. Staging then makes them rejects, with their text as written
+    (see _give_moved_rows_their_text)."""
     moved = 0
     for part_file in sorted(scratch.glob("rows-*.parquet")):
         part = pl.read_parquet(part_file)
@@ -279,8 +319,8 @@ def move_rows_to_rejects(scratch: Path, reasons: pl.DataFrame, on: tuple[str, ..
             continue
         write_staged(part.join(reasons, on=list(on), how="anti", nulls_equal=True), part_file)
         write_staged(
-            rejected.select(*REJECT_SCHEMA),
-            part_file.with_name(part_file.name.replace("rows-", f"rejects-{name}-")),
+            rejected.select("line_number", "reason"),
+            part_file.with_name(part_file.name.replace("rows-", f"{MOVED_PREFIX}{name}-")),
         )
         moved += rejected.height
     return moved

@@ -190,8 +190,8 @@ def day_field(column: str) -> tuple[pl.Expr, pl.Expr]:
 
 
 def parse_export_records(records: pl.DataFrame, kind: ExportKind) -> ParsedChunk:
-    """Type and validate a chunk of `kind`'s records (see tasks/core/records.py); return its staging rows (with `raw`,
-    which the load leaves out, for the batch's key check) and rejects with reasons."""
+    """Type and validate a chunk of `kind`'s records (see tasks/core/records.py); return its staging rows and rejects
+    with reasons."""
     header_problems = _header_problems(records, kind)
     if header_problems:
         problem = pl.coalesce(pl.col(RECORD_PROBLEM) + "; " + pl.lit(header_problems), pl.lit(header_problems))
@@ -217,7 +217,7 @@ def parse_export_records(records: pl.DataFrame, kind: ExportKind) -> ParsedChunk
     rejects = pl.concat(
         [malformed.select("line_number", "raw", pl.col(RECORD_PROBLEM).alias("reason")).cast(REJECT_SCHEMA), invalid]
     ).sort("line_number")
-    return ParsedChunk(rows=valid.select("export_date", "line_number", "raw", *kind.columns), rejects=rejects)
+    return ParsedChunk(rows=valid.select("export_date", "line_number", *kind.columns), rejects=rejects)
 
 
 def _reject_whole_groups(
@@ -255,7 +255,7 @@ def _header_problems(records: pl.DataFrame, kind: ExportKind) -> str:
 
 
 def _empty_rows(kind: ExportKind) -> pl.DataFrame:
-    schema = {"export_date": pl.Date, "line_number": pl.Int64, "raw": pl.String}
+    schema = {"export_date": pl.Date, "line_number": pl.Int64}
     schema |= {column: dtype for column, dtype in kind.model.to_schema().dtypes.items() if column in kind.columns}
     return pl.DataFrame(schema={column: getattr(dtype, "type", dtype) for column, dtype in schema.items()})
 

@@ -125,9 +125,7 @@ def load_staged_batch(
         )
         if staged.rows_in:
             connection.execute(
-                # staged rows may carry their `raw` text, kept for checks across the batch; tables do not keep it
-                f"insert into {target.table} by name "
-                f"select columns(lambda column_name: column_name <> 'raw'), ? as batch_id, ? as source from read_parquet(?)",
+                f"insert into {target.table} by name select *, ? as batch_id, ? as source from read_parquet(?)",
                 [batch.batch_id, batch.source, staged.row_files],
             )
             connection.execute(
