@@ -18,28 +18,47 @@ from tasks.core.batches import Batch
 from tasks.core.mapreduce import MapCounters, MapOutput, Split
 from tasks.warehouse.loads import BatchOutcome
 
-# A staging task's progress artifact is updated at most this often, and once at the end. Each update is a write to
-# the server's database: a run staging 56 files sent 179 (two of them for the end of each one-chunk file), and on a
-# SQLite-backed server a burst of writes makes other requests fail with "database is locked" (503), each retried
-# after 2, 4, 8 s: the write turn's request among them (docs/performance.md, sales).
+# A progress artifact is updated at most this often, and once at the end. Each update is a write to the server's
+# database: a run staging 56 files sent 179 (two of them for the end of each one-chunk file), and on a SQLite-backed
+# server a burst of writes makes other requests fail with "database is locked" (503), each retried after 2, 4, 8 s:
+# the write turn's request among them (docs/performance.md, sales).
 PROGRESS_EVERY_SECONDS = 1.0
 
 
-class BatchProgress:
-    """One batch's staging progress: a Prefect progress artifact on its task run, and a log line every 10%."""
+class ProgressArtifact:
+    """A Prefect progress artifact, written at most once every PROGRESS_EVERY_SECONDS and once at the end; created
+    at once, or (`lazily`) only for work still going after that long: a batch staged within a second, as most
+    export files are, shows none (its run's progress counts it), which saved the server two writes per file."""
 
-    def __init__(self, batch: Batch):
-        self.batch = batch
-        self.artifact_id = create_progress_artifact(0.0, description=f"staging {batch.path.name}")
-        self.logged_tenths = 0
+    def __init__(self, description: str, lazily: bool = False):
+        self.description = description
+        self.artifact_id = None if lazily else create_progress_artifact(0.0, description=description)
         self.shown = 0.0
         self.shown_at = time.monotonic()
 
-    def report(self, fraction: float) -> None:
+    def show(self, fraction: float) -> None:
         now = time.monotonic()
-        if fraction > self.shown and (fraction >= 1.0 or now - self.shown_at >= PROGRESS_EVERY_SECONDS):
+        due = now - self.shown_at >= PROGRESS_EVERY_SECONDS
+        if self.artifact_id is None:
+            if due and fraction < 1.0:
+                self.artifact_id = create_progress_artifact(100.0 * fraction, description=self.description)
+                self.shown, self.shown_at = fraction, now
+        elif fraction > self.shown and (fraction >= 1.0 or due):
             update_progress_artifact(self.artifact_id, 100.0 * fraction)
             self.shown, self.shown_at = fraction, now
+
+
+class BatchProgress:
+    """One batch's staging progress: a Prefect progress artifact on its task run once it takes more than a second,
+    and a log line every 10%."""
+
+    def __init__(self, batch: Batch):
+        self.batch = batch
+        self.artifact = ProgressArtifact(f"staging {batch.path.name}", lazily=True)
+        self.logged_tenths = 0
+
+    def report(self, fraction: float) -> None:
+        self.artifact.show(fraction)
         tenths = int(fraction * 10)
         if tenths > self.logged_tenths and fraction < 1.0:
             self.logged_tenths = tenths
@@ -65,7 +84,7 @@ def completed_in_turn(futures: Sequence[PrefectFuture], what: str, unit: str) ->
     """Yield `futures` as they finish, showing how many have in the Prefect UI (a progress artifact) and, run by
     hand, as a terminal bar."""
     total = len(futures)
-    artifact_id = create_progress_artifact(0.0, description=f"{what}: {unit} done out of {total}")
+    artifact = ProgressArtifact(f"{what}: {unit} done out of {total}")
     with Progress(
         TextColumn(what),
         BarColumn(),
@@ -78,9 +97,9 @@ def completed_in_turn(futures: Sequence[PrefectFuture], what: str, unit: str) ->
         for done, future in enumerate(as_completed(futures), start=1):
             yield future
             bar.advance(task_bar)
-            update_progress_artifact(artifact_id, 100.0 * done / total)
+            artifact.show(done / total)
     if not total:
-        update_progress_artifact(artifact_id, 100.0)
+        artifact.show(1.0)
 
 
 def follow_progress(futures: Sequence[PrefectFuture], batches: Sequence[Batch], what: str) -> FollowedBatches:

@@ -1,23 +1,55 @@
 import logging
 from pathlib import Path
 
+import pytest
+
 from tasks.core.batches import Batch
 from tasks.observability import progress
 
+BATCH = Batch(pipeline="access_logs", source="/logs/a.log", path=Path("/logs/a.log"), fingerprint="f", size_bytes=1000)
 
-def test_a_batchs_progress_reaches_the_server_at_most_once_a_second_and_once_at_the_end(monkeypatch):
-    sent: list[float] = []
-    clock = iter([0.0, 0.2, 0.5, 1.1, 1.3, 1.4, 1.5, 1.6])
-    monkeypatch.setattr(progress, "create_progress_artifact", lambda *args, **kwargs: "artifact")
-    monkeypatch.setattr(progress, "update_progress_artifact", lambda artifact, value: sent.append(value))
-    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
-    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
-    batch = Batch(
-        pipeline="access_logs", source="/logs/a.log", path=Path("/logs/a.log"), fingerprint="f", size_bytes=1000
+
+@pytest.fixture
+def server(monkeypatch):
+    """What reaches the server: ("create", percent) and ("update", percent), in order."""
+    writes: list[tuple[str, float]] = []
+    monkeypatch.setattr(
+        progress, "create_progress_artifact", lambda value, description: writes.append(("create", value)) or "id"
     )
+    monkeypatch.setattr(progress, "update_progress_artifact", lambda artifact, value: writes.append(("update", value)))
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    return writes
 
-    shown = progress.BatchProgress(batch)  # at 0.0
+
+def clock_at(monkeypatch, *seconds: float) -> None:
+    ticks = iter(seconds)
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(ticks))
+
+
+def test_a_batch_still_staging_after_a_second_gets_an_artifact_updated_at_most_once_a_second(server, monkeypatch):
+    clock_at(monkeypatch, 0.0, 0.2, 0.5, 1.1, 1.3, 1.4, 1.5, 1.6)
+
+    shown = progress.BatchProgress(BATCH)  # at 0.0
     for fraction in (0.25, 0.5, 0.75, 0.8, 1.0, 1.0, 1.0):  # at 0.2, 0.5, 1.1, 1.3, 1.4, 1.5, 1.6
         shown.report(fraction)
 
-    assert sent == [75.0, 100.0]  # 0.25 and 0.5 within the first second, 0.8 within a second of 0.75, 1.0 once
+    # created at 75% once a second had passed, 0.8 within a second of it left out, the end once
+    assert server == [("create", 75.0), ("update", 100.0)]
+
+
+def test_a_batch_staged_within_a_second_writes_nothing_to_the_server(server, monkeypatch):
+    clock_at(monkeypatch, 0.0, 0.4, 0.9)
+
+    shown = progress.BatchProgress(BATCH)
+    shown.report(0.5)
+    shown.report(1.0)
+
+    assert server == []
+
+
+def test_the_runs_progress_exists_from_the_start_and_ends_at_100_whatever_the_pace(server, monkeypatch):
+    clock_at(monkeypatch, 0.0, 0.1, 0.2, 1.5, 1.6)
+    monkeypatch.setattr(progress, "as_completed", iter)
+
+    assert list(progress.completed_in_turn(["a", "b", "c", "d"], "staging", "batches")) == ["a", "b", "c", "d"]
+    assert server == [("create", 0.0), ("update", 75.0), ("update", 100.0)]
