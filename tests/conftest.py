@@ -24,6 +24,14 @@ def prefect_server():
         yield
 
 
+def pytest_collection_modifyitems(config, items):
+    """Files with slow end-to-end tests first. The workers take a file at a time (`--dist loadfile`); xdist's own
+    order, by number of tests, put these files of one to three tests last, so the suite ended with one worker
+    running them while the other had nothing left. Started first, their time overlaps the many short files'."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 def pytest_sessionfinish(session, exitstatus):
     session.config.stash[_EXIT_STATUS] = int(exitstatus)
 
