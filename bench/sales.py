@@ -301,12 +301,12 @@ def flow_run_id(warehouse: Path) -> str:
 
 
 def pipeline_phases(api_url: str, run_id: str) -> dict:
-    """bench/word_count.py's task_phases, with the per-file task runs ("stage orders_2026-10-01.csv", "load ...")
-    added up per step and kind of file ("stage orders")."""
+    """bench/word_count.py's task_phases, with the per-file staging task runs ("stage orders_2026-10-01.csv") added
+    up per kind of file ("stage orders"); the loads are one task run ("load sales exports")."""
     timings = task_phases(api_url, run_id)
     merged: dict[str, dict] = {}
     for name, entry in timings["phases"].items():
-        phase = re.sub(rf"^(stage|load) ({'|'.join(KINDS)})_[0-9].*$", r"\1 \2", name)
+        phase = re.sub(rf"^(stage) ({'|'.join(KINDS)})_[0-9].*$", r"\1 \2", name)
         start = entry["starts_after_s"]
         end = None if start is None or entry["span_s"] is None else start + entry["span_s"]
         into = merged.setdefault(phase, {"tasks": 0, "run_seconds": 0.0, "starts_after_s": start, "end": end})

@@ -80,54 +80,80 @@ class FollowedBatches:
     errors: list[str]
 
 
+class RunProgress:
+    """How many of a run's `total` units of work are done: a progress artifact in the Prefect UI and, run by hand, a
+    terminal bar; a context manager, `advance()` after each unit."""
+
+    def __init__(self, what: str, unit: str, total: int):
+        self.total = total
+        self.done = 0
+        self.artifact = ProgressArtifact(f"{what}: {unit} done out of {total}")
+        self.bar = Progress(
+            TextColumn(what),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            disable=not sys.stderr.isatty(),
+            transient=False,
+        )
+        self.bar_task = self.bar.add_task(what, total=total)
+
+    def __enter__(self) -> "RunProgress":
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.bar.__exit__(*exc_info)
+        if not self.total:
+            self.artifact.show(1.0)
+
+    def advance(self) -> None:
+        self.done += 1
+        self.bar.advance(self.bar_task)
+        self.artifact.show(self.done / self.total)
+
+
 def completed_in_turn(futures: Sequence[PrefectFuture], what: str, unit: str) -> Iterator[PrefectFuture]:
-    """Yield `futures` as they finish, showing how many have in the Prefect UI (a progress artifact) and, run by
-    hand, as a terminal bar."""
-    total = len(futures)
-    artifact = ProgressArtifact(f"{what}: {unit} done out of {total}")
-    with Progress(
-        TextColumn(what),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not sys.stderr.isatty(),
-        transient=False,
-    ) as bar:
-        task_bar = bar.add_task(what, total=total)
-        for done, future in enumerate(as_completed(futures), start=1):
+    """Yield `futures` as they finish, showing how many have (RunProgress)."""
+    with RunProgress(what, unit, len(futures)) as progress:
+        for future in as_completed(futures):
             yield future
-            bar.advance(task_bar)
-            artifact.show(done / total)
-    if not total:
-        artifact.show(1.0)
+            progress.advance()
 
 
-def follow_progress(futures: Sequence[PrefectFuture], batches: Sequence[Batch], what: str) -> FollowedBatches:
-    """Wait for `futures` (one per batch, in the same order), showing progress and logging each batch's outcome."""
-    logger = get_run_logger()
-    batch_of = {id(future): batch for future, batch in zip(futures, batches, strict=True)}
-    outcomes: list[BatchOutcome] = []
-    errors: list[str] = []
-    for future in completed_in_turn(futures, what, "batches"):
-        try:
-            outcome = future.result()
-        except Exception as error:  # noqa: BLE001 - one failed batch must not stop the others being followed
-            source = batch_of[id(future)].source
-            errors.append(f"{source}: {type(error).__name__}: {error}")
-            logger.error("%s could not be loaded after its retries: %s", source, error)
+class LoadsFollowed(RunProgress):
+    """A run's loads as they end, one per batch: each outcome logged (rows in, loaded, rejected, or why it failed) and
+    counted in the run's progress, gathered for its summary (`followed`)."""
+
+    def __init__(self, what: str, total: int):
+        super().__init__(what, "batches", total)
+        self.outcomes: list[BatchOutcome] = []
+        self.errors: list[str] = []
+
+    def loaded(self, outcome: BatchOutcome) -> None:
+        """A batch's outcome as its ledger row has it: loaded, or failed with its error."""
+        self.outcomes.append(outcome)
+        logger = get_run_logger()
+        if outcome.error:
+            logger.error("%s failed: %s", outcome.source, outcome.error)
         else:
-            outcomes.append(outcome)
-            if outcome.error:
-                logger.error("%s failed: %s", outcome.source, outcome.error)
-            else:
-                logger.info(
-                    "%s: %s rows in, %s loaded, %s rejected",
-                    outcome.source,
-                    f"{outcome.rows_in:,}",
-                    f"{outcome.rows_loaded:,}",
-                    f"{outcome.rows_rejected:,}",
-                )
-    return FollowedBatches(outcomes=outcomes, errors=errors)
+            logger.info(
+                "%s: %s rows in, %s loaded, %s rejected",
+                outcome.source,
+                f"{outcome.rows_in:,}",
+                f"{outcome.rows_loaded:,}",
+                f"{outcome.rows_rejected:,}",
+            )
+        self.advance()
+
+    def not_loaded(self, batch: Batch, error: BaseException) -> None:
+        """A batch whose load failed after its retries: it could not reach the warehouse to be recorded there."""
+        self.errors.append(f"{batch.source}: {type(error).__name__}: {error}")
+        get_run_logger().error("%s could not be loaded after its retries: %s", batch.source, error)
+        self.advance()
+
+    def followed(self) -> FollowedBatches:
+        return FollowedBatches(outcomes=self.outcomes, errors=self.errors)
 
 
 def follow_maps(futures: Sequence[PrefectFuture], splits: Sequence[Split], what: str) -> list[MapOutput]:

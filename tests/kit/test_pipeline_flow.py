@@ -16,6 +16,7 @@ import tasks.warehouse.connection
 from tasks.kit.pipeline_flow import load_export_family
 from tasks.pipelines.sales.source import SALES_EXPORTS
 from tasks.warehouse.connection import HeldForLoads, open_warehouse
+from tasks.warehouse.loads import AccountingError
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -133,7 +134,7 @@ def test_loads_whose_batches_are_staged_already_share_one_warehouse_connection(t
     monkeypatch.setattr(tasks.kit.steps, "stage_batch", stage_and_tell)
     monkeypatch.setattr(tasks.kit.steps, "load_staged_batch", load_once_all_are_staged)
     monkeypatch.setattr(tasks.warehouse.connection, "open_warehouse", counted_open)
-    monkeypatch.setattr(tasks.kit.pipeline_flow, "HeldForLoads", partial(HeldForLoads, hold_seconds=30))
+    monkeypatch.setattr(tasks.kit.steps, "HeldForLoads", partial(HeldForLoads, hold_seconds=30))
 
     @flow
     def exports_flow():
@@ -144,3 +145,48 @@ def test_loads_whose_batches_are_staged_already_share_one_warehouse_connection(t
     assert state.is_completed(), state.message
     assert loads_opened == [warehouse]
     assert query(warehouse, "select count(*) from meta.batches where status = 'loaded'") == [(files,)]
+
+
+def test_a_load_that_fails_once_is_retried_and_one_that_fails_for_good_leaves_the_others_loaded(tmp_path, monkeypatch):
+    """A run's loads are one task: a batch's load gets retries of its own, and a batch that cannot be loaded fails
+    the run, named, after the others have loaded."""
+    source, warehouse = tmp_path / "exports", tmp_path / "warehouse.duckdb"
+    money_exports(source)
+    real_load = tasks.kit.steps.load_staged_batch
+    attempts = []
+
+    def flaky_orders_and_broken_lines(connection, staged, *arguments, **options):
+        name = staged.batch.path.name
+        attempts.append(name)
+        if name.startswith("orders_") and attempts.count(name) == 1:
+            raise OSError("input/output error")
+        if name.startswith("order_lines_"):
+            raise AccountingError("3 rows in, 2 loaded + 0 rejected")
+        return real_load(connection, staged, *arguments, **options)
+
+    monkeypatch.setattr(tasks.kit.steps, "load_staged_batch", flaky_orders_and_broken_lines)
+    monkeypatch.setattr(tasks.kit.steps, "RETRY_DELAYS_SECONDS", (0, 0, 0))
+
+    @flow
+    def exports_flow():
+        return load_export_family(
+            SALES_EXPORTS, source, warehouse, 1 << 20, None, False, max_reject_rate=1.0, what="exports"
+        )
+
+    state = exports_flow(return_state=True)
+
+    assert state.is_failed()
+    assert "order_lines_2026-10-02.csv: AccountingError: 3 rows in, 2 loaded + 0 rejected" in state.message
+    assert sorted(attempts) == [
+        "fx_rates_2026-10-02.csv",
+        "order_lines_2026-10-02.csv",
+        "orders_2026-10-02.csv",
+        "orders_2026-10-02.csv",
+    ]
+    assert query(warehouse, "select regexp_extract(source, '[^/]+$'), status from meta.batches order by 1") == [
+        ("fx_rates_2026-10-02.csv", "loaded"),
+        ("orders_2026-10-02.csv", "loaded"),
+    ]
+    assert query(warehouse, "select count(*) from sales.stg_orders") == query(
+        warehouse, "select rows_loaded from meta.batches where source like '%orders_2026-10-02.csv'"
+    )

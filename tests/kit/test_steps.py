@@ -21,7 +21,7 @@ from tasks.core.settings import SettingError
 from tasks.core.staging import stage_batch, staging_directory, staging_epoch
 from tasks.core.validation import SchemaMismatch
 from tasks.kit.discovery import SourceUnavailable
-from tasks.kit.steps import RETRIES, retry_if_transient, staged_batch_cache_key
+from tasks.kit.steps import RETRIES, retry_if_transient, staged_batch_cache_key, with_retries
 from tasks.pipelines.access_logs.source import ACCESS_LOG_FORMAT
 from tasks.pipelines.migrate.checkpoints import MigrationConflict
 from tasks.pipelines.migrate.migration import MigrationRefused, VerificationFailed
@@ -61,6 +61,35 @@ def attempts_until_done(error: Exception) -> int:
 )
 def test_transient_failures_are_retried_and_deterministic_ones_are_not(error, attempts):
     assert attempts_until_done(error) == attempts
+
+
+@pytest.mark.parametrize(
+    ("failures", "attempts", "outcome"),
+    [
+        ([OSError("disk busy")], 2, "done"),
+        ([TimeoutError("lock wait"), DiskFull("no space left")], 3, "done"),
+        ([OSError("1"), OSError("2"), OSError("3")], 3, "OSError: 3"),
+        ([AccountingError("rows do not add up")], 1, "AccountingError: rows do not add up"),
+        ([ValueError("a bug")], 1, "ValueError: a bug"),
+    ],
+    ids=["io-error-retried", "two-transient-retried", "gives-up-after-its-delays", "accounting-not-retried", "bug"],
+)
+def test_a_step_within_a_task_is_retried_as_a_task_would_be(failures, attempts, outcome):
+    """The loads of a run are one task: each batch's load gets the tasks' retry policy of its own."""
+    calls = []
+
+    def step() -> str:
+        calls.append(1)
+        if len(calls) <= len(failures):
+            raise failures[len(calls) - 1]
+        return "done"
+
+    try:
+        result = with_retries(step, "the step", delays=(0, 0))
+    except Exception as error:  # noqa: BLE001 - what it raised is the outcome compared
+        result = f"{type(error).__name__}: {error}"
+
+    assert (len(calls), result) == (attempts, outcome)
 
 
 def staged(batch, staging_root: Path) -> None:

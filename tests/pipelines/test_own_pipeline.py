@@ -261,7 +261,7 @@ def test_a_run_killed_mid_load_then_rerun_equals_one_clean_run(project, exports,
     seen = []
     for line in running.stderr:
         seen.append(line)
-        if re.search(r"Task run 'load readings_.*Finished in state Completed", line):
+        if re.search(r"readings_\S*: [\d,]+ rows in, [\d,]+ loaded", line):
             running.send_signal(signal.SIGKILL)
             break
     running.wait()
