@@ -187,8 +187,8 @@ def load_batches(
     already (HeldForLoads), and is closed at the end. Each outcome is logged and counted in the run's progress.
 
     One task for all of a run's loads, not one per batch: a task run costs the Prefect server ~23 ms of CPU and the
-    flow's process ~5 ms, and with 56 files to stage on two cores that was 1.5 s of a 26 s run (docs/performance.md,
-    sales). The loads took turns on one thread anyway."""
+    flow's process ~5 ms, on cores that staging keeps busy; a task run per file cost the sales benchmark ~0.7 s of 27
+    and the access logs' first run over 99 files ~2.6 s of 39 (docs/performance.md). They took turns anyway."""
     held = HeldForLoads(warehouse)
     followed = LoadsFollowed(what, len(batches))
     following = [*staged[1:], None][: len(staged)]  # the last batch has none after it
