@@ -94,10 +94,11 @@ def load_staged_batches(
     """In the run's write turn (`write_turn`, asked for as the run started; with turns per load: a turn for each time
     a load holds the warehouse, and one for the rebuild and `after_rebuild`): load each staged batch into its table
     (`tables`, one per batch or one `unmapped`), a batch whose staging failed after its retries included, so that it
-    reaches the ledger with its error (`load_batches`, one task following the staging tasks); rebuild the pipeline's marts (with `mart_settings` over the
-    defaults); then `after_rebuild`, the pipeline's own steps on the loaded warehouse. After the turn: record and publish the run's summary (with the
-    number of mart days rebuilt, unless `report_mart_days` is off because the marts are rebuilt whole) and announce
-    it. Returns the run's final state, its summary as data."""
+    reaches the ledger with its error (`load_batches`, one task following the staging tasks); rebuild the pipeline's
+    marts (with `mart_settings` over the defaults); then `after_rebuild`, the pipeline's own steps on the loaded
+    warehouse. After the turn: record and publish the run's summary (with the number of mart days rebuilt, unless
+    `report_mart_days` is off because the marts are rebuilt whole) and announce it. Returns the run's final state,
+    its summary as data."""
     with write_turn.held():
         # quoted: the loads follow the staging tasks as they end, rather than wait for all of them
         targets = [tables.unwrap()] * len(batches) if isinstance(tables, unmapped) else list(tables)
