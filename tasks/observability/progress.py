@@ -2,9 +2,9 @@
 batch, and the outcomes of the batches' futures gathered as they finish."""
 
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from time import monotonic
 
 from prefect.artifacts import (
     create_progress_artifact,
@@ -34,10 +34,10 @@ class ProgressArtifact:
         self.description = description
         self.artifact_id = None if lazily else create_progress_artifact(0.0, description=description)
         self.shown = 0.0
-        self.shown_at = time.monotonic()
+        self.shown_at = monotonic()
 
     def show(self, fraction: float) -> None:
-        now = time.monotonic()
+        now = monotonic()
         due = now - self.shown_at >= PROGRESS_EVERY_SECONDS
         if self.artifact_id is None:
             if due and fraction < 1.0:

@@ -22,8 +22,10 @@ def server(monkeypatch):
 
 
 def clock_at(monkeypatch, *seconds: float) -> None:
+    """Only this module's clock: patching `time.monotonic` itself once stopped Prefect's event loop thread in the same
+    process when the ticks ran out, failing a later test's teardown."""
     ticks = iter(seconds)
-    monkeypatch.setattr(progress.time, "monotonic", lambda: next(ticks))
+    monkeypatch.setattr(progress, "monotonic", lambda: next(ticks))
 
 
 def test_a_batch_still_staging_after_a_second_gets_an_artifact_updated_at_most_once_a_second(server, monkeypatch):
