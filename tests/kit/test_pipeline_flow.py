@@ -190,3 +190,34 @@ def test_a_load_that_fails_once_is_retried_and_one_that_fails_for_good_leaves_th
     assert query(warehouse, "select count(*) from sales.stg_orders") == query(
         warehouse, "select rows_loaded from meta.batches where source like '%orders_2026-10-02.csv'"
     )
+
+
+def test_once_a_load_fails_through_its_retries_the_next_ones_get_a_single_try_each(tmp_path, monkeypatch):
+    """A warehouse whose disk stayed full through one file's backoff fails the run without waiting again per file."""
+    source, warehouse = tmp_path / "exports", tmp_path / "warehouse.duckdb"
+    money_exports(source)
+    attempts = []
+
+    def disk_full(connection, staged, *arguments, **options):
+        attempts.append(staged.batch.path.name)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tasks.kit.steps, "load_staged_batch", disk_full)
+    monkeypatch.setattr(tasks.kit.steps, "RETRY_DELAYS_SECONDS", (0, 0, 0))
+
+    @flow
+    def exports_flow():
+        return load_export_family(
+            SALES_EXPORTS, source, warehouse, 1 << 20, None, False, max_reject_rate=1.0, what="exports"
+        )
+
+    state = exports_flow(return_state=True)
+
+    assert state.is_failed()
+    assert "No space left on device" in state.message
+    assert attempts == [
+        *["fx_rates_2026-10-02.csv"] * 4,  # the first try and its three retries
+        "order_lines_2026-10-02.csv",
+        "orders_2026-10-02.csv",
+    ]
+    assert query(warehouse, "select count(*) from meta.batches where status = 'loaded'") == [(0,)]
