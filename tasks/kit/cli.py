@@ -47,9 +47,12 @@ from tasks.core.settings import (
     check_settings,
 )
 from tasks.kit.discovery import SourceUnavailable, check_source, select_files
-from tasks.kit.local_server import LocalServerUnavailable, use_local_server, without_heartbeats_on_a_local_server
+from tasks.kit.heartbeats import end_runs_without_joining_heartbeats
+from tasks.kit.local_server import LocalServerUnavailable, use_local_server
 from tasks.warehouse.connection import WarehouseUnavailable, prepare_warehouse
 from tasks.warehouse.runs import describe_warehouse
+
+end_runs_without_joining_heartbeats()  # every flow's module imports this one, so every run's process does it
 
 # Seconds the Prefect API has to answer /health: it answers in milliseconds when it is there.
 PREFECT_API_PROBE_SECONDS = 3
@@ -311,13 +314,9 @@ def run_file_flow(
     try:
         check_before_running()
         check_file_source(args, file_patterns)
-        own_server = bool(PREFECT_API_URL.value())
         use_local_server()
         check_warehouse_path(args.warehouse)
-        with (
-            prefect_server_for_workers(args.dask_address, args.dask_workers),  # DaskNeedsAServer first
-            without_heartbeats_on_a_local_server(own_server),
-        ):
+        with prefect_server_for_workers(args.dask_address, args.dask_workers):  # DaskNeedsAServer first
             check_shared_staging(args.dask_address)
             prepare_warehouse(args.warehouse)
             state = flow.with_options(task_runner=task_runner(args.dask_address, args.dask_workers))(

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from prefect.context import refresh_global_settings_context
-from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, PREFECT_HOME, temporary_settings
+from prefect.settings import PREFECT_API_URL, PREFECT_HOME
 
 from tasks.core.errors import PermanentError
 from tasks.core.settings import LOCAL_SERVER
@@ -78,18 +78,6 @@ def use_local_server(say=print) -> str | None:
     os.environ["PREFECT_API_URL"] = server["api_url"]  # the flow's process and any it starts read it from here
     refresh_global_settings_context()
     return server["api_url"]
-
-
-@contextmanager
-def without_heartbeats_on_a_local_server(own_server: bool):
-    """A flow run on the local or a temporary server sends no heartbeats. They exist for a production server's
-    zombie detection; here, the engine's join of the heartbeat thread (which sleeps in whole seconds) held every run's
-    end for up to a second. A run against a server of the user's own (PREFECT_API_URL) keeps them."""
-    if own_server:
-        yield
-        return
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
 
 
 @contextmanager

@@ -10,11 +10,9 @@ import sys
 import urllib.request
 
 import pytest
-from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 from project_code import PROJECT_ROOT
 
 import tasks.kit.local_server as local_server
-from tasks.kit.local_server import without_heartbeats_on_a_local_server
 from tasks.pipelines.access_logs import SAMPLE
 
 
@@ -79,12 +77,3 @@ def test_a_configured_api_or_the_switch_off_leaves_prefect_as_it_is(monkeypatch)
     monkeypatch.setattr(local_server.PREFECT_API_URL, "value", lambda: "http://127.0.0.1:4200/api")
     assert local_server.use_local_server(say=said.append) is None
     assert said == []
-
-
-@pytest.mark.parametrize(("own_server", "expected"), [(False, None), (True, 180)])
-def test_a_run_on_the_local_server_sends_no_heartbeats(own_server, expected):
-    # the engine joins its heartbeat thread, which sleeps in whole seconds, at the end of every flow run
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 180}):
-        with without_heartbeats_on_a_local_server(own_server):
-            assert get_current_settings().flows.heartbeat_frequency == expected
-        assert get_current_settings().flows.heartbeat_frequency == 180
