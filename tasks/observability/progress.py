@@ -27,13 +27,14 @@ PROGRESS_EVERY_SECONDS = 1.0
 
 class ProgressArtifact:
     """A Prefect progress artifact, written at most once every PROGRESS_EVERY_SECONDS and once at the end; created
-    at once, or (`lazily`) only for work still going after that long: a batch staged within a second, as most
-    export files are, shows none (its run's progress counts it), which saved the server two writes per file."""
+    at once (at `start`, the fraction already done, as for a resumed copy), or (`lazily`) only for work still going
+    after that long: a batch staged within a second, as most export files are, shows none (its run's progress counts
+    it), which saved the server two writes per file."""
 
-    def __init__(self, description: str, lazily: bool = False):
+    def __init__(self, description: str, lazily: bool = False, start: float = 0.0):
         self.description = description
-        self.artifact_id = None if lazily else create_progress_artifact(0.0, description=description)
-        self.shown = 0.0
+        self.artifact_id = None if lazily else create_progress_artifact(100.0 * start, description=description)
+        self.shown = start
         self.shown_at = monotonic()
 
     def show(self, fraction: float) -> None:
@@ -48,6 +49,13 @@ class ProgressArtifact:
             self.shown, self.shown_at = fraction, now
 
 
+def tenth_to_log(logged_tenths: int, fraction: float) -> int | None:
+    """The tenth of the work to log as done, if `fraction` has passed a tenth beyond `logged_tenths` and the work
+    is not finished (its outcome says that); else None."""
+    tenths = int(fraction * 10)
+    return tenths if tenths > logged_tenths and fraction < 1.0 else None
+
+
 class BatchProgress:
     """One batch's staging progress: a Prefect progress artifact on its task run once it takes more than a second,
     and a log line every 10%."""
@@ -59,8 +67,7 @@ class BatchProgress:
 
     def report(self, fraction: float) -> None:
         self.artifact.show(fraction)
-        tenths = int(fraction * 10)
-        if tenths > self.logged_tenths and fraction < 1.0:
+        if (tenths := tenth_to_log(self.logged_tenths, fraction)) is not None:
             self.logged_tenths = tenths
             get_run_logger().info(
                 "%s: %d%% staged (%s of %s MB as stored)",

@@ -1,10 +1,12 @@
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tasks.core.batches import Batch
 from tasks.observability import progress
+from tasks.pipelines.migrate import presentation
 
 BATCH = Batch(pipeline="access_logs", source="/logs/a.log", path=Path("/logs/a.log"), fingerprint="f", size_bytes=1000)
 
@@ -55,3 +57,21 @@ def test_the_runs_progress_exists_from_the_start_and_ends_at_100_whatever_the_pa
 
     assert list(progress.completed_in_turn(["a", "b", "c", "d"], "staging", "batches")) == ["a", "b", "c", "d"]
     assert server == [("create", 0.0), ("update", 75.0), ("update", 100.0)]
+
+
+def test_a_resumed_copy_shows_where_it_starts_then_at_most_once_a_second_and_its_end(server, monkeypatch, caplog):
+    clock_at(monkeypatch, 0.0, 0.3, 0.6, 1.2, 1.5, 1.7)
+    monkeypatch.setattr(presentation, "get_run_logger", lambda: logging.getLogger("test"))
+    shown = presentation.CopyProgress(SimpleNamespace(description="orders"))
+
+    with caplog.at_level(logging.INFO, logger="test"):
+        for rows_read in (600, 650, 720, 850, 900, 1000):  # of 1000, at 0.0, 0.3, ..., 1.7
+            shown.report(rows_read, 1000)
+
+    # created at 60% (an earlier run copied that much), 65% and 72% within its first second left out, the end once
+    assert server == [("create", 60.0), ("update", 85.0), ("update", 100.0)]
+    assert [record.getMessage() for record in caplog.records] == [
+        "orders: 70% copied (720 rows)",
+        "orders: 80% copied (850 rows)",
+        "orders: 90% copied (900 rows)",
+    ]

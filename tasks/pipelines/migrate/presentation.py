@@ -3,17 +3,12 @@ run's table artifact and summary."""
 
 import time
 
-from prefect.artifacts import (
-    create_markdown_artifact,
-    create_progress_artifact,
-    create_table_artifact,
-    update_progress_artifact,
-)
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.futures import PrefectFuture
 from prefect.logging import get_run_logger
 
 from tasks.core.settings import MAX_REJECT_RATE, REJECT_RATE_MIN_ROWS
-from tasks.observability.progress import completed_in_turn
+from tasks.observability.progress import ProgressArtifact, completed_in_turn, tenth_to_log
 from tasks.observability.summaries import RunSummary, render_markdown
 from tasks.pipelines.migrate.migration import PIPELINE as MIGRATION
 from tasks.pipelines.migrate.migration import MigrationPlan, TableOutcome, TablePlan
@@ -22,25 +17,23 @@ from tasks.warehouse.loads import BatchOutcome
 
 
 class CopyProgress:
-    """One table's copy progress: a Prefect progress artifact on its task run (created at the first report, which
-    says where a resumed copy starts), and a log line every 10%."""
+    """One table's copy progress: a Prefect progress artifact on its task run (ProgressArtifact: written at most once
+    a second and at the end), created at the first report, which says where a resumed copy starts, and a log line
+    every 10%."""
 
     def __init__(self, plan: TablePlan):
         self.plan = plan
-        self.artifact_id = None
+        self.artifact: ProgressArtifact | None = None
         self.logged_tenths = 0
 
     def report(self, rows_read: int, total_rows: int) -> None:
         fraction = min(rows_read / max(total_rows, 1), 1.0)
-        tenths = int(fraction * 10)
-        if self.artifact_id is None:
-            self.artifact_id = create_progress_artifact(
-                100.0 * fraction, description=f"copying {self.plan.description}"
-            )
-            self.logged_tenths = tenths
+        if self.artifact is None:
+            self.artifact = ProgressArtifact(f"copying {self.plan.description}", start=fraction)
+            self.logged_tenths = int(fraction * 10)
             return
-        update_progress_artifact(self.artifact_id, 100.0 * fraction)
-        if tenths > self.logged_tenths and fraction < 1.0:
+        self.artifact.show(fraction)
+        if (tenths := tenth_to_log(self.logged_tenths, fraction)) is not None:
             self.logged_tenths = tenths
             get_run_logger().info("%s: %d%% copied (%s rows)", self.plan.description, tenths * 10, f"{rows_read:,}")
 
