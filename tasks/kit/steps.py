@@ -184,8 +184,9 @@ def load_batches(
     leaves the first files loaded, the same ones each time. A batch whose staging failed reaches the ledger with its
     error; a load that fails is retried with backoff if a retry can help (`with_retries`), and one failed for good
     does not stop the others. Once a load has failed through all its retries, the next ones get a single try each: a
-    warehouse whose disk stayed full through the backoff fails the run in seconds, not ~14 s per file. The warehouse stays open from one load to the next while the next batch is staged
-    already (HeldForLoads), and is closed at the end. Each outcome is logged and counted in the run's progress.
+    warehouse whose disk stayed full through the backoff fails the run in seconds, not ~14 s per file. The warehouse
+    stays open from one load to the next while the next batch is staged already (HeldForLoads), and is closed at the
+    end. Each outcome is logged and counted in the run's progress.
 
     One task for all of a run's loads, not one per batch: a task run costs the Prefect server ~23 ms of CPU and the
     flow's process ~5 ms, on cores that staging keeps busy; a task run per file cost the sales benchmark ~0.7 s of 27
