@@ -147,6 +147,21 @@ def test_loads_whose_batches_are_staged_already_share_one_warehouse_connection(t
     assert query(warehouse, "select count(*) from meta.batches where status = 'loaded'") == [(files,)]
 
 
+def load_exports_by(load, source, warehouse, monkeypatch):
+    """The state of a run over the exports in `source` whose loads call `load` in place of `load_staged_batch`,
+    retried without waiting."""
+    monkeypatch.setattr(tasks.kit.steps, "load_staged_batch", load)
+    monkeypatch.setattr(tasks.kit.steps, "RETRY_DELAYS_SECONDS", (0, 0, 0))
+
+    @flow
+    def exports_flow():
+        return load_export_family(
+            SALES_EXPORTS, source, warehouse, 1 << 20, None, False, max_reject_rate=1.0, what="exports"
+        )
+
+    return exports_flow(return_state=True)
+
+
 def test_a_load_that_fails_once_is_retried_and_one_that_fails_for_good_leaves_the_others_loaded(tmp_path, monkeypatch):
     """A run's loads are one task: a batch's load gets retries of its own, and a batch that cannot be loaded fails
     the run, named, after the others have loaded."""
@@ -164,16 +179,7 @@ def test_a_load_that_fails_once_is_retried_and_one_that_fails_for_good_leaves_th
             raise AccountingError("3 rows in, 2 loaded + 0 rejected")
         return real_load(connection, staged, *arguments, **options)
 
-    monkeypatch.setattr(tasks.kit.steps, "load_staged_batch", flaky_orders_and_broken_lines)
-    monkeypatch.setattr(tasks.kit.steps, "RETRY_DELAYS_SECONDS", (0, 0, 0))
-
-    @flow
-    def exports_flow():
-        return load_export_family(
-            SALES_EXPORTS, source, warehouse, 1 << 20, None, False, max_reject_rate=1.0, what="exports"
-        )
-
-    state = exports_flow(return_state=True)
+    state = load_exports_by(flaky_orders_and_broken_lines, source, warehouse, monkeypatch)
 
     assert state.is_failed()
     assert "order_lines_2026-10-02.csv: AccountingError: 3 rows in, 2 loaded + 0 rejected" in state.message
@@ -202,16 +208,7 @@ def test_once_a_load_fails_through_its_retries_the_next_ones_get_a_single_try_ea
         attempts.append(staged.batch.path.name)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tasks.kit.steps, "load_staged_batch", disk_full)
-    monkeypatch.setattr(tasks.kit.steps, "RETRY_DELAYS_SECONDS", (0, 0, 0))
-
-    @flow
-    def exports_flow():
-        return load_export_family(
-            SALES_EXPORTS, source, warehouse, 1 << 20, None, False, max_reject_rate=1.0, what="exports"
-        )
-
-    state = exports_flow(return_state=True)
+    state = load_exports_by(disk_full, source, warehouse, monkeypatch)
 
     assert state.is_failed()
     assert "No space left on device" in state.message
