@@ -468,6 +468,26 @@ def test_loads_held_in_turn_close_when_the_hold_is_up_or_a_load_fails(tmp_path, 
     assert query(warehouse, "select regexp_extract(source, '[^/]+$') from meta.batches") == [("first.log",)]
 
 
+def test_loads_insert_on_all_cores_and_each_row_keeps_its_line(tmp_path, warehouse):
+    lines = 130_000  # more than a row group (122,880 rows), staged in ~13 parts of 1 MiB
+    write_log(
+        tmp_path / "big.log", [log_line(request=f"GET /page/{number} HTTP/1.1") for number in range(1, lines + 1)]
+    )
+    staged = stage(tmp_path / "big.log", warehouse)
+    held = HeldForLoads(warehouse)
+
+    with held.connection(lambda: False) as connection:
+        (keeps_order,) = connection.execute("select current_setting('preserve_insertion_order')").fetchone()
+        load_staged_batch(connection, staged, REQUESTS, flow_run_id=None)
+
+    assert keeps_order is False
+    mismatched = "select count(*) from logs.requests where path <> '/page/' || line_number"
+    assert query(warehouse, "select count(*), count(distinct line_number), max(line_number) from logs.requests") == [
+        (lines, lines, lines)
+    ]
+    assert query(warehouse, mismatched) == [(0,)]
+
+
 CRASH_WHILE_HELD = """
 import os, pickle, sys
 from pathlib import Path
