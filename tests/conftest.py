@@ -1,11 +1,13 @@
 """Shared fixtures: one Prefect test server for the session, isolated Prefect state, tiny log files."""
 
 import os
+import shutil
 import sys
 import tempfile
 
 # Before Prefect is imported anywhere: its results (the task cache) and database go to a throwaway home.
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="batchyard-tests-prefect-")
+PREFECT_TEST_HOME = tempfile.mkdtemp(prefix="batchyard-tests-prefect-")
+os.environ["PREFECT_HOME"] = PREFECT_TEST_HOME
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 # The commands the tests start run on Prefect's temporary server, as before: no local server outlives the tests.
@@ -38,8 +40,11 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
-    """Leave without interpreter teardown, once pytest has reported everything: DuckDB 2.0's nanobind bindings
-    otherwise print a page of benign "leaked instance" warnings after the summary line (see tasks/kit/cli.py)."""
+    """Remove this process's throwaway Prefect home (each xdist worker has its own; left behind, every test run
+    added three to /tmp), then leave without interpreter teardown, once pytest has reported everything: DuckDB
+    2.0's nanobind bindings otherwise print a page of benign "leaked instance" warnings after the summary line (see
+    tasks/kit/cli.py)."""
+    shutil.rmtree(PREFECT_TEST_HOME, ignore_errors=True)
     if _EXIT_STATUS in config.stash:
         sys.stdout.flush()
         sys.stderr.flush()
