@@ -1,13 +1,16 @@
 """Staging's checks across a batch (tasks/core/staging.py), on part files written here."""
 
 import dataclasses
+import shutil
+import socket
 from datetime import UTC, datetime
 
 import polars as pl
 import pytest
 
+import tasks.core.staging
 from tasks.core.batches import make_batch
-from tasks.core.staging import reject_duplicate_keys, stage_batch
+from tasks.core.staging import KEY_CHECK_SPILL, key_counter, reject_duplicate_keys, stage_batch
 from tasks.pipelines.sales.source import SALES_EXPORTS
 
 
@@ -54,3 +57,46 @@ def test_a_moved_row_whose_line_is_not_in_the_file_is_an_error_not_a_reject_with
     )
     with pytest.raises(ValueError, match=r"fx_rates_2026-10-01.csv: lines \[7\] were staged but are not in the file"):
         stage_batch(make_batch("sales", path), source_format, tmp_path / "staging", 1 << 20)
+
+
+@pytest.fixture
+def small_key_counter(monkeypatch):
+    """Duplicate-key checks under a memory limit that 3 M keys exceed, so that they spill; the process's shared
+    DuckDB is made anew for the test and dropped after it."""
+    monkeypatch.setattr(tasks.core.staging, "WAREHOUSE_MEMORY_LIMIT", "100MB")
+    tasks.core.staging._key_counter.cache_clear()
+    yield
+    tasks.core.staging._key_counter.cache_clear()
+
+
+def staged_keys(scratch, count):
+    scratch.mkdir(parents=True)
+    keys = pl.int_range(0, count, eager=True)
+    pl.DataFrame({"order_id": keys.cast(pl.String) + "-order", "line_number": keys + 2}).with_row_index().write_parquet(
+        scratch / "rows-00000.parquet"
+    )
+
+
+def test_duplicate_checks_share_one_duckdb_that_spills_into_the_staging_area_even_after_it_was_cleared(
+    tmp_path, small_key_counter
+):
+    """The checks of a process share one DuckDB per staging area (opening one costs more than a small file's check).
+    It spills into the area's own folder, where its owner file keeps other processes' DuckDB from taking its files for
+    a dead process's. An operator clearing staging meanwhile gets the next check a new DuckDB, with its owner file."""
+    area = tmp_path / "staging" / "sales"
+    spill = area / KEY_CHECK_SPILL / socket.gethostname()
+    staged_keys(area / "first.partial-1", 3_000_000)
+    staged_keys(area / "second.partial-2", 10)
+    staged_keys(area / "third.partial-3", 3_000_000)
+
+    assert reject_duplicate_keys(area / "first.partial-1", ("order_id",)) == 0
+    owned_after_first = [path.name for path in spill.iterdir()]
+    shared = key_counter(area)
+    assert reject_duplicate_keys(area / "second.partial-2", ("order_id",)) == 0
+    assert key_counter(area) is shared
+    shutil.rmtree(area / KEY_CHECK_SPILL)
+    assert reject_duplicate_keys(area / "third.partial-3", ("order_id",)) == 0
+
+    assert len(owned_after_first) == 1
+    assert owned_after_first[0].endswith("_owner")
+    assert len(list(spill.glob("*_owner"))) == 1
