@@ -72,7 +72,7 @@ def small_key_counter(monkeypatch):
 def staged_keys(scratch, count):
     scratch.mkdir(parents=True)
     keys = pl.int_range(0, count, eager=True)
-    pl.DataFrame({"order_id": keys.cast(pl.String) + "-order", "line_number": keys + 2}).with_row_index().write_parquet(
+    pl.DataFrame({"order_id": keys.cast(pl.String) + "-order", "line_number": keys + 2}).write_parquet(
         scratch / "rows-00000.parquet"
     )
 
